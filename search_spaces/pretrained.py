@@ -1,0 +1,60 @@
+"""Where a pretrained backbone's weights come from: random init, Keras' ImageNet cache, or a file.
+
+Spaces built on ``keras.applications`` pass :attr:`InputSpec.weights` through
+:func:`resolve_weights` before building. It never downloads: ImageNet weights must already be
+in the Keras cache (``$KERAS_HOME/models``, by default ``~/.keras/models``), where a machine
+with network access puts them on first use, or be given as a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from search_spaces.registry import SpaceError
+
+__all__ = ["WEIGHT_SUFFIXES", "keras_cache_dirs", "resolve_weights"]
+
+WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras.Model.load_weights reads
+
+
+def keras_cache_dirs() -> list[Path]:
+    """Where ``keras.utils.get_file`` keeps models: the Keras home, then its /tmp fallback."""
+    home = Path(os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser())
+    dirs = [home / "models"]
+    fallback = Path("/tmp/.keras/models")  # Keras' choice when the home is not writable
+    if fallback not in dirs:
+        dirs.append(fallback)
+    return dirs
+
+
+def resolve_weights(weights: str | None, space: str, filename: str, url: str) -> str | None:
+    """The ``weights=`` argument for a ``keras.applications`` backbone: None or a file path.
+
+    ``filename`` is the no-top weights file Keras caches for this backbone, ``url`` where Keras
+    downloads it from. A found cache file is passed as a path, so Keras never tries a download
+    (it would, on a hash mismatch).
+    """
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        for folder in keras_cache_dirs():
+            if (folder / filename).is_file():
+                return str(folder / filename)
+        raise SpaceError(
+            f"{space}: ImageNet weights are not in the Keras cache and sweeps does not download "
+            f"them; place {filename} (from {url}) in {keras_cache_dirs()[0]}/, "
+            "or pass --weights FILE."
+        )
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise SpaceError(
+            f"{space}: weights file {weights!r} does not exist; pass an existing weights file "
+            "with --weights FILE, or --weights imagenet for Keras' cached ImageNet weights."
+        )
+    if not path.name.endswith(WEIGHT_SUFFIXES):
+        raise SpaceError(
+            f"{space}: weights file {weights!r} must end in {', '.join(WEIGHT_SUFFIXES)} "
+            "(what keras.Model.load_weights reads)."
+        )
+    return str(path)

@@ -1,0 +1,219 @@
+"""The tunables every space shares, written once.
+
+Each function asks ``hp`` one family of questions. Defaults come from the space's ``BASELINE``
+so that a plain ``kt.HyperParameters()`` builds the notebook's own recipe, and every baseline
+value is added to the choices it belongs to (KerasTuner insists a default is one of them).
+Training-side questions (optimizer, learning rate, schedule, batch size, augmentation) are
+asked by :func:`ask_training`; model-side ones (dropout, batch norm, weight decay) by the
+space's ``build`` through :func:`dropout`, :func:`batch_norm` and :func:`regularizer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AUGMENTATIONS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "TrainingRecipe",
+    "ask_training",
+    "batch_norm",
+    "compile_model",
+    "dropout",
+    "make_optimizer",
+    "make_schedule",
+    "regularizer",
+]
+
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamax", "adadelta", "rmsprop")
+SCHEDULES = ("constant", "step", "exponential", "staircase", "time_based", "cosine", "cyclical")
+AUGMENTATIONS = ("flip", "translation", "rotation")
+BATCH_SIZES = (32, 64, 100, 128, 256)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3)
+STEP_EPOCHS = ("3,6,9", "5,10,15", "10,20,30")  # "e1,e2,..": epochs (from 1) the rate drops at
+CYCLE_STEPS = (50, 200, 800, 2000)  # half-cycle length of the cyclical rate, in iterations
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The training-side answers of one trial."""
+
+    optimizer: str
+    learning_rate: float
+    schedule: str
+    schedule_args: dict[str, Any] = field(default_factory=dict)
+    momentum: float = 0.0
+    batch_size: int = 64
+    flip: bool = False
+    translation: float = 0.0
+    rotation: float = 0.0
+    normalization: str = "unit"
+
+
+def _with(values: tuple, extra: Any) -> list:
+    """``values`` plus ``extra`` (a baseline value) when it is not already among them."""
+    return list(values) if extra is None or extra in values else [*values, extra]
+
+
+def ask_training(
+    hp: Any,
+    baseline: dict[str, Any],
+    *,
+    normalization: str = "unit",
+    augmentations: tuple[str, ...] = (),
+) -> TrainingRecipe:
+    """Ask the shared training questions; ``augmentations`` names the tunable ones."""
+    b = baseline.get
+    optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default=b("optimizer", "adam"))
+    learning_rate = hp.Float(
+        "learning_rate", 1e-5, 1.0, sampling="log", default=b("learning_rate", 1e-3)
+    )
+    momentum = 0.0
+    with hp.conditional_scope("optimizer", ["sgd", "nesterov"]):
+        asked = hp.Float("momentum", 0.0, 0.99, default=b("momentum", 0.9))
+        if optimizer in ("sgd", "nesterov"):
+            momentum = asked
+    schedule = hp.Choice("schedule", list(SCHEDULES), default=b("schedule", "constant"))
+    schedule_args = _ask_schedule_args(hp, schedule, baseline)
+    batch_size = hp.Choice(
+        "batch_size", _with(BATCH_SIZES, b("batch_size")), default=b("batch_size", 64)
+    )
+    normalization = hp.Fixed("normalization", normalization)
+    flip = translation = rotation = None
+    if "flip" in augmentations:
+        flip = hp.Boolean("flip", default=b("flip", False))
+    if "translation" in augmentations:
+        translation = hp.Float("translation", 0.0, 0.2, step=0.05, default=b("translation", 0.0))
+    if "rotation" in augmentations:
+        rotation = hp.Float("rotation", 0.0, 0.1, step=0.025, default=b("rotation", 0.0))
+    return TrainingRecipe(
+        optimizer=optimizer,
+        learning_rate=float(learning_rate),
+        schedule=schedule,
+        schedule_args=schedule_args,
+        momentum=float(momentum),
+        batch_size=int(batch_size),
+        flip=bool(flip),
+        translation=float(translation or 0.0),
+        rotation=float(rotation or 0.0),
+        normalization=normalization,
+    )
+
+
+def _ask_schedule_args(hp: Any, schedule: str, baseline: dict[str, Any]) -> dict[str, Any]:
+    """Each schedule's own parameters, asked only while that schedule is chosen."""
+    b = baseline.get
+    args: dict[str, Any] = {}
+    with hp.conditional_scope("schedule", ["step"]):
+        epochs = hp.Choice(
+            "step_epochs",
+            _with(STEP_EPOCHS, b("step_epochs")),
+            default=b("step_epochs", STEP_EPOCHS[0]),
+        )
+        factor = hp.Float("step_factor", 0.1, 0.9, step=0.1, default=b("step_factor", 0.5))
+        if schedule == "step":
+            args = {"boundaries": [int(e) for e in epochs.split(",")], "factor": factor}
+    with hp.conditional_scope("schedule", ["exponential", "staircase"]):
+        rate = hp.Float("decay_rate", 0.5, 0.99, default=b("decay_rate", 0.9))
+        if schedule == "exponential":
+            args = {"rate": rate, "every": 1}
+    with hp.conditional_scope("schedule", ["staircase"]):
+        every = hp.Int("decay_epochs", 1, 10, default=b("decay_epochs", 2))
+        if schedule == "staircase":
+            args = {"rate": rate, "every": every}
+    with hp.conditional_scope("schedule", ["time_based"]):
+        decay = hp.Float("time_decay", 1e-4, 0.5, sampling="log", default=b("time_decay", 0.01))
+        if schedule == "time_based":
+            args = {"decay": decay}
+    with hp.conditional_scope("schedule", ["cyclical"]):
+        step_size = hp.Choice(
+            "cycle_steps", _with(CYCLE_STEPS, b("cycle_steps")), default=b("cycle_steps", 200)
+        )
+        base_ratio = hp.Float(
+            "cycle_base_ratio", 0.001, 0.5, sampling="log", default=b("cycle_base_ratio", 0.01)
+        )
+        amplitude_decay = hp.Float("cycle_decay", 1.0, 2.0, default=b("cycle_decay", 1.0))
+        if schedule == "cyclical":
+            args = {
+                "step_size": step_size,
+                "base_ratio": base_ratio,
+                "amplitude_decay": amplitude_decay,
+            }
+    return args
+
+
+def dropout(hp: Any, name: str, default: float, max_value: float = 0.7) -> float:
+    """A dropout rate in [0, max_value] on a 0.05 grid."""
+    return hp.Float(name, 0.0, max_value, step=0.05, default=default)
+
+
+def batch_norm(hp: Any, default: bool) -> bool:
+    """Whether the space inserts batch normalization."""
+    return hp.Boolean("batch_norm", default=default)
+
+
+def regularizer(hp: Any, default: float) -> Any:
+    """An L2 kernel regularizer for the chosen weight decay, or None for 0."""
+    import keras
+
+    decay = hp.Choice("weight_decay", _with(WEIGHT_DECAYS, default), default=default)
+    return keras.regularizers.L2(decay) if decay else None
+
+
+def make_schedule(recipe: TrainingRecipe, steps_per_epoch: int, epochs: int) -> Any:
+    """The recipe's learning-rate schedule as a ``LearningRateSchedule``."""
+    from search_spaces import schedules as s
+
+    lr, args, name = recipe.learning_rate, recipe.schedule_args, recipe.schedule
+    if name == "constant":
+        return s.ConstantSchedule(lr, steps_per_epoch)
+    if name == "step":
+        return s.StepDecaySchedule(lr, steps_per_epoch, args["boundaries"], args["factor"])
+    if name in ("exponential", "staircase"):
+        return s.ExponentialSchedule(lr, steps_per_epoch, args["rate"], args["every"])
+    if name == "time_based":
+        return s.TimeBasedSchedule(lr, steps_per_epoch, args["decay"])
+    if name == "cosine":
+        return s.CosineSchedule(lr, steps_per_epoch, epochs)
+    if name == "cyclical":
+        return s.CyclicalSchedule(
+            lr * args["base_ratio"], lr, args["step_size"], args["amplitude_decay"]
+        )
+    raise ValueError(f"schedule must be one of {SCHEDULES}, but got {name=}.")
+
+
+def make_optimizer(recipe: TrainingRecipe, steps_per_epoch: int, epochs: int) -> Any:
+    """A fresh Keras optimizer driven by the recipe's schedule."""
+    import keras
+
+    schedule = make_schedule(recipe, steps_per_epoch, epochs)
+    name = recipe.optimizer
+    if name in ("sgd", "nesterov"):
+        return keras.optimizers.SGD(schedule, momentum=recipe.momentum, nesterov=name == "nesterov")
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "adamax": keras.optimizers.Adamax,
+        "adadelta": keras.optimizers.Adadelta,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    if name not in classes:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, but got {name=}.")
+    return classes[name](schedule)
+
+
+def compile_model(model: Any, recipe: TrainingRecipe, steps_per_epoch: int, epochs: int) -> Any:
+    """Compile with the recipe's optimizer; spaces output logits.
+
+    XLA stays off: on CPU it made training 13x slower.
+    """
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(recipe, steps_per_epoch, epochs),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+    return model

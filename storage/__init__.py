@@ -1,0 +1,30 @@
+"""The store: our SQLAlchemy tables beside Optuna's, and the queries that rank them.
+
+Never imports TensorFlow, so the query commands answer quickly.
+"""
+
+from __future__ import annotations
+
+from storage.engine import (
+    StorageURLError,
+    check_reachable,
+    create_engine,
+    mask_url,
+    normalize_url,
+    session_scope,
+)
+from storage.models import Base, EpochMetric, Sweep, TrialResult, WorkerRecord
+
+__all__ = [
+    "Base",
+    "EpochMetric",
+    "StorageURLError",
+    "Sweep",
+    "TrialResult",
+    "WorkerRecord",
+    "check_reachable",
+    "create_engine",
+    "mask_url",
+    "normalize_url",
+    "session_scope",
+]

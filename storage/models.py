@@ -1,0 +1,133 @@
+"""Our tables: what Optuna's own tables do not hold. They join Optuna's by study and trial id.
+
+Optuna owns ``studies``, ``trials``, ``trial_params`` and the rest; we never write those by
+hand. One class per table, constraints in ``__table_args__``, lookups as classmethods.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+__all__ = ["Base", "EpochMetric", "Sweep", "TrialResult", "WorkerRecord", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Sweep(Base):
+    """One per Optuna study: the saved configuration and the budget's claim counter."""
+
+    __tablename__ = "sweeps_sweep"
+    __table_args__ = (
+        sa.CheckConstraint("budget > 0", name="ck_sweep_budget_positive"),
+        sa.CheckConstraint("claimed >= 0 AND claimed <= budget", name="ck_sweep_claimed_range"),
+    )
+
+    study_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    study_name: Mapped[str] = mapped_column(sa.String(512), unique=True)
+    config_json: Mapped[str] = mapped_column(sa.Text)
+    budget: Mapped[int]
+    # Trials that count against the budget and are finished or in flight. Workers take a slot
+    # with one conditional UPDATE, so N workers on any number of hosts never overshoot.
+    claimed: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @classmethod
+    def find(cls, session: Session, study_name: str) -> Sweep | None:
+        return session.scalar(sa.select(cls).where(cls.study_name == study_name))
+
+
+class TrialResult(Base):
+    """One per Optuna trial that a worker started: metrics, timings and what happened."""
+
+    __tablename__ = "sweeps_trial_result"
+    __table_args__ = (
+        sa.Index("ix_trial_result_rank", "study_id", "status", "val_accuracy"),
+        sa.Index("ix_trial_result_number", "study_id", "number", unique=True),
+    )
+
+    trial_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    study_id: Mapped[int] = mapped_column(index=True)
+    number: Mapped[int]
+    # running, complete, pruned, failed, interrupted (Ctrl-C), lost (worker died)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    space: Mapped[str] = mapped_column(sa.String(256))
+    dataset: Mapped[str] = mapped_column(sa.String(1024))
+    is_baseline: Mapped[bool] = mapped_column(default=False)
+    retry_of: Mapped[int | None]  # number of the trial this one retries
+    resumed_from_epoch: Mapped[int | None]  # epochs restored from that trial's checkpoint
+    val_accuracy: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    test_accuracy: Mapped[float | None]
+    test_loss: Mapped[float | None]
+    best_epoch: Mapped[int | None]
+    epochs_run: Mapped[int] = mapped_column(default=0)
+    param_count: Mapped[int | None]
+    input_shape: Mapped[str | None] = mapped_column(sa.String(64))
+    resized_from: Mapped[str | None] = mapped_column(sa.String(64))  # dataset shape, if resized
+    wall_seconds: Mapped[float | None]
+    fit_seconds: Mapped[float | None]
+    failure_reason: Mapped[str | None] = mapped_column(sa.Text)
+    checkpoint_dir: Mapped[str | None] = mapped_column(sa.Text)
+    worker: Mapped[str | None] = mapped_column(sa.String(256))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+    @classmethod
+    def get(cls, session: Session, trial_id: int) -> TrialResult | None:
+        return session.get(cls, trial_id)
+
+
+class EpochMetric(Base):
+    """One row per trial and epoch: the learning curve, with speed."""
+
+    __tablename__ = "sweeps_epoch_metric"
+
+    trial_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 1-based
+    loss: Mapped[float | None]
+    accuracy: Mapped[float | None]
+    val_loss: Mapped[float | None]
+    val_accuracy: Mapped[float | None]
+    learning_rate: Mapped[float | None]
+    seconds: Mapped[float | None]
+    images_per_second: Mapped[float | None]
+    restored: Mapped[bool] = mapped_column(default=False)  # copied from a checkpointed trial
+
+    @classmethod
+    def for_trial(cls, session: Session, trial_id: int) -> list[EpochMetric]:
+        query = sa.select(cls).where(cls.trial_id == trial_id).order_by(cls.epoch)
+        return list(session.scalars(query))
+
+
+class WorkerRecord(Base):
+    """One per worker process that joined a study: liveness, and the slot it holds."""
+
+    __tablename__ = "sweeps_worker"
+    __table_args__ = (sa.Index("ix_worker_study_state", "study_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int]
+    host: Mapped[str] = mapped_column(sa.String(256))
+    pid: Mapped[int]
+    device: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16), default="idle")  # idle, training, exited, dead
+    holds_claim: Mapped[bool] = mapped_column(default=False)
+    trial_id: Mapped[int | None]
+    trial_number: Mapped[int | None]
+    epoch: Mapped[int | None]
+    trials_done: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.pid}"

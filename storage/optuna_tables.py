@@ -1,0 +1,54 @@
+"""Read-only views of the Optuna tables we join to (Optuna owns and writes them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["decode_param", "studies", "trial_params", "trial_values", "trials"]
+
+_meta = sa.MetaData()
+
+studies = sa.Table(
+    "studies", _meta,
+    sa.Column("study_id", sa.Integer, primary_key=True),
+    sa.Column("study_name", sa.String),
+)
+trials = sa.Table(
+    "trials", _meta,
+    sa.Column("trial_id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer),
+    sa.Column("study_id", sa.Integer),
+    sa.Column("state", sa.String),
+    sa.Column("datetime_start", sa.DateTime),
+    sa.Column("datetime_complete", sa.DateTime),
+)
+trial_params = sa.Table(
+    "trial_params", _meta,
+    sa.Column("param_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer),
+    sa.Column("param_name", sa.String),
+    sa.Column("param_value", sa.Float),
+    sa.Column("distribution_json", sa.Text),
+)
+trial_values = sa.Table(
+    "trial_values", _meta,
+    sa.Column("trial_value_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer),
+    sa.Column("objective", sa.Integer),
+    sa.Column("value", sa.Float),
+)
+
+
+def decode_param(internal: float, distribution_json: str) -> Any:
+    """Optuna stores categoricals as an index into their choices; turn it back into the value."""
+    distribution = json.loads(distribution_json)
+    kind = distribution["name"]
+    attributes = distribution["attributes"]
+    if kind == "CategoricalDistribution":
+        return attributes["choices"][int(internal)]
+    if kind.startswith("Int"):
+        return int(internal)
+    return float(internal)

@@ -1,0 +1,195 @@
+"""The queries behind ``sweeps best / show / studies / status``: SQL and pandas, no TensorFlow.
+
+Selection is by validation accuracy only; test metrics ride along for reporting.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from storage.engine import session_scope
+from storage.models import EpochMetric, Sweep, TrialResult, WorkerRecord
+from storage.optuna_tables import decode_param, trial_params, trials
+
+__all__ = [
+    "FINISHED_STATES",
+    "TrialDetail",
+    "latest_study_name",
+    "list_studies",
+    "ranked_trials",
+    "recent_statuses",
+    "state_counts",
+    "trial_detail",
+    "trial_params_of",
+    "workers_of",
+]
+
+FINISHED_STATES = ("COMPLETE", "PRUNED")
+
+
+def _has_tables(engine: Engine) -> bool:
+    return sa.inspect(engine).has_table(Sweep.__tablename__)
+
+
+def latest_study_name(engine: Engine) -> str | None:
+    if not _has_tables(engine):
+        return None
+    with session_scope(engine) as session:
+        query = sa.select(Sweep.study_name).order_by(Sweep.created_at.desc(), Sweep.study_id.desc())
+        return session.scalar(query.limit(1))
+
+
+def find_sweep(engine: Engine, study_name: str) -> Sweep | None:
+    if not _has_tables(engine):
+        return None
+    with session_scope(engine) as session:
+        return Sweep.find(session, study_name)
+
+
+def state_counts(engine: Engine, study_id: int) -> dict[str, int]:
+    """Optuna trial states of a study, counted: COMPLETE, PRUNED, FAIL, RUNNING, WAITING."""
+    query = (
+        sa.select(trials.c.state, sa.func.count())
+        .where(trials.c.study_id == study_id)
+        .group_by(trials.c.state)
+    )
+    with engine.connect() as connection:
+        return {str(state): int(n) for state, n in connection.execute(query)}
+
+
+def list_studies(engine: Engine) -> pd.DataFrame:
+    """One row per sweep: what it searched, its budget and progress, its best trial."""
+    columns = ["study", "space", "dataset", "finished", "budget", "failed", "running",
+               "best_val_accuracy", "test_accuracy", "created"]
+    if not _has_tables(engine):
+        return pd.DataFrame(columns=columns)
+    rows = []
+    with session_scope(engine) as session:
+        sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
+    for sweep in sweeps:
+        config = json.loads(sweep.config_json)
+        counts = state_counts(engine, sweep.study_id)
+        best = ranked_trials(engine, sweep, limit=1)
+        rows.append({
+            "study": sweep.study_name,
+            "space": config.get("space"),
+            "dataset": config.get("dataset"),
+            "finished": sum(counts.get(s, 0) for s in FINISHED_STATES),
+            "budget": sweep.budget,
+            "failed": counts.get("FAIL", 0),
+            "running": counts.get("RUNNING", 0),
+            "best_val_accuracy": None if best.empty else best.iloc[0]["val_accuracy"],
+            "test_accuracy": None if best.empty else best.iloc[0]["test_accuracy"],
+            "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
+        })
+    return pd.DataFrame(rows, columns=columns)
+
+
+def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Decoded Optuna parameters of the given trials, by trial id."""
+    if not trial_ids:
+        return {}
+    query = sa.select(
+        trial_params.c.trial_id,
+        trial_params.c.param_name,
+        trial_params.c.param_value,
+        trial_params.c.distribution_json,
+    ).where(trial_params.c.trial_id.in_(trial_ids)).order_by(trial_params.c.param_id)
+    params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in trial_ids}
+    with engine.connect() as connection:
+        for trial_id, name, value, distribution in connection.execute(query):
+            params[trial_id][name] = decode_param(value, distribution)
+    return params
+
+
+def ranked_trials(engine: Engine, sweep: Sweep, limit: int | None = None,
+                  with_params: bool = False) -> pd.DataFrame:
+    """Finished trials (complete or pruned), best validation accuracy first."""
+    status_order = sa.case((TrialResult.status == "complete", 0), else_=1)
+    query = (
+        sa.select(TrialResult)
+        .where(TrialResult.study_id == sweep.study_id)
+        .where(TrialResult.status.in_(("complete", "pruned")))
+        .where(TrialResult.val_accuracy.is_not(None))
+        .order_by(TrialResult.val_accuracy.desc(), status_order, TrialResult.val_loss,
+                  TrialResult.number)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    with session_scope(engine) as session:
+        results = list(session.scalars(query))
+    frame = pd.DataFrame([
+        {
+            "rank": rank,
+            "trial": r.number,
+            "status": r.status,
+            "baseline": r.is_baseline,
+            "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "val_loss": r.val_loss,
+            "test_loss": r.test_loss,
+            "best_epoch": r.best_epoch,
+            "epochs": r.epochs_run,
+            "params_count": r.param_count,
+            "seconds": r.wall_seconds,
+            "trial_id": r.trial_id,
+        }
+        for rank, r in enumerate(results, start=1)
+    ])
+    if with_params and not frame.empty:
+        params = trial_params_of(engine, [int(t) for t in frame["trial_id"]])
+        frame["params"] = [params[int(t)] for t in frame["trial_id"]]
+    return frame
+
+
+@dataclass
+class TrialDetail:
+    result: TrialResult
+    state: str
+    params: dict[str, Any]
+    epochs: list[EpochMetric]
+
+
+def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
+    with session_scope(engine) as session:
+        query = sa.select(TrialResult).where(
+            TrialResult.study_id == sweep.study_id, TrialResult.number == number
+        )
+        result = session.scalar(query)
+        if result is None:
+            return None
+        epochs = EpochMetric.for_trial(session, result.trial_id)
+    with engine.connect() as connection:
+        state = connection.scalar(
+            sa.select(trials.c.state).where(trials.c.trial_id == result.trial_id)
+        )
+    params = trial_params_of(engine, [result.trial_id])[result.trial_id]
+    return TrialDetail(result=result, state=str(state), params=params, epochs=epochs)
+
+
+def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
+    with session_scope(engine) as session:
+        query = (
+            sa.select(WorkerRecord)
+            .where(WorkerRecord.study_id == study_id)
+            .order_by(WorkerRecord.id)
+        )
+        return list(session.scalars(query))
+
+
+def recent_statuses(engine: Engine, study_id: int, count: int) -> list[str]:
+    """Statuses of the ``count`` most recently finished trials, newest first."""
+    query = (
+        sa.select(TrialResult.status)
+        .where(TrialResult.study_id == study_id, TrialResult.finished_at.is_not(None))
+        .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
+        .limit(count)
+    )
+    with engine.connect() as connection:
+        return [str(s) for s in connection.scalars(query)]

@@ -1,0 +1,173 @@
+"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from storage.engine import session_scope
+from storage.models import Base, EpochMetric, Sweep, TrialResult, WorkerRecord, utcnow
+from storage.optuna_tables import trials
+
+__all__ = [
+    "claim_slot",
+    "copy_epochs",
+    "create_schema",
+    "create_sweep",
+    "finish_result",
+    "heartbeat",
+    "reconcile_claims",
+    "record_epoch",
+    "register_worker",
+    "release_slot",
+    "set_worker",
+    "stale_workers",
+    "start_result",
+    "update_result",
+]
+
+
+def create_schema(engine: Engine) -> None:
+    """Create our tables. Run once by whoever creates the study, before any worker starts."""
+    Base.metadata.create_all(engine)
+
+
+def create_sweep(engine: Engine, study_id: int, study_name: str, config_json: str,
+                 budget: int) -> None:
+    with session_scope(engine) as session:
+        session.add(Sweep(study_id=study_id, study_name=study_name, config_json=config_json,
+                          budget=budget, claimed=0))
+
+
+def _finished_count(connection: Any, study_id: int) -> int:
+    query = sa.select(sa.func.count()).where(
+        trials.c.study_id == study_id, trials.c.state.in_(("COMPLETE", "PRUNED"))
+    )
+    return int(connection.scalar(query))
+
+
+def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
+    """Take one budget slot for ``worker_id``; False when all slots are finished or in flight."""
+    with session_scope(engine) as session:
+        taken = session.execute(
+            sa.update(Sweep)
+            .where(Sweep.study_id == study_id, Sweep.claimed < Sweep.budget)
+            .values(claimed=Sweep.claimed + 1)
+        ).rowcount
+        if taken:
+            session.execute(
+                sa.update(WorkerRecord).where(WorkerRecord.id == worker_id)
+                .values(holds_claim=True, last_seen=utcnow())
+            )
+        return bool(taken)
+
+
+def release_slot(engine: Engine, study_id: int, worker_id: int) -> None:
+    """Give a slot back (the trial failed or never started), so another trial can take it."""
+    with session_scope(engine) as session:
+        holds = session.scalar(
+            sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id)
+        )
+        if holds:
+            session.execute(
+                sa.update(Sweep).where(Sweep.study_id == study_id, Sweep.claimed > 0)
+                .values(claimed=Sweep.claimed - 1)
+            )
+        session.execute(
+            sa.update(WorkerRecord).where(WorkerRecord.id == worker_id).values(holds_claim=False)
+        )
+
+
+def reconcile_claims(engine: Engine, study_id: int) -> int:
+    """Reset the counter to finished trials plus slots held by live workers; returns it.
+
+    Run after reaping dead workers, whose slots would otherwise stay taken for good.
+    """
+    with session_scope(engine) as session:
+        connection = session.connection()
+        held = session.scalar(
+            sa.select(sa.func.count()).where(
+                WorkerRecord.study_id == study_id, WorkerRecord.holds_claim.is_(True)
+            )
+        )
+        budget = session.scalar(sa.select(Sweep.budget).where(Sweep.study_id == study_id))
+        claimed = min(int(budget), _finished_count(connection, study_id) + int(held))
+        session.execute(
+            sa.update(Sweep).where(Sweep.study_id == study_id).values(claimed=claimed)
+        )
+        return claimed
+
+
+def register_worker(engine: Engine, study_id: int, host: str, pid: int, device: str) -> int:
+    with session_scope(engine) as session:
+        worker = WorkerRecord(study_id=study_id, host=host, pid=pid, device=device)
+        session.add(worker)
+        session.flush()
+        return worker.id
+
+
+def set_worker(engine: Engine, worker_id: int, **values: Any) -> None:
+    """Update a worker's row (state, current trial, epoch...) and mark it alive."""
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(WorkerRecord).where(WorkerRecord.id == worker_id)
+            .values(last_seen=utcnow(), **values)
+        )
+
+
+def heartbeat(engine: Engine, worker_id: int) -> None:
+    set_worker(engine, worker_id)
+
+
+def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[WorkerRecord]:
+    """Workers that still claim to be alive but have not been seen for ``grace_seconds``."""
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    with session_scope(engine) as session:
+        query = sa.select(WorkerRecord).where(
+            WorkerRecord.study_id == study_id,
+            WorkerRecord.state.in_(("idle", "training")),
+            WorkerRecord.last_seen < cutoff,
+        )
+        return list(session.scalars(query))
+
+
+def start_result(engine: Engine, **values: Any) -> None:
+    with session_scope(engine) as session:
+        session.add(TrialResult(status="running", **values))
+
+
+def record_epoch(engine: Engine, trial_id: int, epoch: int, **metrics: Any) -> None:
+    with session_scope(engine) as session:
+        session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
+        session.execute(
+            sa.update(TrialResult).where(TrialResult.trial_id == trial_id)
+            .values(epochs_run=epoch)
+        )
+
+
+def copy_epochs(engine: Engine, from_trial_id: int, to_trial_id: int, up_to_epoch: int) -> None:
+    """Carry a checkpointed trial's curve over to its retry, marked as restored."""
+    with session_scope(engine) as session:
+        for row in EpochMetric.for_trial(session, from_trial_id):
+            if row.epoch > up_to_epoch:
+                continue
+            session.merge(EpochMetric(
+                trial_id=to_trial_id, epoch=row.epoch, loss=row.loss, accuracy=row.accuracy,
+                val_loss=row.val_loss, val_accuracy=row.val_accuracy,
+                learning_rate=row.learning_rate, seconds=row.seconds,
+                images_per_second=row.images_per_second, restored=True,
+            ))
+
+
+def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(**values)
+        )
+
+
+def finish_result(engine: Engine, trial_id: int, status: str, **values: Any) -> None:
+    update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)

@@ -1,0 +1,50 @@
+"""Describe a space's tunables (names, ranges, defaults) by building it once under KerasTuner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search_spaces import InputSpec, SearchSpace, tunables
+
+__all__ = ["describe_tunables"]
+
+
+def _describe(hp: Any) -> tuple[str, str]:
+    config = hp.get_config()
+    kind = type(hp).__name__
+    if kind == "Choice":
+        return kind, "{" + ", ".join(map(str, config["values"])) + "}"
+    if kind in ("Float", "Int"):
+        text = f"[{config['min_value']:g}, {config['max_value']:g}]"
+        if config.get("step"):
+            text += f" step {config['step']:g}"
+        if config.get("sampling") not in (None, "linear"):
+            text += f" {config['sampling']}"
+        return kind, text
+    if kind == "Fixed":
+        return kind, str(config["value"])
+    return kind, "{False, True}"
+
+
+def describe_tunables(space: SearchSpace) -> list[dict[str, str]]:
+    """One row per hyperparameter the space (and the shared training tunables) can ask."""
+    import keras
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    tunables.ask_training(hp, space.baseline, normalization=space.info.normalization,
+                          augmentations=space.info.augmentations)
+    channels = max(space.info.channels)
+    space.build(hp, InputSpec((*space.info.min_input, channels), 10))
+    keras.backend.clear_session()
+    rows = []
+    for parameter in hp.space:
+        kind, values = _describe(parameter)
+        condition = ""
+        for c in parameter.conditions:
+            config = c.get_config()
+            condition = f"{config['name']} in {{{', '.join(map(str, config['values']))}}}"
+        default = parameter.default if kind != "Fixed" else parameter.value
+        rows.append({"name": parameter.name, "kind": kind, "values": values,
+                     "default": str(default), "when": condition})
+    return rows

@@ -1,0 +1,16 @@
+"""The ``sweeps`` command line: a thin layer over the library.
+
+Library errors (bad input) become one line on stderr and exit code 2. Query commands import
+neither TensorFlow nor the worker modules.
+"""
+
+from __future__ import annotations
+
+from sweeps.cli.app import app
+from sweeps.cli import catalog_commands, query_commands, sweep_commands  # noqa: F401  (register)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    app()

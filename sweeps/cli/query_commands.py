@@ -1,0 +1,168 @@
+"""Commands that read the store: ``best``, ``show``, ``studies``. No TensorFlow, no Optuna."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, app, fail, reports_errors
+
+FORMATS = ("table", "csv", "json")
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _notebook_of(config_json: str) -> str | None:
+    """The seed notebook of a sweep's space, when it is a built-in one (no Keras import)."""
+    from search_spaces import BUILTIN_SPACES, load_space
+
+    space = json.loads(config_json).get("space")
+    if space not in BUILTIN_SPACES:
+        return None
+    return load_space(space).info.notebook
+
+
+@app.command()
+@reports_errors
+def best(
+    study: Annotated[Optional[str], typer.Argument(help="Study name (default: the newest).")]
+    = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+    top: Annotated[int, typer.Option("--top", "-n", help="How many trials to list.")] = 10,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+) -> None:
+    """Rank a study's finished trials by validation accuracy, with test accuracy beside it.
+
+    Example: sweeps best --top 5 --format csv
+    """
+    from storage.queries import ranked_trials
+    from sweeps.study import load_sweep
+
+    if format not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, but got {format!r}.")
+    if top < 1:
+        raise fail(f"--top must be a positive integer, but got {top!r}.")
+    sweep, engine = load_sweep(study, storage)
+    frame = ranked_trials(engine, sweep, limit=top, with_params=format != "table")
+    if format == "csv":
+        if not frame.empty:
+            frame["params"] = [json.dumps(p, sort_keys=True) for p in frame["params"]]
+        typer.echo(frame.drop(columns=["trial_id"], errors="ignore").to_csv(index=False), nl=False)
+        return
+    if format == "json":
+        records = frame.drop(columns=["trial_id"], errors="ignore").to_dict(orient="records")
+        typer.echo(json.dumps({"study": sweep.study_name, "trials": records}, indent=2,
+                              default=str))
+        return
+    notebook = _notebook_of(sweep.config_json)
+    table = Table(title=f"{sweep.study_name}: best of {sweep.budget} trials by validation "
+                        "accuracy", title_justify="left")
+    for column in ("rank", "trial", "val acc", "test acc", "val loss", "best epoch", "status",
+                   "note"):
+        table.add_column(column, justify="right" if column not in ("status", "note") else "left")
+    for row in frame.itertuples():
+        note = f"baseline (notebook {notebook})" if row.baseline and notebook else (
+            "baseline" if row.baseline else "")
+        table.add_row(str(row.rank), str(row.trial), _fmt(row.val_accuracy),
+                      _fmt(row.test_accuracy), _fmt(row.val_loss),
+                      f"{_fmt(row.best_epoch)}/{_fmt(row.epochs)}", row.status, note)
+    if frame.empty:
+        typer.echo(f"{sweep.study_name}: no finished trials yet.")
+        return
+    Console(width=120).print(table)
+
+
+@app.command()
+@reports_errors
+def show(
+    trial: Annotated[int, typer.Argument(help="Trial number (the `trial` column of "
+                                         "`sweeps best`).")],
+    study: Annotated[Optional[str], typer.Option(help="Study name (default: the newest).")]
+    = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+) -> None:
+    """A trial's parameters, metrics and per-epoch curve.
+
+    Example: sweeps show 3 --study mnist_cnn-digits-20261121-101500
+    """
+    from storage.queries import trial_detail
+    from sweeps.study import load_sweep
+
+    sweep, engine = load_sweep(study, storage)
+    detail = trial_detail(engine, sweep, trial)
+    if detail is None:
+        raise fail(f"study {sweep.study_name!r} has no recorded trial {trial}; "
+                   "`sweeps best` lists its trials.")
+    r = detail.result
+    console = Console(width=120)
+    console.print(f"[bold]Trial {r.number}[/bold] of {sweep.study_name}: {r.status} "
+                  f"(Optuna state {detail.state})")
+    if r.is_baseline:
+        notebook = _notebook_of(sweep.config_json)
+        console.print(f"Baseline: reproduces the recipe of notebook {notebook or '?'} "
+                      f"for space {r.space}.")
+    if r.retry_of is not None:
+        resumed = f", resumed after epoch {r.resumed_from_epoch}" if r.resumed_from_epoch else ""
+        console.print(f"Retry of trial {r.retry_of}{resumed}.")
+    if r.failure_reason:
+        console.print(f"Reason: {r.failure_reason}")
+    facts = Table("metric", "value", title="Result", title_justify="left")
+    for name, value in [
+        ("val accuracy", r.val_accuracy), ("val loss", r.val_loss),
+        ("test accuracy", r.test_accuracy), ("test loss", r.test_loss),
+        ("best epoch", r.best_epoch), ("epochs run", r.epochs_run),
+        ("parameters", r.param_count), ("input", r.input_shape),
+        ("resized from", r.resized_from), ("wall seconds", r.wall_seconds),
+        ("fit seconds", r.fit_seconds), ("worker", r.worker),
+        ("checkpoints", r.checkpoint_dir),
+    ]:
+        facts.add_row(name, _fmt(value))
+    console.print(facts)
+    params = Table("parameter", "value", title="Parameters", title_justify="left")
+    for name, value in detail.params.items():
+        params.add_row(name, _fmt(value, 6))
+    console.print(params)
+    curve = Table("epoch", "loss", "acc", "val loss", "val acc", "lr", "s", "img/s",
+                  title="Per-epoch curve", title_justify="left")
+    for e in detail.epochs:
+        curve.add_row(f"{e.epoch}{'*' if e.restored else ''}", _fmt(e.loss), _fmt(e.accuracy),
+                      _fmt(e.val_loss), _fmt(e.val_accuracy), _fmt(e.learning_rate, 6),
+                      _fmt(e.seconds, 2), _fmt(e.images_per_second, 0))
+    console.print(curve)
+    if any(e.restored for e in detail.epochs):
+        console.print("* restored from the checkpoint of the trial this one retries")
+
+
+@app.command()
+@reports_errors
+def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
+    """List the studies in a store with their progress and best trial.
+
+    Example: sweeps studies --storage sweeps.db
+    """
+    from storage.queries import list_studies
+    from sweeps.study import open_store
+
+    _, engine = open_store(storage)
+    frame = list_studies(engine)
+    if frame.empty:
+        typer.echo("No studies yet: start one with `sweeps run`.")
+        return
+    table = Table("study", "space", "dataset", "finished", "failed", "running", "best val",
+                  "its test", "created")
+    for row in frame.itertuples():
+        table.add_row(row.study, row.space, row.dataset, f"{row.finished}/{row.budget}",
+                      str(row.failed), str(row.running), _fmt(row.best_val_accuracy),
+                      _fmt(row.test_accuracy), row.created)
+    Console(width=140).print(table)

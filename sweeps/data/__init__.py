@@ -1,0 +1,23 @@
+"""Datasets for sweeps: named, validated cheaply, loaded as uint8 arrays, fed through tf.data.
+
+``dataset_info`` and ``list_datasets`` never import tensorflow, so the CLI can validate a
+dataset name before a sweep starts; ``load_splits`` and ``make_pipelines`` import it lazily.
+Every bad input raises ``sweeps.errors.DatasetError`` with a one-line message and its fix.
+"""
+
+from __future__ import annotations
+
+from sweeps.data.base import DatasetInfo, Splits
+from sweeps.data.pipeline import Augmentation, PipelineOptions, make_pipelines
+from sweeps.data.registry import dataset_info, list_datasets, load_splits
+
+__all__ = [
+    "Augmentation",
+    "DatasetInfo",
+    "PipelineOptions",
+    "Splits",
+    "dataset_info",
+    "list_datasets",
+    "load_splits",
+    "make_pipelines",
+]

@@ -1,0 +1,95 @@
+"""Dataset names -> loaders: cheap validation for the CLI, and the one entry point that loads.
+
+Names are the built-ins (``digits``, ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``)
+or a prefix and a folder (``cifar10-bin:DIR``, ``folder:DIR``). Nothing here imports
+tensorflow: only ``load_splits`` reaches the loaders that do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from sweeps.data import cifar_binary, digits, image_folder, keras_cache
+from sweeps.data.base import DatasetInfo, RawSplits, Splits
+from sweeps.data.splits import carve
+from sweeps.errors import DatasetError
+
+__all__ = ["BUILTIN_NAMES", "dataset_info", "list_datasets", "load_splits"]
+
+BUILTIN_NAMES = ("digits", *keras_cache.NAMES)
+_PREFIXES = {"cifar10-bin": cifar_binary, "folder": image_folder}
+
+
+def _parse(name: str) -> tuple[str, Path | None]:
+    """``(kind, directory)``: a built-in name with no folder, or a prefix and its folder."""
+    if not isinstance(name, str):
+        raise DatasetError(f"dataset name {name!r} is not a string: pass e.g. 'digits'")
+    if name in BUILTIN_NAMES:
+        return name, None
+    kind, sep, rest = name.partition(":")
+    if sep and kind in _PREFIXES:
+        if not rest.strip():
+            raise DatasetError(f"dataset {name!r} names no folder: write {kind}:DIR")
+        return kind, Path(rest.strip()).expanduser()
+    valid = ", ".join([*BUILTIN_NAMES, *(f"{prefix}:DIR" for prefix in _PREFIXES)])
+    raise DatasetError(f"unknown dataset {name!r}: use one of {valid}")
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """The built-in datasets; ``offline`` says which are loadable without the network."""
+    return [dataset_info(name) for name in BUILTIN_NAMES]
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Validate ``name`` and describe its dataset without loading arrays or importing tensorflow.
+
+    Raises DatasetError for an unknown name, a missing folder or a file whose size is wrong.
+    """
+    kind, directory = _parse(name)
+    if kind == "digits":
+        return digits.info(name)
+    if directory is None:
+        return keras_cache.info(kind)
+    return _PREFIXES[kind].info(name, directory)
+
+
+def _load_raw(kind: str, directory: Path | None) -> RawSplits:
+    if kind == "digits":
+        return digits.load()
+    if directory is None:
+        return keras_cache.load(kind)
+    return _PREFIXES[kind].load(directory)
+
+
+def load_splits(name: str, *, val_fraction: float = 0.1, seed: int = 0) -> Splits:
+    """Load ``name`` and carve a stratified validation split of ``val_fraction`` with ``seed``.
+
+    The test split is the dataset's official one (or, for digits and flat folders, one carved
+    with a fixed seed), identical for every ``seed``: sweeps select on validation only.
+    """
+    if not 0.0 < val_fraction < 1.0:  # fail before loading, not after
+        raise DatasetError(
+            f"val_fraction {val_fraction!r} is out of range: use a value strictly between 0 and 1"
+        )
+    info = dataset_info(name)
+    kind, directory = _parse(name)
+    raw = _load_raw(kind, directory).checked(name)
+    for labels in (raw.y_train, raw.y_test):
+        if len(labels) and not 0 <= labels.min() <= labels.max() < info.num_classes:
+            raise DatasetError(
+                f"dataset {name!r} has labels outside 0..{info.num_classes - 1}: its files are "
+                "corrupt or of another dataset; replace them"
+            )
+    x_train, y_train, x_val, y_val = carve(
+        raw.x_train, raw.y_train, val_fraction, seed, what="validation"
+    )
+    # Describe what was actually loaded (a small copy of a dataset has its own sizes).
+    info = dataclasses.replace(
+        info,
+        image_shape=tuple(raw.x_train.shape[1:]),
+        train_size=len(raw.x_train),
+        test_size=len(raw.x_test),
+        offline=True,
+    )
+    return Splits(x_train, y_train, x_val, y_val, raw.x_test, raw.y_test, raw.class_names, info)

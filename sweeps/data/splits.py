@@ -1,0 +1,52 @@
+"""Stratified carving of one split out of another (validation from train, test from a pool)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sweeps.errors import DatasetError
+
+__all__ = ["TEST_FRACTION", "TEST_SEED", "carve", "carved_size"]
+
+# Datasets without an official test split (digits, a flat image folder) get one carved with a
+# fixed seed, independent of the sweep's seed, so every sweep reports on the same test images.
+TEST_FRACTION = 0.2
+TEST_SEED = 0
+
+
+def carved_size(n: int, fraction: float) -> int:
+    """How many of ``n`` items a carve of ``fraction`` takes (scikit-learn rounds up)."""
+    return math.ceil(fraction * n)
+
+
+def carve(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split ``(x, y)`` into ``(x_keep, y_keep, x_part, y_part)``, ``part`` being ``fraction``.
+
+    Stratified, so every class keeps its share in both parts. Both parts keep the source order
+    (the indices are sorted), so a carve is a pure function of ``(y, fraction, seed)``.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(
+            f"{what} fraction {fraction!r} is out of range: use a value strictly between 0 and 1"
+        )
+    counts = np.bincount(y) if len(y) else np.zeros(0, dtype=np.int64)
+    present = counts[counts > 0]
+    classes, smallest = len(present), int(present.min()) if len(present) else 0
+    n_part = carved_size(len(y), fraction)
+    if smallest < 2 or n_part < classes or len(y) - n_part < classes:
+        raise DatasetError(
+            f"cannot carve a stratified {what} split of {fraction:g} from {len(y)} images in "
+            f"{classes} classes (smallest class: {smallest}): every class needs at least 2 images "
+            f"and each part at least one image per class; add images or change the {what} fraction"
+        )
+    keep, part = train_test_split(
+        np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
+    )
+    keep, part = np.sort(keep), np.sort(part)
+    return x[keep], y[keep], x[part], y[part]

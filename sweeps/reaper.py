@@ -1,0 +1,76 @@
+"""Find workers that died and give their trials back, without waiting for anyone to ask.
+
+A worker is dead when its process is gone (same host) or its heartbeat is older than the grace
+period (any host). Its running trial is failed as "lost" and queued again with the same
+parameters to continue from its last checkpoint; its budget slot is freed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import TrialState
+
+from storage import records
+from storage.engine import session_scope
+from storage.models import WorkerRecord
+from sweeps.study import StudyHandle, enqueue_retry
+
+__all__ = ["GRACE_SECONDS", "pid_alive", "reap_dead_workers"]
+
+GRACE_SECONDS = 60.0
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
+    """Workers of this host whose process no longer exists."""
+    host = socket.gethostname()
+    with session_scope(handle.engine) as session:
+        alive = session.scalars(sa.select(WorkerRecord).where(
+            WorkerRecord.study_id == handle.sweep.study_id,
+            WorkerRecord.host == host,
+            WorkerRecord.state.in_(("idle", "training")),
+        )).all()
+    return [w for w in alive if not pid_alive(w.pid)]
+
+
+def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS) -> list[int]:
+    """Reap dead workers of the study; returns the numbers of the trials given back."""
+    study_id = handle.sweep.study_id
+    dead = {w.id: w for w in _dead_here(handle)}
+    dead.update({w.id: w for w in records.stale_workers(handle.engine, study_id, grace_seconds)})
+    if not dead:
+        return []
+    given_back = []
+    storage = handle.study._storage
+    for worker in dead.values():
+        records.set_worker(handle.engine, worker.id, state="dead", holds_claim=False)
+        if worker.trial_id is None:
+            continue
+        try:
+            if not storage.set_trial_state_values(worker.trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # it finished, or another reaper got there first
+        frozen = storage.get_trial(worker.trial_id)
+        queued = enqueue_retry(handle.study, frozen, resume=True, counts_as_retry=True,
+                               max_retries=handle.config.max_retries)
+        epoch = (worker.epoch or 0) + 1
+        reason = f"worker {worker.name} died during epoch {epoch}; " + (
+            "retried from its last checkpoint" if queued else "retries used up")
+        records.finish_result(handle.engine, worker.trial_id, "lost", failure_reason=reason)
+        given_back.append(frozen.number)
+    records.reconcile_claims(handle.engine, study_id)
+    return given_back

@@ -1,0 +1,229 @@
+"""Optuna studies in the store: create one with its config, load one, its sampler and pruner.
+
+Optuna's RDB storage keeps the study in the same database as our tables, so Optuna's own CLI
+and optuna-dashboard read the same file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from sqlalchemy.engine import Engine
+
+from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage.engine import BUSY_TIMEOUT_SECONDS, harden_sqlite
+from storage.models import Sweep
+from storage.queries import find_sweep
+from storage.records import create_schema, create_sweep
+from sweeps.config import SweepConfig
+from sweeps.errors import ConfigError, StorageError
+
+__all__ = ["StudyHandle", "create_study", "enqueue_retry", "load_study", "make_pruner",
+           "make_sampler", "open_store"]
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+BASELINE_ATTR = "sweeps:baseline"
+RETRY_OF_ATTR = "sweeps:retry_of"
+LINEAGE_ATTR = "sweeps:lineage"  # number of the first trial of a retry chain: its checkpoints
+RESUME_ATTR = "sweeps:resume"  # True: continue from the lineage's checkpoint
+RETRIES_ATTR = "sweeps:retries"
+
+
+@dataclass
+class StudyHandle:
+    """An open sweep: the Optuna study, our engine, the saved config."""
+
+    study: optuna.Study
+    engine: Engine
+    sweep: Sweep
+    config: SweepConfig
+    url: str
+
+    @property
+    def name(self) -> str:
+        return self.sweep.study_name
+
+
+def open_store(storage: str) -> tuple[str, Engine]:
+    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError."""
+    try:
+        url = normalize_url(storage)
+        engine = create_engine(url)
+        check_reachable(engine)
+    except StorageURLError as exc:
+        raise StorageError(str(exc)) from None
+    return url, engine
+
+
+def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
+    else:
+        kwargs = {"pool_pre_ping": True}
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    harden_sqlite(storage.engine)
+    return storage
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        # constant_liar keeps parallel workers from proposing the same point.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                          constant_liar=True, n_startup_trials=5)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
+    if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise ConfigError("--sampler cmaes needs the cmaes package: pip install cmaes.") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "--sampler gp needs PyTorch: pip install 'sweeps[gp]' (or pip install torch)."
+            ) from None
+        return optuna.samplers.GPSampler(seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}.")
+
+
+def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
+                                              reduction_factor=3)
+    raise ConfigError(f"unknown pruner {name!r}.")
+
+
+def create_study(config: SweepConfig, storage: str, study_name: str,
+                 baseline: dict[str, Any] | None) -> StudyHandle:
+    """Create the schema, the Optuna study and our sweep row, before any worker starts.
+
+    Creating the schema here, once, avoids the crash of several processes creating a fresh
+    SQLite schema at the same moment (optuna#820).
+    """
+    url, engine = open_store(storage)
+    optuna_storage = _optuna_storage(url)
+    create_schema(engine)
+    if find_sweep(engine, study_name) is not None:
+        raise ConfigError(
+            f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with "
+            f"`sweeps resume {study_name}` or pass another --study."
+        )
+    try:
+        study = optuna.create_study(
+            study_name=study_name, storage=optuna_storage, direction="maximize",
+            sampler=make_sampler(config.sampler, config.seed),
+            pruner=make_pruner(config.pruner, config.epochs),
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ConfigError(
+            f"an Optuna study named {study_name!r} already exists in {mask_url(url)!r} but was "
+            "not made by sweeps; pass another --study."
+        ) from None
+    study.set_user_attr("sweeps_config", config.to_json())
+    if baseline is not None:
+        study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+    create_sweep(engine, study._study_id, study_name, config.to_json(), config.trials)
+    return load_study(study_name, storage, engine=engine, url=url)
+
+
+def load_study(study_name: str, storage: str, *, engine: Engine | None = None,
+               url: str | None = None, sampler_seed_offset: int = 0) -> StudyHandle:
+    """Open an existing sweep; an unknown name raises StorageError listing the known ones."""
+    if engine is None or url is None:
+        url, engine = open_store(storage)
+    sweep = find_sweep(engine, study_name)
+    if sweep is None:
+        from storage.queries import list_studies
+
+        known = list(list_studies(engine)["study"])
+        hint = f"known studies: {', '.join(known)}" if known else "it holds no sweeps yet"
+        raise StorageError(
+            f"study {study_name!r} does not exist in {mask_url(url)!r} ({hint}); "
+            "check --storage and the study name (`sweeps studies` lists them)."
+        )
+    config = SweepConfig.from_json(sweep.config_json)
+    study = optuna.load_study(
+        study_name=study_name, storage=_optuna_storage(url),
+        sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset),
+        pruner=make_pruner(config.pruner, config.epochs),
+    )
+    return StudyHandle(study=study, engine=engine, sweep=sweep, config=config, url=url)
+
+
+def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, resume: bool,
+                  counts_as_retry: bool, max_retries: int) -> bool:
+    """Queue a copy of ``trial`` with the same parameters; False when retries are used up.
+
+    With ``resume`` the copy continues from the checkpoints of the trial's lineage and inherits
+    its reported values, so the pruner sees the same history (Optuna's own
+    RetryFailedTrialCallback restarts from epoch 0 and cannot find our checkpoints).
+    """
+    system_attrs = dict(trial.system_attrs)
+    retries = int(system_attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
+    if retries > max_retries:
+        return False
+    system_attrs.update({
+        RETRY_OF_ATTR: trial.number,
+        LINEAGE_ATTR: int(system_attrs.get(LINEAGE_ATTR, trial.number)),
+        RESUME_ATTR: resume,
+        RETRIES_ATTR: retries,
+    })
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=system_attrs,
+        intermediate_values=trial.intermediate_values if resume else None,
+    ))
+    return True
+
+
+def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
+    """Our sweep row without opening Optuna (query commands); None picks the newest study."""
+    from storage.queries import latest_study_name
+
+    url, engine = open_store(storage)
+    if study_name is None:
+        study_name = latest_study_name(engine)
+        if study_name is None:
+            raise StorageError(f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
+                               "or point --storage at another database.")
+    sweep = find_sweep(engine, study_name)
+    if sweep is None:
+        load_study(study_name, storage, engine=engine, url=url)  # raises, listing known studies
+    return sweep, engine
+
+
+def set_budget(handle: StudyHandle, trials: int) -> StudyHandle:
+    """Raise (or lower, not below what is finished) a study's trial budget."""
+    import sqlalchemy as sa
+
+    from storage.engine import session_scope
+
+    if trials < 1:
+        raise ConfigError(f"--trials must be a positive integer, but got {trials!r}.")
+    handle.config.trials = trials
+    with session_scope(handle.engine) as session:
+        session.execute(sa.update(Sweep).where(Sweep.study_id == handle.sweep.study_id)
+                        .values(budget=trials, config_json=handle.config.to_json(),
+                                claimed=sa.func.min(Sweep.claimed, trials)
+                                if handle.engine.dialect.name == "sqlite"
+                                else sa.func.least(Sweep.claimed, trials)))
+    handle.sweep.budget = trials
+    return handle

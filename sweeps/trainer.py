@@ -1,0 +1,196 @@
+"""Train one trial, top to bottom: build, compile, restore, fit epoch by epoch, evaluate.
+
+Worker-side only: imports TensorFlow. Each epoch is one ``fit`` call so that reporting to the
+pruner, early stopping, checkpointing and recording read as a plain loop. Selection uses
+validation only: the test split is evaluated once, at the end, for the record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import optuna
+
+from search_spaces import InputSpec, SearchSpace, tunables
+from sweeps import checkpoint
+from sweeps.config import SweepConfig
+from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
+from sweeps.hp_adapter import OptunaHyperParameters
+
+__all__ = ["EpochRecord", "TrialOutcome", "TrialRun", "train_trial"]
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    loss: float
+    accuracy: float
+    val_loss: float
+    val_accuracy: float
+    learning_rate: float
+    seconds: float
+    images_per_second: float
+
+
+@dataclass
+class TrialRun:
+    """Everything one trial needs from its worker."""
+
+    trial: optuna.Trial
+    config: SweepConfig
+    space: SearchSpace
+    splits: Splits
+    checkpoint_dir: Path
+    resume: bool  # continue from checkpoint_dir's last epoch
+    should_stop: Callable[[], bool] = lambda: False
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None
+    on_start: Callable[[dict[str, Any]], None] = lambda facts: None
+
+
+@dataclass
+class TrialOutcome:
+    status: str  # complete, pruned, failed, interrupted
+    val_accuracy: float | None = None
+    val_loss: float | None = None
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    best_epoch: int | None = None
+    epochs_run: int = 0
+    resumed_from_epoch: int | None = None
+    fit_seconds: float = 0.0
+    failure_reason: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class _BatchGuard(keras.callbacks.Callback):
+    """Stops fit at the next batch on a non-finite loss or a stop request."""
+
+    def __init__(self, should_stop: Callable[[], bool]):
+        super().__init__()
+        self.should_stop = should_stop
+        self.bad_loss: float | None = None
+        self.stopped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            self.bad_loss = loss
+            self.model.stop_training = True
+        elif self.should_stop():
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def _input_plan(run: TrialRun) -> tuple[InputSpec, PipelineOptions, dict[str, Any]]:
+    """The model's input and how the pipeline gets the dataset's images there."""
+    shape = tuple(int(d) for d in run.splits.x_train.shape[1:])
+    target = run.space.input_size_for(shape)
+    channels = run.space.channels_for(shape[2])
+    model_shape = (*(target or shape[:2]), channels or shape[2])
+    facts = {"input_shape": "x".join(map(str, model_shape))}
+    if target or channels:
+        facts["resized_from"] = "x".join(map(str, shape))
+    spec = InputSpec(model_shape, run.splits.info.num_classes, weights=run.config.weights) \
+        if "weights" in InputSpec.__dataclass_fields__ else InputSpec(model_shape,
+                                                                      run.splits.info.num_classes)
+    return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
+
+
+def train_trial(run: TrialRun) -> TrialOutcome:
+    config, space, trial = run.config, run.space, run.trial
+    keras.utils.set_random_seed(config.seed + trial.number)
+
+    # Ask the questions: training recipe first, then the architecture's own.
+    hp = OptunaHyperParameters(trial)
+    recipe = tunables.ask_training(hp, space.baseline, normalization=space.info.normalization,
+                                   augmentations=space.info.augmentations)
+    spec, options, facts = _input_plan(run)
+    model = space.build(hp, spec)
+    facts["param_count"] = int(model.count_params())
+    run.on_start(facts)
+
+    # Data: train stream shuffled and augmented; val and test untouched.
+    options = PipelineOptions(
+        batch_size=recipe.batch_size, normalization=recipe.normalization,
+        target_size=options.target_size, channels=options.channels,
+        augmentation=Augmentation(flip=recipe.flip, translation=recipe.translation,
+                                  rotation=recipe.rotation),
+        shuffle_seed=config.seed + trial.number,
+    )
+    train_ds, val_ds, test_ds = make_pipelines(run.splits, options)
+    n_train = len(run.splits.y_train)
+    steps_per_epoch = math.ceil(n_train / recipe.batch_size)
+    tunables.compile_model(model, recipe, steps_per_epoch, config.epochs)
+
+    # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
+    # schedule's position), best-so-far and early-stopping patience.
+    state = checkpoint.load_state(run.checkpoint_dir) if run.resume else None
+    outcome = TrialOutcome(status="complete", facts=facts)
+    if state is not None and state.last is not None:
+        checkpoint.restore(run.checkpoint_dir, model, state)
+        outcome.resumed_from_epoch = state.epoch
+    else:
+        state = checkpoint.LoopState()
+
+    guard = _BatchGuard(run.should_stop)
+    fit_started = time.perf_counter()
+    for epoch in range(state.epoch, config.epochs):
+        learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        started = time.perf_counter()
+        history = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch,
+                            validation_data=val_ds, callbacks=[guard], verbose=0)
+        seconds = time.perf_counter() - started
+        if guard.bad_loss is not None:
+            outcome.status = "failed"
+            outcome.failure_reason = f"loss became {guard.bad_loss} in epoch {epoch + 1}"
+            break
+        if guard.stopped:
+            outcome.status = "interrupted"
+            break
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        val_accuracy = logs["val_accuracy"]
+        if not math.isfinite(logs.get("val_loss", 0.0)):
+            outcome.status = "failed"
+            outcome.failure_reason = f"validation loss became {logs['val_loss']} in epoch {epoch + 1}"
+            break
+
+        improved = val_accuracy > state.best_val_accuracy
+        state.epoch = epoch + 1
+        if improved:
+            state.best_val_accuracy, state.best_epoch, state.wait = val_accuracy, epoch + 1, 0
+        else:
+            state.wait += 1
+        checkpoint.save(run.checkpoint_dir, model, state, improved)
+        run.on_epoch(EpochRecord(
+            epoch=epoch + 1, loss=logs["loss"], accuracy=logs["accuracy"],
+            val_loss=logs["val_loss"], val_accuracy=val_accuracy, learning_rate=learning_rate,
+            seconds=seconds, images_per_second=n_train / seconds,
+        ))
+
+        trial.report(val_accuracy, epoch + 1)
+        if trial.should_prune():
+            outcome.status = "pruned"
+            break
+        if config.patience and state.wait >= config.patience:
+            break  # early stopping: complete, with the best epoch's weights
+    outcome.fit_seconds = time.perf_counter() - fit_started
+    outcome.epochs_run = state.epoch
+    if outcome.status in ("failed", "interrupted"):
+        return outcome
+
+    # Report the best-validation weights: evaluate them on val (the selection metric) and on
+    # test (recorded, never used to select).
+    if checkpoint.restore_best(run.checkpoint_dir, model, state):
+        outcome.best_epoch = state.best_epoch
+        outcome.val_loss, outcome.val_accuracy = model.evaluate(val_ds, verbose=0)
+        outcome.test_loss, outcome.test_accuracy = model.evaluate(test_ds, verbose=0)
+    elif outcome.status == "complete":
+        outcome.status = "failed"
+        outcome.failure_reason = "no epoch finished"
+    return outcome

@@ -1,0 +1,238 @@
+"""The body of a worker: claim a slot, ask a trial, train it, tell how it ended. Repeat."""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from search_spaces import SpaceError, load_space
+from storage import records
+from storage.queries import recent_statuses, state_counts
+from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
+from sweeps.study import (
+    BASELINE_ATTR, LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, enqueue_retry, load_study,
+)
+from sweeps.worker import (
+    EXIT_DONE, EXIT_FATAL, EXIT_RECYCLE, WorkerOptions, _wait, artifacts_folder,
+    resident_memory_mb,
+)
+
+__all__ = ["TrialLoop"]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+class TrialLoop:
+    def __init__(self, options: WorkerOptions, *, should_stop: Callable[[], bool],
+                 emit: Callable[..., None], host: str, pid: int):
+        self.options, self.should_stop, self.emit = options, should_stop, emit
+        self.handle = load_study(options.study_name, options.storage_url,
+                                 sampler_seed_offset=options.slot)
+        self.config = self.handle.config
+        self.engine = self.handle.engine
+        self.study_id = self.handle.sweep.study_id
+        self.worker_id = records.register_worker(self.engine, self.study_id, host, pid,
+                                                 options.device)
+        self.worker_name = f"{host}:{pid}"
+        self.trials_done = 0
+
+    def close(self) -> None:
+        records.set_worker(self.engine, self.worker_id, state="exited", trial_id=None,
+                           trial_number=None, epoch=None)
+        self.engine.dispose()
+
+    # The loop ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            from sweeps.data import load_splits
+
+            self.space = load_space(self.config.space)
+            self.splits = load_splits(self.config.dataset, val_fraction=self.config.val_fraction,
+                                      seed=self.config.seed)
+        except (SweepsError, SpaceError) as exc:
+            self.emit("fatal", reason=str(exc))
+            return EXIT_FATAL
+        while not self.should_stop():
+            reason = self._fatal_reason()
+            if reason:
+                self.emit("fatal", reason=reason)
+                return EXIT_FATAL
+            if self._budget_met():
+                return EXIT_DONE
+            if self._should_recycle():
+                return EXIT_RECYCLE
+            if not records.claim_slot(self.engine, self.study_id, self.worker_id):
+                _wait(1.0, self.should_stop)  # every slot is in flight; one may fail and free up
+                continue
+            try:
+                trial = self.handle.study.ask()
+            except BaseException:
+                records.release_slot(self.engine, self.study_id, self.worker_id)
+                raise
+            try:
+                status = self._run_one(trial)
+            except BaseException as exc:
+                self._abandon(trial, exc)
+                raise
+            if status == "fatal":
+                return EXIT_FATAL
+            self.trials_done += 1
+            gc.collect()
+        return EXIT_DONE
+
+    def _budget_met(self) -> bool:
+        counts = state_counts(self.engine, self.study_id)
+        return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) >= self.config.trials
+
+    def _fatal_reason(self) -> str | None:
+        k = self.config.max_consecutive_failures
+        statuses = recent_statuses(self.engine, self.study_id, k)
+        if len(statuses) == k and all(s == "failed" for s in statuses):
+            return (f"the last {k} trials failed; see `sweeps show` of a failed trial for the "
+                    "reason, fix it, then `sweeps resume`")
+        return None
+
+    def _should_recycle(self) -> bool:
+        limit, memory = self.config.max_trials_per_worker, self.config.max_worker_memory_mb
+        if limit and self.trials_done >= limit:
+            return True
+        return bool(memory and self.trials_done and resident_memory_mb() > memory)
+
+    # One trial ---------------------------------------------------------------------------
+
+    def _run_one(self, trial: optuna.Trial) -> str:
+        import keras
+
+        from sweeps import checkpoint
+        from sweeps.trainer import TrialRun, train_trial
+
+        frozen = self.handle.study._storage.get_trial(trial._trial_id)
+        attrs = frozen.system_attrs
+        lineage = int(attrs.get(LINEAGE_ATTR, trial.number))
+        retry_of = attrs.get(RETRY_OF_ATTR)
+        resume = bool(attrs.get(RESUME_ATTR, False))
+        folder = artifacts_folder(self.options.artifacts, self.handle.name) / f"trial-{lineage:05d}"
+        if not resume:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)  # a fresh start must not inherit epochs
+        is_baseline = bool(frozen.user_attrs.get(BASELINE_ATTR, False))
+        records.start_result(
+            self.engine, trial_id=trial._trial_id, study_id=self.study_id, number=trial.number,
+            space=self.config.space, dataset=self.config.dataset, is_baseline=is_baseline,
+            retry_of=retry_of, checkpoint_dir=str(folder), worker=self.worker_name,
+        )
+        records.set_worker(self.engine, self.worker_id, state="training",
+                           trial_id=trial._trial_id, trial_number=trial.number, epoch=0)
+        if resume and retry_of is not None:
+            state = checkpoint.load_state(folder)
+            parent_id = self.handle.study._storage.get_trial_id_from_study_id_trial_number(
+                self.study_id, int(retry_of))
+            records.copy_epochs(self.engine, parent_id, trial._trial_id,
+                                state.epoch if state else 0)
+        self.emit("trial_start", number=trial.number, baseline=is_baseline, retry_of=retry_of)
+
+        def on_start(facts: dict[str, Any]) -> None:
+            records.update_result(self.engine, trial._trial_id, **facts)
+
+        def on_epoch(record: Any) -> None:
+            values = dict(vars(record))
+            epoch = values.pop("epoch")
+            records.record_epoch(self.engine, trial._trial_id, epoch, **values)
+            records.set_worker(self.engine, self.worker_id, epoch=epoch)
+            self.emit("epoch", number=trial.number, epoch=epoch, epochs=self.config.epochs,
+                      val_accuracy=record.val_accuracy)
+
+        started = time.perf_counter()
+        run = TrialRun(trial=trial, config=self.config, space=self.space, splits=self.splits,
+                       checkpoint_dir=folder, resume=resume, should_stop=self.should_stop,
+                       on_epoch=on_epoch, on_start=on_start)
+        fatal = False
+        try:
+            outcome = train_trial(run)
+        except FatalSweepError as exc:
+            outcome, fatal = _failed(str(exc)), True
+        except (TrialFailedError, SweepsError, SpaceError) as exc:
+            outcome = _failed(str(exc))
+        except Exception as exc:  # OOM, a shape error deep in Keras: this trial only
+            outcome = _failed(_one_line(exc))
+            self.emit("message", text=traceback.format_exc(limit=3))
+        finally:
+            keras.backend.clear_session()  # free the graph before the next trial
+        wall = time.perf_counter() - started
+        self._tell(trial, outcome, wall)
+        self.emit("trial_end", number=trial.number, status=outcome.status,
+                  val_accuracy=outcome.val_accuracy, test_accuracy=outcome.test_accuracy,
+                  reason=outcome.failure_reason)
+        return "fatal" if fatal else outcome.status
+
+    def _abandon(self, trial: optuna.Trial, exc: BaseException) -> None:
+        """The worker itself is going down: fail the trial and queue it, so nothing waits on it."""
+        from sweeps.trainer import TrialOutcome
+
+        if self.handle.study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            return
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "worker interrupted" if interrupted else f"worker crashed: {_one_line(exc)}"
+        outcome = TrialOutcome(status="interrupted" if interrupted else "failed",
+                               failure_reason=reason)
+        try:
+            records.start_result(
+                self.engine, trial_id=trial._trial_id, study_id=self.study_id,
+                number=trial.number, space=self.config.space, dataset=self.config.dataset,
+                worker=self.worker_name)
+        except Exception:
+            pass  # the row exists already
+        self._tell(trial, outcome, 0.0)
+
+    def _tell(self, trial: optuna.Trial, outcome: Any, wall: float) -> None:
+        study, engine = self.handle.study, self.engine
+        values = {
+            "val_accuracy": outcome.val_accuracy, "val_loss": outcome.val_loss,
+            "test_accuracy": outcome.test_accuracy, "test_loss": outcome.test_loss,
+            "best_epoch": outcome.best_epoch, "epochs_run": outcome.epochs_run,
+            "resumed_from_epoch": outcome.resumed_from_epoch, "fit_seconds": outcome.fit_seconds,
+            "wall_seconds": wall, "failure_reason": outcome.failure_reason,
+        }
+        if outcome.status in ("complete", "pruned"):
+            if outcome.status == "complete":
+                study.tell(trial, outcome.val_accuracy)
+            else:
+                study.tell(trial, state=TrialState.PRUNED)
+            records.finish_result(engine, trial._trial_id, outcome.status, **values)
+            # The slot is now a finished trial: it stays counted, the worker no longer holds it.
+            records.set_worker(engine, self.worker_id, state="idle", holds_claim=False,
+                               trial_id=None, trial_number=None, epoch=None,
+                               trials_done=self.trials_done + 1)
+            return
+        study.tell(trial, state=TrialState.FAIL)
+        frozen = study._storage.get_trial(trial._trial_id)
+        interrupted = outcome.status == "interrupted"
+        queued = enqueue_retry(study, frozen, resume=interrupted,
+                               counts_as_retry=not interrupted,
+                               max_retries=self.config.max_retries)
+        if interrupted:
+            values["failure_reason"] = "interrupted; continued by a retry from its checkpoint"
+        elif not queued:
+            values["failure_reason"] = f"{outcome.failure_reason} (retries used up)"
+        records.finish_result(engine, trial._trial_id, outcome.status, **values)
+        records.release_slot(engine, self.study_id, self.worker_id)
+        records.set_worker(engine, self.worker_id, state="idle", trial_id=None,
+                           trial_number=None, epoch=None)
+
+
+def _failed(reason: str) -> Any:
+    from sweeps.trainer import TrialOutcome
+
+    return TrialOutcome(status="failed", failure_reason=reason)

@@ -1,0 +1,139 @@
+"""sweeps.data.make_pipelines on the real digits splits and a small RGB set."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sweeps.data import Augmentation, PipelineOptions, Splits, load_splits, make_pipelines
+from sweeps.errors import DatasetError
+
+
+@pytest.fixture(scope="module")
+def digits() -> Splits:
+    return load_splits("digits", val_fraction=0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def rgb(digits: Splits) -> Splits:
+    """Digits as 3-channel images with very different channels, to see per-channel behaviour."""
+    rng = np.random.default_rng(7)
+
+    def color(x: np.ndarray) -> np.ndarray:
+        noise = rng.integers(0, 256, size=x.shape, dtype=np.uint8)
+        return np.concatenate([x, noise, x // 4], axis=-1)
+
+    return dataclasses.replace(
+        digits,
+        x_train=color(digits.x_train),
+        x_val=color(digits.x_val),
+        x_test=color(digits.x_test),
+    )
+
+
+def _epoch(ds) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(ds)
+    return np.concatenate([x.numpy() for x, _ in batches]), np.concatenate(
+        [y.numpy() for _, y in batches]
+    )
+
+
+def test_streams_yield_float_images_and_int_labels_in_batches(digits: Splits) -> None:
+    train, val, test = make_pipelines(digits, PipelineOptions(batch_size=100))
+    x, y = next(iter(train))
+    assert x.dtype.name == "float32" and x.shape == (100, 8, 8, 1)
+    assert y.dtype.is_integer and y.shape == (100,)
+    x_val, y_val = _epoch(val)
+    np.testing.assert_array_equal(y_val, digits.y_val)  # all of val, in order
+    np.testing.assert_allclose(x_val, digits.x_val / 255.0, rtol=1e-6)
+    assert len(_epoch(test)[1]) == len(digits.y_test)
+
+
+@pytest.mark.parametrize(("mode", "low", "high"), [("unit", 0.0, 1.0), ("centered", -0.5, 0.5)])
+def test_fixed_range_normalisations(digits: Splits, mode: str, low: float, high: float) -> None:
+    _, val, _ = make_pipelines(digits, PipelineOptions(batch_size=512, normalization=mode))
+    x, _ = _epoch(val)
+    assert x.min() == pytest.approx(low) and x.max() == pytest.approx(high)
+
+
+def test_per_image_standardisation(rgb: Splits) -> None:
+    _, _, test = make_pipelines(rgb, PipelineOptions(batch_size=512, normalization="per_image"))
+    x, _ = _epoch(test)
+    flat = x.reshape(len(x), -1)
+    np.testing.assert_allclose(flat.mean(axis=1), 0.0, atol=1e-4)
+    np.testing.assert_allclose(flat.std(axis=1), 1.0, atol=1e-3)
+
+
+def test_train_stats_uses_training_channels_only(rgb: Splits) -> None:
+    train, val, _ = make_pipelines(
+        rgb, PipelineOptions(batch_size=512, normalization="train_stats")
+    )
+    x_train, _ = _epoch(train)
+    np.testing.assert_allclose(x_train.mean(axis=(0, 1, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(x_train.std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+    raw = rgb.x_train.astype(np.float64)
+    mean, std = raw.mean(axis=(0, 1, 2)), raw.std(axis=(0, 1, 2))
+    x_val, _ = _epoch(val)
+    np.testing.assert_allclose(x_val, (rgb.x_val - mean) / std, atol=1e-4)
+
+
+def test_augmentation_changes_training_batches_only(digits: Splits) -> None:
+    plain = PipelineOptions(batch_size=256, shuffle_seed=3)
+    augmented = dataclasses.replace(
+        plain, augmentation=Augmentation(flip=True, translation=0.2, rotation=0.1)
+    )
+    assert augmented.augmentation.active and not plain.augmentation.active
+    base, aug = make_pipelines(digits, plain), make_pipelines(digits, augmented)
+    x_base, y_base = _epoch(base[0])
+    x_aug, y_aug = _epoch(aug[0])
+    np.testing.assert_array_equal(y_base, y_aug)  # same shuffle: the same images, in order
+    changed = np.abs(x_base - x_aug).reshape(len(x_base), -1).max(axis=1) > 1e-3
+    assert changed.mean() > 0.5
+    for plain_stream, aug_stream in zip(base[1:], aug[1:]):
+        for a, b in zip(_epoch(plain_stream), _epoch(aug_stream)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_resize_and_channels_apply_to_every_stream(digits: Splits) -> None:
+    options = PipelineOptions(batch_size=32, target_size=(16, 20), channels=3)
+    for stream in make_pipelines(digits, options):
+        x, _ = next(iter(stream))
+        assert x.shape == (32, 16, 20, 3)
+        np.testing.assert_array_equal(x[..., 0], x[..., 2])  # gray copied into R, G and B
+
+
+def test_rgb_to_grayscale(rgb: Splits) -> None:
+    x, _ = next(iter(make_pipelines(rgb, PipelineOptions(batch_size=8, channels=1))[1]))
+    assert x.shape == (8, 8, 8, 1)
+
+
+def test_train_reshuffles_every_epoch_and_val_test_do_not(digits: Splits) -> None:
+    train, val, test = make_pipelines(digits, PipelineOptions(batch_size=512, shuffle_seed=1))
+    first, second = _epoch(train)[1], _epoch(train)[1]
+    assert not np.array_equal(first, second)
+    assert sorted(first) == sorted(second) == sorted(digits.y_train)
+    again = make_pipelines(digits, PipelineOptions(batch_size=512, shuffle_seed=1))[0]
+    np.testing.assert_array_equal(_epoch(again)[1], first)  # seeded: reproducible
+    for stream in (val, test):
+        np.testing.assert_array_equal(_epoch(stream)[1], _epoch(stream)[1])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"batch_size": 0},
+        {"batch_size": 32, "normalization": "zscore"},
+        {"batch_size": 32, "target_size": (0, 32)},
+        {"batch_size": 32, "channels": 2},
+    ],
+)
+def test_bad_options_are_dataset_errors(kwargs: dict) -> None:
+    with pytest.raises(DatasetError):
+        PipelineOptions(**kwargs)
+
+
+def test_bad_augmentation_is_a_dataset_error() -> None:
+    with pytest.raises(DatasetError, match="translation"):
+        Augmentation(translation=1.5)
