@@ -97,7 +97,16 @@ def create_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
     else:
         kwargs["pool_pre_ping"] = True
-    return harden_sqlite(sa.create_engine(url, **kwargs))
+    try:
+        engine = sa.create_engine(url, **kwargs)
+    except ModuleNotFoundError as exc:
+        raise StorageURLError(
+            f"storage {mask_url(url)!r} needs the Python driver {exc.name!r}, which is not "
+            f"installed: pip install {exc.name}."
+        ) from None
+    except ArgumentError as exc:
+        raise StorageURLError(f"storage {mask_url(url)!r} is not usable: {exc}.") from None
+    return harden_sqlite(engine)
 
 
 def check_reachable(engine: Engine) -> None:

@@ -25,13 +25,13 @@ class SweepConfig:
 
     space: str = "mnist_cnn"
     dataset: str = "digits"
-    trials: int = 12  # finished (complete or pruned) trials across all workers and resumes
-    epochs: int = 10
+    trials: int = 16  # finished (complete or pruned) trials across all workers and resumes
+    epochs: int = 20
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0
     val_fraction: float = 0.1
-    patience: int = 4  # early stopping on val accuracy; 0 turns it off
+    patience: int = 5  # early stopping on val accuracy; 0 turns it off
     baseline: bool = True  # the space's notebook recipe is the first trial
     weights: str | None = None  # pretrained weights for spaces that take them
     # Orchestration.

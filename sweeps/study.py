@@ -101,7 +101,10 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
+        # n_min_trials: early-stopped trials report no late epochs, and a median of one trial
+        # would prune everything that is not yet as good as the best.
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2,
+                                           n_min_trials=3)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
                                               reduction_factor=3)

@@ -96,9 +96,7 @@ def _input_plan(run: TrialRun) -> tuple[InputSpec, PipelineOptions, dict[str, An
     facts = {"input_shape": "x".join(map(str, model_shape))}
     if target or channels:
         facts["resized_from"] = "x".join(map(str, shape))
-    spec = InputSpec(model_shape, run.splits.info.num_classes, weights=run.config.weights) \
-        if "weights" in InputSpec.__dataclass_fields__ else InputSpec(model_shape,
-                                                                      run.splits.info.num_classes)
+    spec = InputSpec(model_shape, run.splits.info.num_classes, weights=run.config.weights)
     return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
 
 

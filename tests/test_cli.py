@@ -1,0 +1,180 @@
+"""The CLI in-process: a real tiny sweep on digits, the query commands, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, invoke
+
+STUDY = "cli-study"
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One real sweep shared by the query tests: 3 trials of 2 epochs on digits."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("cli")
+    url = f"sqlite:///{folder / 'sweeps.db'}"
+    result = invoke(CliRunner(), "run", "--trials", 3, "--epochs", 2, "--storage", url,
+                    "--study", STUDY, "--pruner", "none")
+    assert result.exit_code == 0, result.output
+    assert "3/3 trials finished" in result.output
+    return url
+
+
+def _digest(url: str) -> str:
+    """The store's logical content (the file's bytes move when SQLite checkpoints its WAL)."""
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        return hashlib.sha256("\n".join(connection.iterdump()).encode()).hexdigest()
+    finally:
+        connection.close()
+
+
+def test_every_command_has_help_with_an_example(cli) -> None:
+    from sweeps.cli import app
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert {"run", "resume", "worker", "best", "show", "studies", "status", "spaces",
+            "datasets", "devices"} <= set(names)
+    for name in names:
+        result = invoke(cli, name, "--help")
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output, f"`sweeps {name} --help` has no example"
+
+
+def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
+    result = invoke(cli, "best", STUDY, "--storage", swept)
+    assert result.exit_code == 0, result.output
+    assert "baseline (notebook 003)" in result.output
+    csv = invoke(cli, "best", STUDY, "--storage", swept, "--format", "csv")
+    lines = csv.output.strip().splitlines()
+    assert lines[0].startswith("rank,trial,status,baseline,val_accuracy,test_accuracy")
+    assert len(lines) == 4
+    data = json.loads(invoke(cli, "best", "--storage", swept, "--format", "json").output)
+    assert data["study"] == STUDY  # the newest study by default
+    vals = [t["val_accuracy"] for t in data["trials"]]
+    assert vals == sorted(vals, reverse=True)
+    assert [t["baseline"] for t in data["trials"]].count(True) == 1
+    assert all(0.0 <= t["test_accuracy"] <= 1.0 for t in data["trials"])
+    assert "learning_rate" in data["trials"][0]["params"]
+
+
+def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
+    data = json.loads(invoke(cli, "best", STUDY, "--storage", swept, "--format", "json").output)
+    baseline = next(t["trial"] for t in data["trials"] if t["baseline"])
+    result = invoke(cli, "show", baseline, "--study", STUDY, "--storage", swept)
+    assert result.exit_code == 0, result.output
+    assert "reproduces the recipe of notebook 003" in result.output
+    assert "learning_rate" in result.output and "0.001000" in result.output
+    assert "Per-epoch curve" in result.output
+    curve = result.output.split("Per-epoch curve")[1]
+    assert "│ 1 " in curve and "│ 2 " in curve
+
+
+def test_studies_and_status_count_the_trials(cli, swept) -> None:
+    studies = invoke(cli, "studies", "--storage", swept)
+    assert STUDY in studies.output and "3/3" in studies.output
+    status = invoke(cli, "status", STUDY, "--storage", swept)
+    assert status.exit_code == 0
+    assert f"{STUDY}: 3/3 finished" in status.output
+    assert "exited" in status.output
+
+
+def test_optuna_cli_reads_the_same_store(swept) -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "optuna"), "best-trial", "--study-name", STUDY,
+         "--storage", swept, "-f", "json"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    best = json.loads(out)
+    assert best["state"] == "COMPLETE"
+    assert "learning_rate" in best["params"]
+
+
+def test_query_commands_do_not_import_tensorflow(swept) -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sweeps.cli import app\n"
+        f"for args in (['best', '--storage', {swept!r}], ['studies', '--storage', {swept!r}],\n"
+        f"             ['show', '0', '--storage', {swept!r}], ['spaces', '--brief'],\n"
+        "             ['datasets']):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+BAD_RUNS = [
+    (["--space", "nope"], "unknown space 'nope'"),
+    (["--dataset", "imagenet"], "imagenet"),
+    (["--sampler", "annealing"], "--sampler must be one of"),
+    (["--pruner", "sometimes"], "--pruner must be one of"),
+    (["--trials", "0"], "--trials must be a positive integer"),
+    (["--epochs", "-1"], "--epochs must be a positive integer"),
+    (["--storage", "postgresql://u@127.0.0.1:1/nothing"], "cannot open storage"),
+    (["--storage", "://what"], "not a database URL"),
+    (["--storage", "/no/such/folder/x.db"], "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_RUNS)
+def test_bad_run_input_is_one_line_and_exit_2(cli, swept, args, message) -> None:
+    storage = [] if any(a == "--storage" for a in args) else ["--storage", swept]
+    before = _digest(swept)
+    result = invoke(cli, "run", *storage, *args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.output
+    assert _digest(swept) == before, "bad input changed the store"
+
+
+def test_an_existing_study_name_is_refused(cli, swept) -> None:
+    result = invoke(cli, "run", "--storage", swept, "--study", STUDY)
+    assert result.exit_code == 2
+    assert f"sweeps resume {STUDY}" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["best", "ghost"], ["show", "0", "--study", "ghost"],
+                                     ["resume", "ghost"], ["status", "ghost"]])
+def test_unknown_study_is_one_line(cli, swept, command) -> None:
+    result = invoke(cli, *command, "--storage", swept)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "study 'ghost' does not exist" in result.stderr and STUDY in result.stderr
+
+
+def test_unknown_trial_and_bad_format(cli, swept) -> None:
+    result = invoke(cli, "show", "999", "--study", STUDY, "--storage", swept)
+    assert result.exit_code == 2 and "no recorded trial 999" in result.stderr
+    result = invoke(cli, "best", STUDY, "--storage", swept, "--format", "xml")
+    assert result.exit_code == 2 and "--format must be one of" in result.stderr
+
+
+def test_truncated_dataset_file_is_one_line(cli, tmp_path, storage_url) -> None:
+    (tmp_path / "data_batch_1.bin").write_bytes(b"\x01" * 3073 * 2 + b"\x00" * 10)
+    (tmp_path / "test_batch.bin").write_bytes(b"\x01" * 3073)
+    result = invoke(cli, "run", "--dataset", f"cifar10-bin:{tmp_path}", "--storage",
+                    storage_url, "--trials", 1, "--epochs", 1)
+    assert result.exit_code == 2, result.output
+    assert "truncated" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_datasets_and_spaces_list_what_exists(cli) -> None:
+    datasets = invoke(cli, "datasets")
+    assert "digits" in datasets.output and "cifar100" in datasets.output
+    spaces = invoke(cli, "spaces", "--brief")
+    for name in ("leaky_cnn", "mnist_cnn", "resnet", "xception"):
+        assert name in spaces.output
