@@ -21,7 +21,10 @@ trials = sa.Table(
     sa.Column("trial_id", sa.Integer, primary_key=True),
     sa.Column("number", sa.Integer),
     sa.Column("study_id", sa.Integer),
-    sa.Column("state", sa.String),
+    # Optuna declares an Enum: a native type named "trialstate" on PostgreSQL, which does not
+    # compare with VARCHAR parameters.
+    sa.Column("state", sa.Enum("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING",
+                               name="trialstate", create_type=False)),
     sa.Column("datetime_start", sa.DateTime),
     sa.Column("datetime_complete", sa.DateTime),
 )
