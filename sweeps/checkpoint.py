@@ -3,7 +3,7 @@
 Layout of a trial's folder (one folder per retry lineage, so a retry finds its parent's)::
 
     state.json           {"epoch": 7, "last": "epoch-0007", "best": "epoch-0005", ...}
-    epoch-0007/model.weights.h5, epoch-0007/optimizer.npz
+    epoch-0007/model.weights.h5     (Keras saves the optimizer's variables with the model's)
     epoch-0005/...       kept while it holds the best validation weights
 
 Each epoch is written to its own folder and only then named in ``state.json`` (replaced
@@ -20,8 +20,6 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 __all__ = ["LoopState", "load_state", "restore", "restore_best", "save"]
 
@@ -59,8 +57,6 @@ def save(folder: Path, model: Any, state: LoopState, improved: bool) -> LoopStat
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     model.save_weights(partial / "model.weights.h5")
-    variables = [np.asarray(v.numpy()) for v in model.optimizer.variables]
-    np.savez(partial / "optimizer.npz", *variables)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
 
@@ -78,16 +74,10 @@ def save(folder: Path, model: Any, state: LoopState, improved: bool) -> LoopStat
 
 def restore(folder: Path, model: Any, state: LoopState) -> None:
     """Load the last checkpoint's weights and optimizer state into a compiled ``model``."""
-    source = folder / str(state.last)
-    model.load_weights(source / "model.weights.h5")
-    optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)
-    with np.load(source / "optimizer.npz") as saved:
-        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    if len(arrays) != len(optimizer.variables):
-        raise ValueError("checkpoint optimizer state does not match the model")
-    for variable, value in zip(optimizer.variables, arrays):
-        variable.assign(value)
+    # Build the optimizer first: Keras restores its variables (the step counter among them)
+    # only into an optimizer that already has them.
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(folder / str(state.last) / "model.weights.h5")
 
 
 def restore_best(folder: Path, model: Any, state: LoopState) -> bool:

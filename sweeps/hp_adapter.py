@@ -48,20 +48,23 @@ class OptunaHyperParameters(kt.HyperParameters):
         self.trial = trial
         self._kinds: dict[str, str] = {}
 
-    def _register(self, hyperparameter, overwrite=False):
-        name = hyperparameter.name
-        kind = _kind(hyperparameter)
+    def _retrieve(self, hyperparameter):
+        # KerasTuner answers a repeated name from its cache without looking at the kind.
+        name, kind = hyperparameter.name, _kind(hyperparameter)
         previous = self._kinds.setdefault(name, kind)
         if previous != kind:
             raise SpaceError(
                 f"hyperparameter {name!r} is asked as {previous} and as {kind}: "
                 "give one of them another name."
             )
-        value = super()._register(hyperparameter, overwrite=overwrite)
+        return super()._retrieve(hyperparameter)
+
+    def _register(self, hyperparameter, overwrite=False):
+        super()._register(hyperparameter, overwrite=overwrite)
         if not self.is_active(hyperparameter):
             return None
         value = self._suggest(hyperparameter)
-        self.values[name] = value
+        self.values[hyperparameter.name] = value
         return value
 
     def _suggest(self, hp: Any) -> Any:
@@ -76,8 +79,8 @@ class OptunaHyperParameters(kt.HyperParameters):
             if kind in ("Float", "Int"):
                 return self._suggest_numerical(hp, kind)
         except ValueError as exc:
-            # Optuna refuses one name with two different ranges in one trial.
-            raise SpaceError(f"hyperparameter {name!r} cannot be asked again: {exc}") from exc
+            # A value outside its distribution, or one name with two ranges in one trial.
+            raise SpaceError(f"hyperparameter {name!r}: {exc}") from exc
         raise SpaceError(f"hyperparameter {name!r} has kind {kind}, which sweeps cannot map.")
 
     def _suggest_numerical(self, hp: Any, kind: str) -> Any:

@@ -142,7 +142,8 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         started = time.perf_counter()
         history = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch,
-                            validation_data=val_ds, callbacks=[guard], verbose=0)
+                            validation_data=val_ds, callbacks=[guard], verbose=0,
+                            shuffle=False)  # the train stream shuffles itself
         seconds = time.perf_counter() - started
         if guard.bad_loss is not None:
             outcome.status = "failed"

@@ -1,6 +1,7 @@
-"""A test space whose ``mode`` choice decides whether the trial works, fails, or turns to NaN.
+"""A test space whose ``mode`` decides whether a trial works, fails, turns to NaN or cannot learn.
 
-Real Keras all the way: "nan" multiplies the logits by NaN, so the loss really becomes NaN.
+Real Keras all the way: "nan" multiplies the logits by NaN, so the loss really becomes NaN;
+"frozen" makes the only layer untrainable, so validation accuracy never moves.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ BASELINE = {"optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
 def build(hp, spec):
     import keras
 
-    mode = hp.Choice("mode", ["ok", "fail", "nan"], default="ok")
+    mode = hp.Choice("mode", ["ok", "fail", "nan", "frozen"], default="ok")
     if mode == "fail":
         raise ValueError("mode 'fail' is a bad combination")
     inputs = keras.Input(spec.shape)
     x = keras.layers.Flatten()(inputs)
-    logits = keras.layers.Dense(spec.num_classes)(x)
+    logits = keras.layers.Dense(spec.num_classes, trainable=mode != "frozen")(x)
     if mode == "nan":
         logits = keras.layers.Lambda(lambda t: t * float("nan"))(logits)
     return keras.Model(inputs, logits)
