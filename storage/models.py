@@ -6,7 +6,7 @@ hand. One class per table, constraints in ``__table_args__``, lookups as classme
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -15,7 +15,7 @@ __all__ = ["Base", "EpochMetric", "Sweep", "TrialResult", "WorkerRecord", "utcno
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -119,7 +119,8 @@ class WorkerRecord(Base):
     host: Mapped[str] = mapped_column(sa.String(256))
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(64))
-    state: Mapped[str] = mapped_column(sa.String(16), default="idle")  # idle, training, exited, dead
+    # idle, training, exited, dead
+    state: Mapped[str] = mapped_column(sa.String(16), default="idle")
     holds_claim: Mapped[bool] = mapped_column(default=False)
     trial_id: Mapped[int | None]
     trial_number: Mapped[int | None]

@@ -84,7 +84,9 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         try:
             import cmaes  # noqa: F401
         except ImportError:
-            raise ConfigError("--sampler cmaes needs the cmaes package: pip install cmaes.") from None
+            raise ConfigError(
+                "--sampler cmaes needs the cmaes package: pip install cmaes."
+            ) from None
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
         try:

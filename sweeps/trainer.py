@@ -156,7 +156,8 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         val_accuracy = logs["val_accuracy"]
         if not math.isfinite(logs.get("val_loss", 0.0)):
             outcome.status = "failed"
-            outcome.failure_reason = f"validation loss became {logs['val_loss']} in epoch {epoch + 1}"
+            outcome.failure_reason = (
+                f"validation loss became {logs['val_loss']} in epoch {epoch + 1}")
             break
 
         improved = val_accuracy > state.best_val_accuracy

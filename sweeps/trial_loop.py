@@ -6,7 +6,6 @@ import gc
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -17,10 +16,20 @@ from storage import records
 from storage.queries import recent_statuses, state_counts
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
 from sweeps.study import (
-    BASELINE_ATTR, LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, enqueue_retry, load_study,
+    BASELINE_ATTR,
+    LINEAGE_ATTR,
+    RESUME_ATTR,
+    RETRY_OF_ATTR,
+    enqueue_retry,
+    load_study,
 )
 from sweeps.worker import (
-    EXIT_DONE, EXIT_FATAL, EXIT_RECYCLE, WorkerOptions, _wait, artifacts_folder,
+    EXIT_DONE,
+    EXIT_FATAL,
+    EXIT_RECYCLE,
+    WorkerOptions,
+    _wait,
+    artifacts_folder,
     resident_memory_mb,
 )
 

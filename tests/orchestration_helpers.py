@@ -42,4 +42,4 @@ def results(url: str) -> dict[int, dict[str, Any]]:
     columns = ("number", "status", "retry_of", "resumed_from_epoch", "epochs_run",
                "failure_reason", "trial_id")
     rows = query(url, f"SELECT {', '.join(columns)} FROM sweeps_trial_result")
-    return {row[0]: dict(zip(columns, row)) for row in rows}
+    return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}

@@ -91,8 +91,8 @@ def test_augmentation_changes_training_batches_only(digits: Splits) -> None:
     np.testing.assert_array_equal(y_base, y_aug)  # same shuffle: the same images, in order
     changed = np.abs(x_base - x_aug).reshape(len(x_base), -1).max(axis=1) > 1e-3
     assert changed.mean() > 0.5
-    for plain_stream, aug_stream in zip(base[1:], aug[1:]):
-        for a, b in zip(_epoch(plain_stream), _epoch(aug_stream)):
+    for plain_stream, aug_stream in zip(base[1:], aug[1:], strict=True):
+        for a, b in zip(_epoch(plain_stream), _epoch(aug_stream), strict=True):
             np.testing.assert_array_equal(a, b)
 
 

@@ -6,8 +6,6 @@ import os
 import signal
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO, invoke, sweeps_process
 from tests.orchestration_helpers import finished, query, results, wait_for
 

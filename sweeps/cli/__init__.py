@@ -6,8 +6,8 @@ neither TensorFlow nor the worker modules.
 
 from __future__ import annotations
 
-from sweeps.cli.app import app
 from sweeps.cli import catalog_commands, query_commands, sweep_commands  # noqa: F401  (register)
+from sweeps.cli.app import app
 
 __all__ = ["app", "main"]
 

@@ -135,7 +135,7 @@ def run(
     ).validate()
     loaded_space, _ = _check_fit(space, dataset)
 
-    from storage import normalize_url, StorageURLError
+    from storage import StorageURLError, normalize_url
     from sweeps.devices import plan_slots
     from sweeps.study import create_study
 
