@@ -84,13 +84,14 @@ class TrialLoop:
             if not records.claim_slot(self.engine, self.study_id, self.worker_id):
                 _wait(1.0, self.should_stop)  # every slot is in flight; one may fail and free up
                 continue
+            asked_at = time.perf_counter()
             try:
                 trial = self.handle.study.ask()
             except BaseException:
                 records.release_slot(self.engine, self.study_id, self.worker_id)
                 raise
             try:
-                status = self._run_one(trial)
+                status = self._run_one(trial, asked_at)
             except BaseException as exc:
                 self._abandon(trial, exc)
                 raise
@@ -120,7 +121,7 @@ class TrialLoop:
 
     # One trial ---------------------------------------------------------------------------
 
-    def _run_one(self, trial: optuna.Trial) -> str:
+    def _run_one(self, trial: optuna.Trial, asked_at: float) -> str:
         import keras
 
         from sweeps import checkpoint
@@ -163,7 +164,6 @@ class TrialLoop:
             self.emit("epoch", number=trial.number, epoch=epoch, epochs=self.config.epochs,
                       val_accuracy=record.val_accuracy)
 
-        started = time.perf_counter()
         run = TrialRun(trial=trial, config=self.config, space=self.space, splits=self.splits,
                        checkpoint_dir=folder, resume=resume, should_stop=self.should_stop,
                        on_epoch=on_epoch, on_start=on_start)
@@ -179,8 +179,10 @@ class TrialLoop:
             self.emit("message", text=traceback.format_exc(limit=3))
         finally:
             keras.backend.clear_session()  # free the graph before the next trial
-        wall = time.perf_counter() - started
-        self._tell(trial, outcome, wall)
+        self._tell(trial, outcome)
+        # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
+        records.update_result(self.engine, trial._trial_id,
+                              wall_seconds=time.perf_counter() - asked_at)
         self.emit("trial_end", number=trial.number, status=outcome.status,
                   val_accuracy=outcome.val_accuracy, test_accuracy=outcome.test_accuracy,
                   reason=outcome.failure_reason)
@@ -203,16 +205,16 @@ class TrialLoop:
                 worker=self.worker_name)
         except Exception:
             pass  # the row exists already
-        self._tell(trial, outcome, 0.0)
+        self._tell(trial, outcome)
 
-    def _tell(self, trial: optuna.Trial, outcome: Any, wall: float) -> None:
+    def _tell(self, trial: optuna.Trial, outcome: Any) -> None:
         study, engine = self.handle.study, self.engine
         values = {
             "val_accuracy": outcome.val_accuracy, "val_loss": outcome.val_loss,
             "test_accuracy": outcome.test_accuracy, "test_loss": outcome.test_loss,
             "best_epoch": outcome.best_epoch, "epochs_run": outcome.epochs_run,
             "resumed_from_epoch": outcome.resumed_from_epoch, "fit_seconds": outcome.fit_seconds,
-            "wall_seconds": wall, "failure_reason": outcome.failure_reason,
+            "failure_reason": outcome.failure_reason,
         }
         if outcome.status in ("complete", "pruned"):
             if outcome.status == "complete":

@@ -85,7 +85,9 @@ def test_val_fraction_out_of_range_is_a_dataset_error() -> None:
 
 
 def _rows(*arrays: tuple[np.ndarray, np.ndarray]) -> list[bytes]:
-    return sorted(x.tobytes() + bytes([y]) for xs, ys in arrays for x, y in zip(xs, ys, strict=True))
+    return sorted(
+        x.tobytes() + bytes([y]) for xs, ys in arrays for x, y in zip(xs, ys, strict=True)
+    )
 
 
 def test_digits_splits_partition_the_dataset_stratified_and_test_is_seed_free() -> None:

@@ -161,3 +161,26 @@ def test_storage_passwords_are_masked_in_output(cli, tmp_path: Path) -> None:
     result = invoke(cli, "run", "--storage", "postgresql://alice:s3cret@127.0.0.1:1/sweeps")
     assert result.exit_code == 2
     assert "alice:***@127.0.0.1" in result.stderr and "s3cret" not in result.output
+
+
+def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, cli) -> None:
+    """A power cut: dispatcher and workers die at once, mid-trial; resume picks it all up."""
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    run = sweeps_process("run", "--space", "all_cnn", "--trials", 2, "--epochs", 5,
+                         "--pruner", "none", "--patience", 0, "--storage", url,
+                         "--study", "power-cut", cwd=tmp_path)
+    try:
+        _, number, _ = wait_for(lambda: _worker_on_epoch(url, 1), 240, "a trial at epoch 1")
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+    finally:
+        run.kill()
+    assert query(url, "SELECT state FROM trials WHERE number = :n", n=number) == [("RUNNING",)]
+
+    result = invoke(cli, "resume", "power-cut", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert finished(url, "power-cut") == 2
+    trials = results(url)
+    assert trials[number]["status"] == "lost"
+    retry = next(t for t in trials.values() if t["retry_of"] == number)
+    assert retry["resumed_from_epoch"] >= 1 and retry["status"] == "complete"

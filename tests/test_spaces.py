@@ -23,7 +23,6 @@ from search_spaces import (
     check_baseline,
     load_space,
     pretrained,
-    registry,
     space_names,
     tunables,
 )
@@ -417,13 +416,16 @@ def test_third_party_space_loads_by_file_path(third_party):
     train_one_step(model, recipe, (8, 8, 1))
 
 
-def test_third_party_space_loads_by_dotted_path_and_entry_point(third_party, monkeypatch):
+def test_third_party_space_loads_by_dotted_path_and_entry_point(third_party):
     assert load_space("thirdparty_spaces.tiny").name == "tiny"
     assert load_space("thirdparty_spaces.tiny:SPACE").name == "tiny"
-    from importlib.metadata import EntryPoint
-
-    entry = EntryPoint(name="tiny_ep", value="thirdparty_spaces.tiny", group=ENTRY_POINT_GROUP)
-    monkeypatch.setattr(registry, "_entry_points", lambda: {"tiny_ep": entry})
+    # An installed distribution's metadata, as pip writes it, on sys.path beside the package.
+    dist_info = third_party.parent.parent / "thirdparty_spaces-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-spaces\n"
+                                        "Version: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\ntiny_ep = thirdparty_spaces.tiny\n")
     assert "tiny_ep" in space_names()
     assert load_space("tiny_ep").name == "tiny"
 

@@ -1,0 +1,84 @@
+"""Worker layout and orchestration overhead, measured side by side in one run.
+
+    python benchmarks/bench_orchestration.py [--trials 8] [--epochs 10]
+
+1. Trials per hour on digits: 1 worker using all cores' threads vs one worker per core with
+   1 thread each (same fixed network in every trial, so only the layout differs).
+2. Orchestration overhead per trial: trial wall time (ask to tell) minus time inside fit, and
+   the sweep's wall time minus all time inside fit (worker start-up included), per trial.
+Prints figures; asserts nothing (CI does not run it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+HERE = Path(__file__).resolve().parent
+SPACE = str(HERE / "fixed_space.py")
+
+
+def sweep(folder: Path, workers: int, trials: int, epochs: int) -> dict[str, float]:
+    url = f"sqlite:///{folder / f'w{workers}.db'}"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "sweeps", "run", "--space", SPACE, "--trials", str(trials),
+         "--epochs", str(epochs), "--workers", str(workers), "--pruner", "none",
+         "--patience", "0", "--no-baseline", "--storage", url, "--study", "bench"],
+        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wall = time.perf_counter() - started
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT wall_seconds, fit_seconds FROM sweeps_trial_result "
+            "WHERE status = 'complete'")).all()
+        images = connection.execute(sa.text(
+            "SELECT avg(images_per_second) FROM sweeps_epoch_metric WHERE epoch > 1")).scalar()
+    per_trial = [w - f for w, f in rows]
+    trial_wall = statistics.mean(w for w, _ in rows)
+    return {
+        "workers": workers,
+        "threads": max(1, (os.cpu_count() or 1) // workers),
+        "wall": wall,
+        "trials_per_hour": len(rows) / wall * 3600,
+        "images_per_second": images,
+        "overhead_median": statistics.median(per_trial),
+        "overhead_share": statistics.median(per_trial) / trial_wall,
+        # Worker-seconds of the whole sweep not spent inside fit, per trial.
+        "sweep_overhead": (wall * workers - sum(f for _, f in rows)) / len(rows),
+        "trial_wall": trial_wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        results = [sweep(Path(tmp), w, args.trials, args.epochs) for w in (1, cores)]
+    print(f"{args.trials} trials x {args.epochs} epochs of mnist_cnn on digits, {cores} cores")
+    print(f"{'layout':<22}{'trials/h':>10}{'img/s/worker':>14}{'overhead/trial':>16}"
+          f"{'of trial':>10}{'sweep overhead/trial':>22}")
+    for r in results:
+        layout = f"{r['workers']} worker x {r['threads']} thread"
+        print(f"{layout:<22}{r['trials_per_hour']:>10.0f}{r['images_per_second']:>14.0f}"
+              f"{r['overhead_median']:>15.3f}s{r['overhead_share']:>10.1%}"
+              f"{r['sweep_overhead']:>21.2f}s")
+    ratio = results[1]["trials_per_hour"] / results[0]["trials_per_hour"]
+    print(f"{cores} workers / 1 worker throughput: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
