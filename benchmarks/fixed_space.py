@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from search_spaces import SpaceInfo
-from search_spaces import mnist_cnn
+from search_spaces import SpaceInfo, mnist_cnn
 
 INFO = SpaceInfo(name="fixed_mnist_cnn", notebook="003", title="mnist_cnn, nothing tuned",
                  published=mnist_cnn.INFO.published, min_input=(8, 8))

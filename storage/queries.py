@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -183,11 +184,13 @@ def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
         return list(session.scalars(query))
 
 
-def recent_statuses(engine: Engine, study_id: int, count: int) -> list[str]:
-    """Statuses of the ``count`` most recently finished trials, newest first."""
+def recent_statuses(engine: Engine, study_id: int, count: int,
+                    since: datetime | None = None) -> list[str]:
+    """Statuses of the ``count`` most recently finished trials (after ``since``), newest first."""
     query = (
         sa.select(TrialResult.status)
         .where(TrialResult.study_id == study_id, TrialResult.finished_at.is_not(None))
+        .where(TrialResult.finished_at >= (since or datetime.min))
         .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
         .limit(count)
     )

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from storage import records
+from storage.models import utcnow
 from storage.queries import state_counts
 from sweeps.devices import Slot
 from sweeps.reaper import reap_dead_workers
@@ -61,6 +62,7 @@ class Dispatcher:
         self.fatal_reason: str | None = None
         self.given_back: list[int] = []
         self.crashes: dict[int, int] = {}
+        self.started_at = utcnow()
 
     # Processes ---------------------------------------------------------------------------
 
@@ -68,7 +70,7 @@ class Dispatcher:
         options = WorkerOptions(
             study_name=self.handle.name, storage_url=self.handle.url, slot=slot.index,
             device=slot.device, threads=slot.threads, memory_limit_mb=slot.memory_limit_mb,
-            artifacts=self.artifacts,
+            artifacts=self.artifacts, failures_since=self.started_at,
         )
         process = self.context.Process(
             target=_worker_entry, args=(options, self.events, self.stop_event),

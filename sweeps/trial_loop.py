@@ -107,7 +107,7 @@ class TrialLoop:
 
     def _fatal_reason(self) -> str | None:
         k = self.config.max_consecutive_failures
-        statuses = recent_statuses(self.engine, self.study_id, k)
+        statuses = recent_statuses(self.engine, self.study_id, k, self.options.failures_since)
         if len(statuses) == k and all(s == "failed" for s in statuses):
             return (f"the last {k} trials failed; see `sweeps show` of a failed trial for the "
                     "reason, fix it, then `sweeps resume`")

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ class WorkerOptions:
     threads: int = 0  # 0: TensorFlow's default
     memory_limit_mb: int = 0
     artifacts: str = "sweeps-artifacts"
+    # Failures before this moment (UTC) do not count towards stopping the sweep: a resumed
+    # sweep whose cause was fixed must not stop at once on the failures that stopped it.
+    failures_since: datetime | None = None
 
 
 def pin_device(options: WorkerOptions) -> None:

@@ -178,3 +178,20 @@ def test_datasets_and_spaces_list_what_exists(cli) -> None:
     spaces = invoke(cli, "spaces", "--brief")
     for name in ("leaky_cnn", "mnist_cnn", "resnet", "xception"):
         assert name in spaces.output
+
+
+def test_spaces_shows_tunables_with_ranges_and_defaults(cli) -> None:
+    result = invoke(cli, "spaces", "leaky_cnn")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "notebook 002" in out and "79.13%" in out
+    assert "learning_rate" in out and "[1e-05, 1] log" in out and "0.005" in out
+    assert "decay_rate" in out and "schedule in {exponential, staircase}" in out
+    assert "dropout_conv" in out and "0.25" in out
+
+
+def test_devices_shows_cpu_slots_and_refuses_missing_gpus(cli) -> None:
+    result = invoke(cli, "devices", "--workers", 2)
+    assert result.exit_code == 0 and "cpu" in result.output
+    missing = invoke(cli, "devices", "--gpus", "7")
+    assert missing.exit_code == 2 and "--gpus asks for GPU 7" in missing.stderr
