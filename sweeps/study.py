@@ -13,16 +13,17 @@ from typing import Any
 import optuna
 from sqlalchemy.engine import Engine
 
-from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage import mask_url
 from storage.engine import BUSY_TIMEOUT_SECONDS, harden_sqlite
 from storage.models import Sweep
 from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
-from sweeps.errors import ConfigError, StorageError
+from sweeps.errors import ConfigError
+from sweeps.store_access import missing_study, open_store
 
 __all__ = ["StudyHandle", "create_study", "enqueue_retry", "load_study", "make_pruner",
-           "make_sampler", "open_store"]
+           "make_sampler", "set_budget"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -47,17 +48,6 @@ class StudyHandle:
     @property
     def name(self) -> str:
         return self.sweep.study_name
-
-
-def open_store(storage: str) -> tuple[str, Engine]:
-    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError."""
-    try:
-        url = normalize_url(storage)
-        engine = create_engine(url)
-        check_reachable(engine)
-    except StorageURLError as exc:
-        raise StorageError(str(exc)) from None
-    return url, engine
 
 
 def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
@@ -153,14 +143,7 @@ def load_study(study_name: str, storage: str, *, engine: Engine | None = None,
         url, engine = open_store(storage)
     sweep = find_sweep(engine, study_name)
     if sweep is None:
-        from storage.queries import list_studies
-
-        known = list(list_studies(engine)["study"])
-        hint = f"known studies: {', '.join(known)}" if known else "it holds no sweeps yet"
-        raise StorageError(
-            f"study {study_name!r} does not exist in {mask_url(url)!r} ({hint}); "
-            "check --storage and the study name (`sweeps studies` lists them)."
-        )
+        raise missing_study(engine, url, study_name)
     config = SweepConfig.from_json(sweep.config_json)
     study = optuna.load_study(
         study_name=study_name, storage=_optuna_storage(url),
@@ -197,22 +180,6 @@ def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, resum
         intermediate_values=trial.intermediate_values if resume else None,
     ))
     return True
-
-
-def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
-    """Our sweep row without opening Optuna (query commands); None picks the newest study."""
-    from storage.queries import latest_study_name
-
-    url, engine = open_store(storage)
-    if study_name is None:
-        study_name = latest_study_name(engine)
-        if study_name is None:
-            raise StorageError(f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
-                               "or point --storage at another database.")
-    sweep = find_sweep(engine, study_name)
-    if sweep is None:
-        load_study(study_name, storage, engine=engine, url=url)  # raises, listing known studies
-    return sweep, engine
 
 
 def set_budget(handle: StudyHandle, trials: int) -> StudyHandle:

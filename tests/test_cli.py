@@ -195,3 +195,11 @@ def test_devices_shows_cpu_slots_and_refuses_missing_gpus(cli) -> None:
     assert result.exit_code == 0 and "cpu" in result.output
     missing = invoke(cli, "devices", "--gpus", "7")
     assert missing.exit_code == 2 and "--gpus asks for GPU 7" in missing.stderr
+
+
+def test_queries_on_a_missing_store_create_nothing(cli, tmp_path) -> None:
+    missing = tmp_path / "nothing.db"
+    for command in (["best"], ["studies"], ["show", "1"]):
+        result = invoke(cli, *command, "--storage", missing)
+        assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert not missing.exists()

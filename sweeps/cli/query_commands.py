@@ -47,7 +47,7 @@ def best(
     Example: sweeps best --top 5 --format csv
     """
     from storage.queries import ranked_trials
-    from sweeps.study import load_sweep
+    from sweeps.store_access import load_sweep
 
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, but got {format!r}.")
@@ -97,7 +97,7 @@ def show(
     Example: sweeps show 3 --study mnist_cnn-digits-20261121-101500
     """
     from storage.queries import trial_detail
-    from sweeps.study import load_sweep
+    from sweeps.store_access import load_sweep
 
     sweep, engine = load_sweep(study, storage)
     detail = trial_detail(engine, sweep, trial)
@@ -152,9 +152,9 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
     Example: sweeps studies --storage sweeps.db
     """
     from storage.queries import list_studies
-    from sweeps.study import open_store
+    from sweeps.store_access import open_store
 
-    _, engine = open_store(storage)
+    _, engine = open_store(storage, must_exist=True)
     frame = list_studies(engine)
     if frame.empty:
         typer.echo("No studies yet: start one with `sweeps run`.")

@@ -218,7 +218,7 @@ def status(study: StudyArgument, storage: StorageOption = DEFAULT_STORAGE) -> No
     Example: sweeps status mnist_cnn-digits-20261121-101500
     """
     from storage.queries import state_counts, workers_of
-    from sweeps.study import load_sweep
+    from sweeps.store_access import load_sweep
 
     sweep, engine = load_sweep(study, storage)
     counts = state_counts(engine, sweep.study_id)

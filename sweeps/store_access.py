@@ -1,0 +1,59 @@
+"""Open a store and find a sweep in it, without importing Optuna (the query commands' path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import Engine, make_url
+
+from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage.models import Sweep
+from storage.queries import find_sweep, latest_study_name, list_studies
+from sweeps.errors import StorageError
+
+__all__ = ["load_sweep", "missing_study", "open_store"]
+
+
+def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
+    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError.
+
+    With ``must_exist`` a SQLite file that is not there is an error rather than created empty
+    (a query must not leave a new file behind).
+    """
+    try:
+        url = normalize_url(storage)
+        database = make_url(url).database
+        if must_exist and url.startswith("sqlite") and database and database != ":memory:" \
+                and not Path(database).expanduser().exists():
+            raise StorageError(f"storage {database!r} does not exist; run `sweeps run` first "
+                               "or point --storage at an existing store.")
+        engine = create_engine(url)
+        check_reachable(engine)
+    except StorageURLError as exc:
+        raise StorageError(str(exc)) from None
+    return url, engine
+
+
+def missing_study(engine: Engine, url: str, study_name: str) -> StorageError:
+    """The error for an unknown study name, listing the ones that exist."""
+    known = list(list_studies(engine)["study"])
+    hint = f"known studies: {', '.join(known)}" if known else "it holds no sweeps yet"
+    return StorageError(
+        f"study {study_name!r} does not exist in {mask_url(url)!r} ({hint}); "
+        "check --storage and the study name (`sweeps studies` lists them)."
+    )
+
+
+def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
+    """Our sweep row without opening Optuna (query commands); None picks the newest study."""
+    url, engine = open_store(storage, must_exist=True)
+    if study_name is None:
+        study_name = latest_study_name(engine)
+        if study_name is None:
+            raise StorageError(f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
+                               "or point --storage at another database.")
+    sweep = find_sweep(engine, study_name)
+    if sweep is None:
+        raise missing_study(engine, url, study_name)
+    return sweep, engine
+
