@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -28,12 +29,17 @@ from sweeps.worker import (
     EXIT_FATAL,
     EXIT_RECYCLE,
     WorkerOptions,
-    _wait,
     artifacts_folder,
     resident_memory_mb,
 )
 
 __all__ = ["TrialLoop"]
+
+
+def _wait(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not should_stop():
+        time.sleep(0.2)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -134,8 +140,6 @@ class TrialLoop:
         resume = bool(attrs.get(RESUME_ATTR, False))
         folder = artifacts_folder(self.options.artifacts, self.handle.name) / f"trial-{lineage:05d}"
         if not resume:
-            import shutil
-
             shutil.rmtree(folder, ignore_errors=True)  # a fresh start must not inherit epochs
         is_baseline = bool(frozen.user_attrs.get(BASELINE_ATTR, False))
         records.start_result(

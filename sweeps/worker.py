@@ -13,7 +13,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -131,8 +130,3 @@ def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = No
 def artifacts_folder(artifacts: str, study_name: str) -> Path:
     return Path(artifacts).expanduser().resolve() / study_name
 
-
-def _wait(seconds: float, should_stop: Any) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not should_stop():
-        time.sleep(0.2)
