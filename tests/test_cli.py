@@ -203,3 +203,15 @@ def test_queries_on_a_missing_store_create_nothing(cli, tmp_path) -> None:
         result = invoke(cli, *command, "--storage", missing)
         assert result.exit_code == 2 and "does not exist" in result.stderr
     assert not missing.exists()
+
+
+def test_missing_pretrained_weights_are_one_line_before_anything_starts(cli, tmp_path,
+                                                                        monkeypatch) -> None:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = invoke(cli, "run", "--space", "xception", "--weights", "imagenet", "--storage", url)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "--weights FILE" in result.stderr
+    result = invoke(cli, "run", "--space", "mlp", "--weights", "w.h5", "--storage", url)
+    assert result.exit_code == 2 and "takes no pretrained weights" in result.stderr
+    assert not (tmp_path / "s.db").exists()  # refused before the store was touched

@@ -53,6 +53,24 @@ def _check_fit(space_ref: str, dataset: str) -> tuple[object, object]:
     return space, info
 
 
+def _check_weights(space, weights: str | None) -> None:
+    """Resolve pretrained weights now, so a missing file is one line before anything starts."""
+    module = space.module
+    takes_weights = hasattr(module, "WEIGHTS_FILE") and hasattr(module, "WEIGHTS_URL")
+    if weights is None:
+        if takes_weights:
+            typer.echo(f"Note: {space.name} starts from random weights; pass --weights imagenet "
+                       "(Keras cache) or --weights FILE for the notebook's pretrained base.",
+                       err=True)
+        return
+    if not takes_weights:
+        raise ConfigError(f"space {space.name!r} takes no pretrained weights, but got "
+                          f"--weights {weights!r}; drop --weights.")
+    from search_spaces.pretrained import resolve_weights
+
+    resolve_weights(weights, space.name, module.WEIGHTS_FILE, module.WEIGHTS_URL)
+
+
 def _dispatch(handle, slots, artifacts: str) -> int:
     from sweeps.dispatcher import Dispatcher
 
@@ -134,6 +152,7 @@ def run(
         max_retries=max_retries, max_consecutive_failures=max_consecutive_failures,
     ).validate()
     loaded_space, _ = _check_fit(space, dataset)
+    _check_weights(loaded_space, weights)
 
     from storage import StorageURLError, normalize_url
     from sweeps.devices import plan_slots
