@@ -3,7 +3,8 @@
     python benchmarks/bench_orchestration.py [--trials 8] [--epochs 10]
 
 1. Trials per hour on digits: 1 worker using all cores' threads vs one worker per core with
-   1 thread each (same fixed network in every trial, so only the layout differs).
+   1 thread each. Every trial is the space's baseline recipe, queued N times, so both layouts
+   do exactly the same work.
 2. Orchestration overhead per trial: trial wall time (ask to tell) minus time inside fit, and
    the sweep's wall time minus all time inside fit (worker start-up included), per trial.
 Prints figures; asserts nothing (CI does not run it).
@@ -12,30 +13,35 @@ Prints figures; asserts nothing (CI does not run it).
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from rich.console import Console
 
-HERE = Path(__file__).resolve().parent
-SPACE = str(HERE / "fixed_space.py")
+from search_spaces import load_space
+from sweeps.config import SweepConfig
+from sweeps.devices import plan_slots
+from sweeps.dispatcher import Dispatcher
+from sweeps.study import create_study
 
 
-def sweep(folder: Path, workers: int, trials: int, epochs: int) -> dict[str, float]:
+def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
     url = f"sqlite:///{folder / f'w{workers}.db'}"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    config = SweepConfig(space=space, trials=trials, epochs=epochs, workers=workers,
+                         pruner="none", patience=0, artifacts=str(folder / "artifacts"))
+    baseline = load_space(space).baseline
+    handle = create_study(config, url, f"bench-{workers}", baseline=baseline)
+    for _ in range(trials - 1):
+        handle.study.enqueue_trial(baseline)
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "sweeps", "run", "--space", SPACE, "--trials", str(trials),
-         "--epochs", str(epochs), "--workers", str(workers), "--pruner", "none",
-         "--patience", "0", "--no-baseline", "--storage", url, "--study", "bench"],
-        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    Dispatcher(handle, plan_slots(config), config.artifacts,
+               console=Console(file=io.StringIO())).run()
     wall = time.perf_counter() - started
     engine = sa.create_engine(url)
     with engine.connect() as connection:
@@ -64,11 +70,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--space", default="mnist_cnn", help="e.g. all_cnn for longer trials")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
-        results = [sweep(Path(tmp), w, args.trials, args.epochs) for w in (1, cores)]
-    print(f"{args.trials} trials x {args.epochs} epochs of mnist_cnn on digits, {cores} cores")
+        results = [sweep(Path(tmp), args.space, w, args.trials, args.epochs) for w in (1, cores)]
+    print(f"{args.trials} trials x {args.epochs} epochs of {args.space} on digits, "
+          f"{cores} cores; trial wall {results[0]['trial_wall']:.2f} s")
     print(f"{'layout':<22}{'trials/h':>10}{'img/s/worker':>14}{'overhead/trial':>16}"
           f"{'of trial':>10}{'sweep overhead/trial':>22}")
     for r in results:

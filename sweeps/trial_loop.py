@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import shutil
 import time
 import traceback
@@ -104,7 +103,6 @@ class TrialLoop:
             if status == "fatal":
                 return EXIT_FATAL
             self.trials_done += 1
-            gc.collect()
         return EXIT_DONE
 
     def _budget_met(self) -> bool:
@@ -182,7 +180,7 @@ class TrialLoop:
             outcome = _failed(_one_line(exc))
             self.emit("message", text=traceback.format_exc(limit=3))
         finally:
-            keras.backend.clear_session()  # free the graph before the next trial
+            keras.backend.clear_session()  # free the graph (and gc) before the next trial
         self._tell(trial, outcome)
         # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
         records.update_result(self.engine, trial._trial_id,
