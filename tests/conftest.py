@@ -45,9 +45,9 @@ def sweeps_process(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server named by $SWEEPS_TEST_POSTGRES_URL."""
+    """A fresh database per test on the PostgreSQL server named by $SWEEPS_TEST_POSTGRES_URL."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"set {POSTGRES_ENV}=postgresql://user@host:5432/db to run PostgreSQL tests")
