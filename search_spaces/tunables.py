@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "AUGMENTATIONS",
+    "LEARNING_RATES",
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainingRecipe",
@@ -22,6 +23,7 @@ __all__ = [
     "batch_norm",
     "compile_model",
     "dropout",
+    "learning_rate_range",
     "make_optimizer",
     "make_schedule",
     "regularizer",
@@ -31,6 +33,12 @@ OPTIMIZERS = ("sgd", "nesterov", "adam", "adamax", "adadelta", "rmsprop")
 SCHEDULES = ("constant", "step", "exponential", "staircase", "time_based", "cosine", "cyclical")
 AUGMENTATIONS = ("flip", "translation", "rotation")
 BATCH_SIZES = (32, 64, 100, 128, 256)
+# Optimizer family -> (lowest, highest, usual) learning rate, log-sampled.
+LEARNING_RATES = {
+    ("adam", "adamax", "rmsprop"): (1e-5, 3e-2, 1e-3),
+    ("sgd", "nesterov"): (1e-4, 0.5, 1e-2),
+    ("adadelta",): (1e-2, 2.0, 1.0),
+}
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3)
 STEP_EPOCHS = ("3,6,9", "5,10,15", "10,20,30")  # "e1,e2,..": epochs (from 1) the rate drops at
 CYCLE_STEPS = (50, 200, 800, 2000)  # half-cycle length of the cyclical rate, in iterations
@@ -67,9 +75,14 @@ def ask_training(
     """Ask the shared training questions; ``augmentations`` names the tunable ones."""
     b = baseline.get
     optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default=b("optimizer", "adam"))
-    learning_rate = hp.Float(
-        "learning_rate", 1e-5, 1.0, sampling="log", default=b("learning_rate", 1e-3)
-    )
+    # The range follows the chosen optimizer (Adadelta wants ~1, Adam ~1e-3): one 1e-5..1 axis
+    # spends most trials on rates that cannot train in a short sweep. One name with a dynamic
+    # range, not one conditional name per family: KerasTuner drops the value of a name that
+    # is also registered under an inactive condition.
+    low, high, usual = learning_rate_range(optimizer)
+    same_family = learning_rate_range(b("optimizer", "adam")) == (low, high, usual)
+    learning_rate = hp.Float("learning_rate", low, high, sampling="log",
+                             default=b("learning_rate", usual) if same_family else usual)
     momentum = 0.0
     with hp.conditional_scope("optimizer", ["sgd", "nesterov"]):
         asked = hp.Float("momentum", 0.0, 0.99, default=b("momentum", 0.9))
@@ -100,6 +113,14 @@ def ask_training(
         rotation=float(rotation or 0.0),
         normalization=normalization,
     )
+
+
+def learning_rate_range(optimizer: str) -> tuple[float, float, float]:
+    """(lowest, highest, usual) learning rate of ``optimizer``'s family."""
+    for optimizers, bounds in LEARNING_RATES.items():
+        if optimizer in optimizers:
+            return bounds
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, but got {optimizer=}.")
 
 
 def _ask_schedule_args(hp: Any, schedule: str, baseline: dict[str, Any]) -> dict[str, Any]:

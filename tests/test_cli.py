@@ -185,7 +185,8 @@ def test_spaces_shows_tunables_with_ranges_and_defaults(cli) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "notebook 002" in out and "79.13%" in out
-    assert "learning_rate" in out and "[1e-05, 1] log" in out and "0.005" in out
+    assert "learning_rate" in out and "[1e-05, 0.03] log" in out and "0.005" in out
+    assert "adadelta 0.01..2" in out  # the learning-rate range follows the optimizer
     assert "decay_rate" in out and "schedule in {exponential, staircase}" in out
     assert "dropout_conv" in out and "0.25" in out
 

@@ -35,6 +35,7 @@ def spaces(
         console.print(f"  published: {info.published}")
         if brief:
             continue
+        from search_spaces.tunables import LEARNING_RATES
         from sweeps.catalog import describe_tunables
 
         table = Table("tunable", "kind", "values", "default", "when", box=None,
@@ -42,6 +43,9 @@ def spaces(
         for row in describe_tunables(space):
             table.add_row(row["name"], row["kind"], row["values"], row["default"], row["when"])
         console.print(table)
+        ranges = ", ".join(f"{'/'.join(names)} {low:g}..{high:g}"
+                           for names, (low, high, _) in LEARNING_RATES.items())
+        console.print(f"  learning_rate's range follows the optimizer: {ranges}")
 
 
 @app.command()
