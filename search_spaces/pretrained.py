@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from search_spaces.registry import SpaceError
 
-__all__ = ["WEIGHT_SUFFIXES", "keras_cache_dirs", "resolve_weights"]
+__all__ = ["WEIGHT_SUFFIXES", "head", "keras_cache_dirs", "resolve_weights"]
 
 WEIGHT_SUFFIXES = (".h5", ".hdf5", ".keras")  # what keras.Model.load_weights reads
 
@@ -58,3 +59,19 @@ def resolve_weights(weights: str | None, space: str, filename: str, url: str) ->
             "(what keras.Model.load_weights reads)."
         )
     return str(path)
+
+
+def head(hp: Any, features: Any, baseline: dict[str, Any], num_classes: int) -> Any:
+    """Notebook 004's head on a pooled backbone: dense + ReLU, optional BN, dropout, logits."""
+    from keras import layers
+
+    from search_spaces import tunables
+
+    units = hp.Choice("dense_units", [128, 256, 512], default=baseline["dense_units"])
+    use_bn = tunables.batch_norm(hp, baseline["batch_norm"])
+    rate = tunables.dropout(hp, "dropout", baseline["dropout"])
+    x = layers.Dense(units, activation="relu")(features)
+    if use_bn:
+        x = layers.BatchNormalization()(x)
+    x = layers.Dropout(rate)(x)
+    return layers.Dense(num_classes)(x)  # logits

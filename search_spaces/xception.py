@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from search_spaces import pretrained, tunables
+from search_spaces import pretrained
 from search_spaces.base import InputSpec, SpaceInfo
 
 WEIGHTS_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -48,23 +48,14 @@ BASELINE: dict[str, Any] = {
 
 def build(hp: Any, spec: InputSpec) -> Any:
     import keras
-    from keras import layers
 
     b = BASELINE
     pooling = hp.Choice("pooling", ["max", "avg"], default=b["pooling"])
-    dense_units = hp.Choice("dense_units", [128, 256, 512], default=b["dense_units"])
-    use_bn = tunables.batch_norm(hp, b["batch_norm"])
-    rate = tunables.dropout(hp, "dropout", b["dropout"])
     weights = pretrained.resolve_weights(spec.weights, INFO.name, WEIGHTS_FILE, WEIGHTS_URL)
 
     base = keras.applications.Xception(
         weights=weights, include_top=False, input_shape=spec.shape, pooling=pooling
     )
     inputs = keras.Input(spec.shape)
-    x = base(inputs)
-    x = layers.Dense(dense_units, activation="relu")(x)
-    if use_bn:
-        x = layers.BatchNormalization()(x)
-    x = layers.Dropout(rate)(x)
-    outputs = layers.Dense(spec.num_classes)(x)  # logits
+    outputs = pretrained.head(hp, base(inputs), b, spec.num_classes)
     return keras.Model(inputs, outputs, name="xception")
