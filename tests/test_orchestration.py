@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import REPO, invoke, sweeps_process
 from tests.orchestration_helpers import finished, query, results, wait_for
@@ -75,13 +78,13 @@ def test_ctrl_c_stops_gracefully_and_resume_finishes_the_budget(tmp_path: Path, 
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")
 
 
-def test_four_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Path, cli) -> None:
+def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--workers", 4, "--trials", 10, "--epochs", 2,
-                    "--storage", url, "--study", "four")
+    result = invoke(cli, "run", "--workers", 8, "--trials", 16, "--epochs", 1,
+                    "--storage", url, "--study", "eight")
     assert result.exit_code == 0, result.output
     assert "locked" not in result.output
-    assert finished(url, "four") == 10
+    assert finished(url, "eight") == 16
     assert not query(url, "SELECT 1 FROM trials WHERE state IN ('RUNNING', 'WAITING')")
     busy = query(url, "SELECT count(*) FROM sweeps_worker WHERE trials_done > 0")[0][0]
     assert busy >= 2, "the trials did not spread over the workers"
@@ -127,9 +130,11 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert sum(t["status"] == "failed" for t in results(url).values()) == 6
 
 
-def test_workers_are_recycled_after_their_trial_quota(tmp_path: Path, cli) -> None:
+@pytest.mark.parametrize("bound", [["--max-trials-per-worker", 1],
+                                   ["--max-worker-memory-mb", 1]])  # any TF process is above
+def test_workers_are_recycled_after_their_quota(tmp_path: Path, cli, bound) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--trials", 3, "--epochs", 1, "--max-trials-per-worker", 1,
+    result = invoke(cli, "run", "--trials", 3, "--epochs", 1, *bound,
                     "--storage", url, "--study", "recycled")
     assert result.exit_code == 0, result.output
     assert finished(url, "recycled") == 3
@@ -188,3 +193,25 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
     assert trials[number]["status"] == "lost"
     retry = next(t for t in trials.values() if t["retry_of"] == number)
     assert retry["resumed_from_epoch"] >= 1 and retry["status"] == "complete"
+
+
+def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path, cli) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    run = sweeps_process("run", "--space", "all_cnn", "--trials", 2, "--epochs", 6,
+                         "--pruner", "none", "--patience", 0, "--storage", url,
+                         "--study", "impatient", cwd=tmp_path)
+    try:
+        _, number, _ = wait_for(lambda: _worker_on_epoch(url, 1), 240, "a trial at epoch 1")
+        os.killpg(run.pid, signal.SIGINT)
+        time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGINT)
+        output, _ = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert run.returncode == 130, output
+    assert results(url)[number]["status"] in ("interrupted", "lost")
+    assert query(url, "SELECT count(*) FROM trials WHERE state = 'WAITING'")[0][0] == 1
+
+    result = invoke(cli, "resume", "impatient", "--storage", url)
+    assert result.exit_code == 0, result.output
+    assert finished(url, "impatient") == 2
