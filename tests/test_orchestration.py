@@ -215,3 +215,15 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
     result = invoke(cli, "resume", "impatient", "--storage", url)
     assert result.exit_code == 0, result.output
     assert finished(url, "impatient") == 2
+
+
+def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> None:
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    assert invoke(cli, "run", "--trials", 2, "--epochs", 1, "--storage", url,
+                  "--study", "grow").exit_code == 0
+    done = invoke(cli, "resume", "grow", "--storage", url)
+    assert done.exit_code == 0 and "already has 2/2 finished trials" in done.stderr
+    grown = invoke(cli, "resume", "grow", "--storage", url, "--trials", 3)
+    assert grown.exit_code == 0, grown.output
+    assert finished(url, "grow") == 3
+    assert query(url, "SELECT claimed, budget FROM sweeps_sweep")[0] == (3, 3)

@@ -193,12 +193,19 @@ def resume(
 
     Example: sweeps resume mnist_cnn-digits-20261121-101500
     """
+    from storage.queries import state_counts
     from sweeps.devices import plan_slots
     from sweeps.study import load_study, set_budget
 
     handle = load_study(study, storage)
     if trials is not None:
         handle = set_budget(handle, trials)
+    counts = state_counts(handle.engine, handle.sweep.study_id)
+    finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+    if finished >= handle.config.trials and not counts.get("RUNNING"):
+        typer.echo(f"Study {study} already has {finished}/{handle.config.trials} finished "
+                   "trials; raise the budget with --trials N.", err=True)
+        raise typer.Exit(0)
     slots = plan_slots(handle.config)
     raise typer.Exit(_dispatch(handle, slots, str(handle.config.artifacts)))
 
