@@ -21,6 +21,8 @@ from storage.optuna_tables import decode_param, trial_params, trials
 __all__ = [
     "FINISHED_STATES",
     "TrialDetail",
+    "all_trials",
+    "epochs_of",
     "latest_study_name",
     "list_studies",
     "ranked_trials",
@@ -196,3 +198,34 @@ def recent_statuses(engine: Engine, study_id: int, count: int,
     )
     with engine.connect() as connection:
         return [str(s) for s in connection.scalars(query)]
+
+
+def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
+    """Every recorded epoch of every trial of a sweep, with the trial's number and status."""
+    query = (
+        sa.select(TrialResult.number.label("trial"), TrialResult.status, EpochMetric.epoch,
+                  EpochMetric.loss, EpochMetric.accuracy, EpochMetric.val_loss,
+                  EpochMetric.val_accuracy, EpochMetric.learning_rate, EpochMetric.seconds,
+                  EpochMetric.images_per_second, EpochMetric.restored)
+        .join(EpochMetric, EpochMetric.trial_id == TrialResult.trial_id)
+        .where(TrialResult.study_id == sweep.study_id)
+        .order_by(TrialResult.number, EpochMetric.epoch)
+    )
+    with engine.connect() as connection:
+        return pd.DataFrame(connection.execute(query).mappings().all())
+
+
+def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
+    """Every trial a worker started, whatever became of it, with its parameters as columns."""
+    with session_scope(engine) as session:
+        results = list(session.scalars(
+            sa.select(TrialResult).where(TrialResult.study_id == sweep.study_id)
+            .order_by(TrialResult.number)))
+    columns = [c.name for c in TrialResult.__table__.columns]
+    params = trial_params_of(engine, [r.trial_id for r in results])
+    rows = [
+        {**{c: getattr(r, c) for c in columns},
+         **{f"hp_{name}": value for name, value in params[r.trial_id].items()}}
+        for r in results
+    ]
+    return pd.DataFrame(rows, columns=columns) if not rows else pd.DataFrame(rows)

@@ -216,3 +216,26 @@ def test_missing_pretrained_weights_are_one_line_before_anything_starts(cli, tmp
     result = invoke(cli, "run", "--space", "mlp", "--weights", "w.h5", "--storage", url)
     assert result.exit_code == 2 and "takes no pretrained weights" in result.stderr
     assert not (tmp_path / "s.db").exists()  # refused before the store was touched
+
+
+def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
+    result = invoke(cli, "export", STUDY, "--storage", swept, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    trials = pd.read_csv(tmp_path / "trials.csv")
+    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    assert len(trials) == 3 and {"val_accuracy", "test_accuracy", "hp_learning_rate"} <= set(
+        trials.columns)
+    assert set(epochs["trial"]) == set(trials["number"])
+    assert epochs.groupby("trial")["epoch"].max().le(2).all()
+
+
+@pytest.mark.parametrize("kind", ["history", "curves", "params"])
+def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
+    out = tmp_path / f"{kind}.png"
+    result = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", kind, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    bad = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", "pie")
+    assert bad.exit_code == 2 and "--kind must be one of" in bad.stderr

@@ -1,9 +1,13 @@
-"""Commands that read the store: ``best``, ``show``, ``studies``. No TensorFlow, no Optuna."""
+"""Commands that read the store: ``best``, ``show``, ``studies``, ``export``, ``plot``.
+
+No TensorFlow, no Optuna.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -166,3 +170,58 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
                       str(row.failed), str(row.running), _fmt(row.best_val_accuracy),
                       _fmt(row.test_accuracy), row.created)
     Console(width=140).print(table)
+
+
+@app.command()
+@reports_errors
+def export(
+    study: Annotated[Optional[str], typer.Argument(help="Study name (default: the newest).")]
+    = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+    out: Annotated[Path, typer.Option(help="Folder for trials.csv and epochs.csv.")] =
+    Path("."),
+) -> None:
+    """Write every trial (with its parameters) and every epoch of a study to CSV files.
+
+    Example: sweeps export --out results/
+    """
+    from storage.queries import all_trials, epochs_of
+    from sweeps.store_access import load_sweep
+
+    sweep, engine = load_sweep(study, storage)
+    if not out.is_dir():
+        raise fail(f"--out {str(out)!r} is not a folder; create it first.")
+    all_trials(engine, sweep).to_csv(out / "trials.csv", index=False)
+    epochs_of(engine, sweep).to_csv(out / "epochs.csv", index=False)
+    typer.echo(f"Wrote {out / 'trials.csv'} and {out / 'epochs.csv'}")
+
+
+@app.command()
+@reports_errors
+def plot(
+    study: Annotated[Optional[str], typer.Argument(help="Study name (default: the newest).")]
+    = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+    kind: Annotated[str, typer.Option(help="history, curves or params.")] = "history",
+    out: Annotated[Optional[Path], typer.Option(help="Image file (.png, .pdf, .svg); "
+                                                "default STUDY-KIND.png.")] = None,
+) -> None:
+    """Draw a study: its optimization history, the top learning curves, or accuracy by parameter.
+
+    Example: sweeps plot --kind curves --out curves.png
+    """
+    from storage.queries import all_trials, epochs_of
+    from sweeps.plots import PLOTS, plot_sweep
+    from sweeps.store_access import load_sweep
+
+    if kind not in PLOTS:
+        raise fail(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
+    if out is not None and out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise fail(f"--out must end in .png, .pdf or .svg, but got {str(out)!r}.")
+    sweep, engine = load_sweep(study, storage)
+    trials = all_trials(engine, sweep)
+    if not trials["status"].isin(["complete", "pruned"]).any():
+        raise fail(f"study {sweep.study_name!r} has no finished trials to plot yet.")
+    target = out or Path(f"{sweep.study_name}-{kind}.png")
+    plot_sweep(kind, trials, epochs_of(engine, sweep), target, sweep.study_name)
+    typer.echo(f"Wrote {target}")
