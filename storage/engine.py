@@ -24,6 +24,7 @@ __all__ = [
     "StorageURLError",
     "check_reachable",
     "create_engine",
+    "engine_options",
     "harden_sqlite",
     "mask_url",
     "normalize_url",
@@ -90,15 +91,17 @@ def harden_sqlite(engine: Engine) -> Engine:
     return engine
 
 
+def engine_options(url: str) -> dict[str, Any]:
+    """create_engine() keywords for ``url``: ours and Optuna's engines are made alike."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
+    return {"pool_pre_ping": True}
+
+
 def create_engine(url: str) -> Engine:
     """An engine for ``url`` (already normalised), hardened when it is SQLite."""
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
-    else:
-        kwargs["pool_pre_ping"] = True
     try:
-        engine = sa.create_engine(url, **kwargs)
+        engine = sa.create_engine(url, **engine_options(url))
     except ModuleNotFoundError as exc:
         raise StorageURLError(
             f"storage {mask_url(url)!r} needs the Python driver {exc.name!r}, which is not "

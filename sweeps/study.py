@@ -14,7 +14,7 @@ import optuna
 from sqlalchemy.engine import Engine
 
 from storage import mask_url
-from storage.engine import BUSY_TIMEOUT_SECONDS, harden_sqlite
+from storage.engine import engine_options, harden_sqlite
 from storage.models import Sweep
 from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
@@ -51,12 +51,7 @@ class StudyHandle:
 
 
 def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_SECONDS}}
-    else:
-        kwargs = {"pool_pre_ping": True}
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
     harden_sqlite(storage.engine)
     return storage
 

@@ -239,3 +239,22 @@ def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
     bad = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", "pie")
     assert bad.exit_code == 2 and "--kind must be one of" in bad.stderr
+
+
+@pytest.mark.parametrize("sampler", ["random", "qmc", "cmaes"])
+def test_each_sampler_runs_a_sweep(cli, tmp_path, sampler) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = invoke(cli, "run", "--sampler", sampler, "--trials", 2, "--epochs", 1,
+                    "--no-baseline", "--storage", url, "--study", sampler)
+    assert result.exit_code == 0, result.output
+    assert "2/2 trials finished" in result.output
+
+
+def test_gp_without_pytorch_is_one_line(cli, swept) -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        result = invoke(cli, "run", "--sampler", "gp", "--storage", swept)
+        assert result.exit_code == 2 and "pip install 'sweeps[gp]'" in result.stderr
+    else:
+        pytest.skip("PyTorch is installed, so the gp sampler is available")

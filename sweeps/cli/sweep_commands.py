@@ -154,6 +154,10 @@ def run(
     loaded_space, _ = _check_fit(space, dataset)
     _check_weights(loaded_space, weights)
 
+    from sweeps.study import make_sampler
+
+    make_sampler(config.sampler, config.seed)  # a sampler's missing package: one line, now
+
     from storage import StorageURLError, normalize_url
     from sweeps.devices import plan_slots
     from sweeps.study import create_study
