@@ -7,7 +7,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["decode_param", "studies", "trial_params", "trial_values", "trials"]
+__all__ = ["FINISHED_STATES", "decode_param", "studies", "trial_params", "trial_values",
+           "trials"]
+
+# The states that count against a sweep's budget.
+FINISHED_STATES = ("COMPLETE", "PRUNED")
 
 _meta = sa.MetaData()
 

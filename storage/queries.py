@@ -16,12 +16,13 @@ from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
 from storage.models import EpochMetric, Sweep, TrialResult, WorkerRecord
-from storage.optuna_tables import decode_param, trial_params, trials
+from storage.optuna_tables import FINISHED_STATES, decode_param, trial_params, trials
 
 __all__ = [
     "FINISHED_STATES",
     "TrialDetail",
     "all_trials",
+    "finished_count",
     "epochs_of",
     "latest_study_name",
     "list_studies",
@@ -33,7 +34,6 @@ __all__ = [
     "workers_of",
 ]
 
-FINISHED_STATES = ("COMPLETE", "PRUNED")
 
 
 def _has_tables(engine: Engine) -> bool:
@@ -66,6 +66,11 @@ def state_counts(engine: Engine, study_id: int) -> dict[str, int]:
         return {str(state): int(n) for state, n in connection.execute(query)}
 
 
+def finished_count(counts: dict[str, int]) -> int:
+    """Trials that count against the budget, from :func:`state_counts`."""
+    return sum(counts.get(state, 0) for state in FINISHED_STATES)
+
+
 def list_studies(engine: Engine) -> pd.DataFrame:
     """One row per sweep: what it searched, its budget and progress, its best trial."""
     columns = ["study", "space", "dataset", "finished", "budget", "failed", "running",
@@ -83,7 +88,7 @@ def list_studies(engine: Engine) -> pd.DataFrame:
             "study": sweep.study_name,
             "space": config.get("space"),
             "dataset": config.get("dataset"),
-            "finished": sum(counts.get(s, 0) for s in FINISHED_STATES),
+            "finished": finished_count(counts),
             "budget": sweep.budget,
             "failed": counts.get("FAIL", 0),
             "running": counts.get("RUNNING", 0),

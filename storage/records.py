@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
 from storage.models import Base, EpochMetric, Sweep, TrialResult, WorkerRecord, utcnow
-from storage.optuna_tables import trials
+from storage.optuna_tables import FINISHED_STATES, trials
 
 __all__ = [
     "claim_slot",
@@ -44,7 +44,7 @@ def create_sweep(engine: Engine, study_id: int, study_name: str, config_json: st
 
 def _finished_count(connection: Any, study_id: int) -> int:
     query = sa.select(sa.func.count()).where(
-        trials.c.study_id == study_id, trials.c.state.in_(("COMPLETE", "PRUNED"))
+        trials.c.study_id == study_id, trials.c.state.in_(FINISHED_STATES)
     )
     return int(connection.scalar(query))
 

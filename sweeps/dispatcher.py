@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from storage import records
 from storage.models import utcnow
-from storage.queries import state_counts
+from storage.queries import finished_count, state_counts
 from sweeps.devices import Slot
 from sweeps.reaper import reap_dead_workers
 from sweeps.study import StudyHandle
@@ -119,7 +119,7 @@ class Dispatcher:
 
     def _finished(self) -> int:
         counts = state_counts(self.handle.engine, self.handle.sweep.study_id)
-        return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+        return finished_count(counts)
 
     def _watch(self, progress: _SweepProgress) -> None:
         last_reap = time.monotonic()

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from search_spaces import SpaceError, load_space
 from storage import records
-from storage.queries import recent_statuses, state_counts
+from storage.queries import finished_count, recent_statuses, state_counts
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
 from sweeps.study import (
     BASELINE_ATTR,
@@ -107,7 +107,7 @@ class TrialLoop:
 
     def _budget_met(self) -> bool:
         counts = state_counts(self.engine, self.study_id)
-        return counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) >= self.config.trials
+        return finished_count(counts) >= self.config.trials
 
     def _fatal_reason(self) -> str | None:
         k = self.config.max_consecutive_failures

@@ -22,11 +22,16 @@ def _worker_on_epoch(url: str, epoch: int) -> tuple | None:
     return rows[0] if rows else None
 
 
+def _slow_sweep(url: str, study: str, *, trials: int, epochs: int, cwd: Path):
+    """A real `sweeps run` of all_cnn (about 0.7 s an epoch here): slow enough to hit mid-trial."""
+    return sweeps_process("run", "--space", "all_cnn", "--trials", trials, "--epochs", epochs,
+                          "--pruner", "none", "--patience", 0, "--storage", url,
+                          "--study", study, cwd=cwd)
+
+
 def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run = sweeps_process("run", "--space", "all_cnn", "--trials", 2, "--epochs", 8,
-                         "--pruner", "none", "--patience", 0, "--storage", url,
-                         "--study", "killed", cwd=tmp_path)
+    run = _slow_sweep(url, "killed", trials=2, epochs=8, cwd=tmp_path)
     try:
         pid, number, _ = wait_for(lambda: _worker_on_epoch(url, 2), 240, "a trial at epoch 2")
         os.kill(pid, signal.SIGKILL)
@@ -53,9 +58,7 @@ def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) 
 
 def test_ctrl_c_stops_gracefully_and_resume_finishes_the_budget(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run = sweeps_process("run", "--space", "all_cnn", "--trials", 3, "--epochs", 6,
-                         "--pruner", "none", "--patience", 0, "--storage", url,
-                         "--study", "interrupted", cwd=tmp_path)
+    run = _slow_sweep(url, "interrupted", trials=3, epochs=6, cwd=tmp_path)
     try:
         _, number, _ = wait_for(lambda: _worker_on_epoch(url, 1), 240, "a trial at epoch 1")
         os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
@@ -175,9 +178,7 @@ def test_storage_passwords_are_masked_in_output(cli, tmp_path: Path) -> None:
 def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, cli) -> None:
     """A power cut: dispatcher and workers die at once, mid-trial; resume picks it all up."""
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run = sweeps_process("run", "--space", "all_cnn", "--trials", 2, "--epochs", 5,
-                         "--pruner", "none", "--patience", 0, "--storage", url,
-                         "--study", "power-cut", cwd=tmp_path)
+    run = _slow_sweep(url, "power-cut", trials=2, epochs=5, cwd=tmp_path)
     try:
         _, number, _ = wait_for(lambda: _worker_on_epoch(url, 1), 240, "a trial at epoch 1")
         os.killpg(run.pid, signal.SIGKILL)
@@ -197,9 +198,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
 
 def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    run = sweeps_process("run", "--space", "all_cnn", "--trials", 2, "--epochs", 6,
-                         "--pruner", "none", "--patience", 0, "--storage", url,
-                         "--study", "impatient", cwd=tmp_path)
+    run = _slow_sweep(url, "impatient", trials=2, epochs=6, cwd=tmp_path)
     try:
         _, number, _ = wait_for(lambda: _worker_on_epoch(url, 1), 240, "a trial at epoch 1")
         os.killpg(run.pid, signal.SIGINT)

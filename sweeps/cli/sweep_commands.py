@@ -197,7 +197,7 @@ def resume(
 
     Example: sweeps resume mnist_cnn-digits-20261121-101500
     """
-    from storage.queries import state_counts
+    from storage.queries import finished_count, state_counts
     from sweeps.devices import plan_slots
     from sweeps.study import load_study, set_budget
 
@@ -205,7 +205,7 @@ def resume(
     if trials is not None:
         handle = set_budget(handle, trials)
     counts = state_counts(handle.engine, handle.sweep.study_id)
-    finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+    finished = finished_count(counts)
     if finished >= handle.config.trials and not counts.get("RUNNING"):
         typer.echo(f"Study {study} already has {finished}/{handle.config.trials} finished "
                    "trials; raise the budget with --trials N.", err=True)
@@ -247,12 +247,12 @@ def status(study: StudyArgument, storage: StorageOption = DEFAULT_STORAGE) -> No
 
     Example: sweeps status mnist_cnn-digits-20261121-101500
     """
-    from storage.queries import state_counts, workers_of
+    from storage.queries import finished_count, state_counts, workers_of
     from sweeps.store_access import load_sweep
 
     sweep, engine = load_sweep(study, storage)
     counts = state_counts(engine, sweep.study_id)
-    finished = counts.get("COMPLETE", 0) + counts.get("PRUNED", 0)
+    finished = finished_count(counts)
     typer.echo(f"{study}: {finished}/{sweep.budget} finished ({counts.get('COMPLETE', 0)} "
                f"complete, {counts.get('PRUNED', 0)} pruned), {counts.get('RUNNING', 0)} "
                f"running, {counts.get('WAITING', 0)} queued, {counts.get('FAIL', 0)} failed")
