@@ -27,29 +27,41 @@ from search_spaces import load_space
 from sweeps.config import SweepConfig
 from sweeps.devices import plan_slots
 from sweeps.dispatcher import Dispatcher
-from sweeps.study import create_study
+from sweeps.optuna_study import create_study
 
 
 def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
     url = f"sqlite:///{folder / f'w{workers}.db'}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    config = SweepConfig(space=space, trials=trials, epochs=epochs, workers=workers,
-                         pruner="none", patience=0, artifacts=str(folder / "artifacts"))
+    config = SweepConfig(
+        space=space,
+        trials=trials,
+        epochs=epochs,
+        workers=workers,
+        pruner="none",
+        patience=0,
+        artifacts=str(folder / "artifacts"),
+    )
     baseline = load_space(space).baseline
     handle = create_study(config, url, f"bench-{workers}", baseline=baseline)
     for _ in range(trials - 1):
         handle.study.enqueue_trial(baseline)
     started = time.perf_counter()
-    Dispatcher(handle, plan_slots(config), config.artifacts,
-               console=Console(file=io.StringIO())).run()
+    Dispatcher(
+        handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
+    ).run()
     wall = time.perf_counter() - started
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        rows = connection.execute(sa.text(
-            "SELECT wall_seconds, fit_seconds FROM sweeps_trial_result "
-            "WHERE status = 'complete'")).all()
-        images = connection.execute(sa.text(
-            "SELECT avg(images_per_second) FROM sweeps_epoch_metric WHERE epoch > 1")).scalar()
+        rows = connection.execute(
+            sa.text(
+                "SELECT wall_seconds, fit_seconds FROM sweeps_trial_result "
+                "WHERE status = 'complete'"
+            )
+        ).all()
+        images = connection.execute(
+            sa.text("SELECT avg(images_per_second) FROM sweeps_epoch_metric WHERE epoch > 1")
+        ).scalar()
     per_trial = [w - f for w, f in rows]
     trial_wall = statistics.mean(w for w, _ in rows)
     return {
@@ -75,15 +87,21 @@ def main() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         results = [sweep(Path(tmp), args.space, w, args.trials, args.epochs) for w in (1, cores)]
-    print(f"{args.trials} trials x {args.epochs} epochs of {args.space} on digits, "
-          f"{cores} cores; trial wall {results[0]['trial_wall']:.2f} s")
-    print(f"{'layout':<22}{'trials/h':>10}{'img/s/worker':>14}{'overhead/trial':>16}"
-          f"{'of trial':>10}{'sweep overhead/trial':>22}")
+    print(
+        f"{args.trials} trials x {args.epochs} epochs of {args.space} on digits, "
+        f"{cores} cores; trial wall {results[0]['trial_wall']:.2f} s"
+    )
+    print(
+        f"{'layout':<22}{'trials/h':>10}{'img/s/worker':>14}{'overhead/trial':>16}"
+        f"{'of trial':>10}{'sweep overhead/trial':>22}"
+    )
     for r in results:
         layout = f"{r['workers']} worker x {r['threads']} thread"
-        print(f"{layout:<22}{r['trials_per_hour']:>10.0f}{r['images_per_second']:>14.0f}"
-              f"{r['overhead_median']:>15.3f}s{r['overhead_share']:>10.1%}"
-              f"{r['sweep_overhead']:>21.2f}s")
+        print(
+            f"{layout:<22}{r['trials_per_hour']:>10.0f}{r['images_per_second']:>14.0f}"
+            f"{r['overhead_median']:>15.3f}s{r['overhead_share']:>10.1%}"
+            f"{r['sweep_overhead']:>21.2f}s"
+        )
     ratio = results[1]["trials_per_hour"] / results[0]["trials_per_hour"]
     print(f"{cores} workers / 1 worker throughput: {ratio:.2f}x")
 

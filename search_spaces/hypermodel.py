@@ -10,16 +10,18 @@ from search_spaces.base import InputSpec, SearchSpace
 __all__ = ["as_hypermodel"]
 
 
-def as_hypermodel(space: SearchSpace, spec: InputSpec, *, epochs: int,
-                  steps_per_epoch: int) -> Any:
+def as_hypermodel(space: SearchSpace, spec: InputSpec, *, epochs: int, steps_per_epoch: int) -> Any:
     """Build and compile ``space`` with the shared training tunables for KerasTuner."""
     import keras_tuner as kt
 
     class SpaceHyperModel(kt.HyperModel):
         def build(self, hp: Any) -> Any:
-            recipe = tunables.ask_training(hp, space.baseline,
-                                           normalization=space.info.normalization,
-                                           augmentations=space.info.augmentations)
+            recipe = tunables.ask_training(
+                hp,
+                space.baseline,
+                normalization=space.info.normalization,
+                augmentations=space.info.augmentations,
+            )
             model = space.build(hp, spec)
             return tunables.compile_model(model, recipe, steps_per_epoch, epochs)
 

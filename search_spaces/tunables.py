@@ -81,8 +81,13 @@ def ask_training(
     # is also registered under an inactive condition.
     low, high, usual = learning_rate_range(optimizer)
     same_family = learning_rate_range(b("optimizer", "adam")) == (low, high, usual)
-    learning_rate = hp.Float("learning_rate", low, high, sampling="log",
-                             default=b("learning_rate", usual) if same_family else usual)
+    learning_rate = hp.Float(
+        "learning_rate",
+        low,
+        high,
+        sampling="log",
+        default=b("learning_rate", usual) if same_family else usual,
+    )
     momentum = 0.0
     with hp.conditional_scope("optimizer", ["sgd", "nesterov"]):
         asked = hp.Float("momentum", 0.0, 0.99, default=b("momentum", 0.9))

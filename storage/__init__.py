@@ -13,15 +13,27 @@ from storage.engine import (
     normalize_url,
     session_scope,
 )
-from storage.models import Base, EpochMetric, Sweep, TrialResult, WorkerRecord
+from storage.models import (
+    FINISHED,
+    Base,
+    EpochMetric,
+    Sweep,
+    TrialResult,
+    TrialStatus,
+    WorkerRecord,
+    WorkerState,
+)
 
 __all__ = [
+    "FINISHED",
     "Base",
     "EpochMetric",
     "StorageURLError",
     "Sweep",
     "TrialResult",
+    "TrialStatus",
     "WorkerRecord",
+    "WorkerState",
     "check_reachable",
     "create_engine",
     "mask_url",

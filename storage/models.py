@@ -6,12 +6,50 @@ hand. One class per table, constraints in ``__table_args__``, lookups as classme
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-__all__ = ["Base", "EpochMetric", "Sweep", "TrialResult", "WorkerRecord", "utcnow"]
+__all__ = [
+    "FINISHED",
+    "Base",
+    "EpochMetric",
+    "Sweep",
+    "TrialResult",
+    "TrialStatus",
+    "WorkerRecord",
+    "WorkerState",
+    "utcnow",
+]
+
+
+class TrialStatus(enum.StrEnum):
+    """What became of a trial, in our words (Optuna's states are coarser: a lost trial and a
+    failed one are both FAIL there). Stored as the plain string value."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"  # the trial's own fault (NaN loss, bad combination); retried
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM; continued from its checkpoint
+    LOST = "lost"  # its worker died; continued from its checkpoint
+
+
+# The statuses that count against a sweep's budget (Optuna's COMPLETE and PRUNED).
+FINISHED = (TrialStatus.COMPLETE, TrialStatus.PRUNED)
+
+
+class WorkerState(enum.StrEnum):
+    IDLE = "idle"
+    TRAINING = "training"
+    EXITED = "exited"
+    DEAD = "dead"
+
+    @classmethod
+    def alive(cls) -> tuple[WorkerState, ...]:
+        return (cls.IDLE, cls.TRAINING)
 
 
 def utcnow() -> datetime:
@@ -57,8 +95,7 @@ class TrialResult(Base):
     trial_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     study_id: Mapped[int] = mapped_column(index=True)
     number: Mapped[int]
-    # running, complete, pruned, failed, interrupted (Ctrl-C), lost (worker died)
-    status: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))  # a TrialStatus value
     space: Mapped[str] = mapped_column(sa.String(256))
     dataset: Mapped[str] = mapped_column(sa.String(1024))
     is_baseline: Mapped[bool] = mapped_column(default=False)
@@ -119,8 +156,7 @@ class WorkerRecord(Base):
     host: Mapped[str] = mapped_column(sa.String(256))
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(64))
-    # idle, training, exited, dead
-    state: Mapped[str] = mapped_column(sa.String(16), default="idle")
+    state: Mapped[str] = mapped_column(sa.String(16), default=WorkerState.IDLE)
     holds_claim: Mapped[bool] = mapped_column(default=False)
     trial_id: Mapped[int | None]
     trial_number: Mapped[int | None]

@@ -2,38 +2,60 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["FINISHED_STATES", "decode_param", "studies", "trial_params", "trial_values",
-           "trials"]
+__all__ = [
+    "FINISHED_STATES",
+    "OptunaState",
+    "decode_param",
+    "studies",
+    "trial_params",
+    "trial_values",
+    "trials",
+]
+
+
+class OptunaState(enum.StrEnum):
+    """Optuna's trial states as its ``trials.state`` column spells them (optuna.trial.TrialState
+    by name), so the query side can count them without importing Optuna."""
+
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    WAITING = "WAITING"
+
 
 # The states that count against a sweep's budget.
-FINISHED_STATES = ("COMPLETE", "PRUNED")
+FINISHED_STATES = (OptunaState.COMPLETE, OptunaState.PRUNED)
 
 _meta = sa.MetaData()
 
 studies = sa.Table(
-    "studies", _meta,
+    "studies",
+    _meta,
     sa.Column("study_id", sa.Integer, primary_key=True),
     sa.Column("study_name", sa.String),
 )
 trials = sa.Table(
-    "trials", _meta,
+    "trials",
+    _meta,
     sa.Column("trial_id", sa.Integer, primary_key=True),
     sa.Column("number", sa.Integer),
     sa.Column("study_id", sa.Integer),
     # Optuna declares an Enum: a native type named "trialstate" on PostgreSQL, which does not
     # compare with VARCHAR parameters.
-    sa.Column("state", sa.Enum("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING",
-                               name="trialstate", create_type=False)),
+    sa.Column("state", sa.Enum(*OptunaState, name="trialstate", create_type=False)),
     sa.Column("datetime_start", sa.DateTime),
     sa.Column("datetime_complete", sa.DateTime),
 )
 trial_params = sa.Table(
-    "trial_params", _meta,
+    "trial_params",
+    _meta,
     sa.Column("param_id", sa.Integer, primary_key=True),
     sa.Column("trial_id", sa.Integer),
     sa.Column("param_name", sa.String),
@@ -41,7 +63,8 @@ trial_params = sa.Table(
     sa.Column("distribution_json", sa.Text),
 )
 trial_values = sa.Table(
-    "trial_values", _meta,
+    "trial_values",
+    _meta,
     sa.Column("trial_value_id", sa.Integer, primary_key=True),
     sa.Column("trial_id", sa.Integer),
     sa.Column("objective", sa.Integer),

@@ -15,25 +15,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
-from storage.models import EpochMetric, Sweep, TrialResult, WorkerRecord
-from storage.optuna_tables import FINISHED_STATES, decode_param, trial_params, trials
+from storage.models import FINISHED, EpochMetric, Sweep, TrialResult, TrialStatus, WorkerRecord
+from storage.optuna_tables import OptunaState, decode_param, trial_params, trials
 
 __all__ = [
-    "FINISHED_STATES",
+    "TrialCounts",
     "TrialDetail",
     "all_trials",
-    "finished_count",
     "epochs_of",
+    "find_sweep",
     "latest_study_name",
     "list_studies",
     "ranked_trials",
     "recent_statuses",
-    "state_counts",
+    "trial_counts",
     "trial_detail",
     "trial_params_of",
     "workers_of",
 ]
-
 
 
 def _has_tables(engine: Engine) -> bool:
@@ -55,26 +54,53 @@ def find_sweep(engine: Engine, study_name: str) -> Sweep | None:
         return Sweep.find(session, study_name)
 
 
-def state_counts(engine: Engine, study_id: int) -> dict[str, int]:
-    """Optuna trial states of a study, counted: COMPLETE, PRUNED, FAIL, RUNNING, WAITING."""
+@dataclass(frozen=True)
+class TrialCounts:
+    """A study's trials counted by Optuna state; ``finished`` is what counts against the budget."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+
+def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
+    """Count a study's trials by Optuna state (read from Optuna's table, without Optuna)."""
     query = (
         sa.select(trials.c.state, sa.func.count())
         .where(trials.c.study_id == study_id)
         .group_by(trials.c.state)
     )
     with engine.connect() as connection:
-        return {str(state): int(n) for state, n in connection.execute(query)}
-
-
-def finished_count(counts: dict[str, int]) -> int:
-    """Trials that count against the budget, from :func:`state_counts`."""
-    return sum(counts.get(state, 0) for state in FINISHED_STATES)
+        counts = {OptunaState(str(state)): int(n) for state, n in connection.execute(query)}
+    return TrialCounts(
+        complete=counts.get(OptunaState.COMPLETE, 0),
+        pruned=counts.get(OptunaState.PRUNED, 0),
+        failed=counts.get(OptunaState.FAIL, 0),
+        running=counts.get(OptunaState.RUNNING, 0),
+        waiting=counts.get(OptunaState.WAITING, 0),
+    )
 
 
 def list_studies(engine: Engine) -> pd.DataFrame:
     """One row per sweep: what it searched, its budget and progress, its best trial."""
-    columns = ["study", "space", "dataset", "finished", "budget", "failed", "running",
-               "best_val_accuracy", "test_accuracy", "created"]
+    columns = [
+        "study",
+        "space",
+        "dataset",
+        "finished",
+        "budget",
+        "failed",
+        "running",
+        "best_val_accuracy",
+        "test_accuracy",
+        "created",
+    ]
     if not _has_tables(engine):
         return pd.DataFrame(columns=columns)
     rows = []
@@ -82,20 +108,22 @@ def list_studies(engine: Engine) -> pd.DataFrame:
         sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
-        counts = state_counts(engine, sweep.study_id)
+        counts = trial_counts(engine, sweep.study_id)
         best = ranked_trials(engine, sweep, limit=1)
-        rows.append({
-            "study": sweep.study_name,
-            "space": config.get("space"),
-            "dataset": config.get("dataset"),
-            "finished": finished_count(counts),
-            "budget": sweep.budget,
-            "failed": counts.get("FAIL", 0),
-            "running": counts.get("RUNNING", 0),
-            "best_val_accuracy": None if best.empty else best.iloc[0]["val_accuracy"],
-            "test_accuracy": None if best.empty else best.iloc[0]["test_accuracy"],
-            "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
-        })
+        rows.append(
+            {
+                "study": sweep.study_name,
+                "space": config.get("space"),
+                "dataset": config.get("dataset"),
+                "finished": counts.finished,
+                "budget": sweep.budget,
+                "failed": counts.failed,
+                "running": counts.running,
+                "best_val_accuracy": None if best.empty else best.iloc[0]["val_accuracy"],
+                "test_accuracy": None if best.empty else best.iloc[0]["test_accuracy"],
+                "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -103,12 +131,16 @@ def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str,
     """Decoded Optuna parameters of the given trials, by trial id."""
     if not trial_ids:
         return {}
-    query = sa.select(
-        trial_params.c.trial_id,
-        trial_params.c.param_name,
-        trial_params.c.param_value,
-        trial_params.c.distribution_json,
-    ).where(trial_params.c.trial_id.in_(trial_ids)).order_by(trial_params.c.param_id)
+    query = (
+        sa.select(
+            trial_params.c.trial_id,
+            trial_params.c.param_name,
+            trial_params.c.param_value,
+            trial_params.c.distribution_json,
+        )
+        .where(trial_params.c.trial_id.in_(trial_ids))
+        .order_by(trial_params.c.param_id)
+    )
     params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in trial_ids}
     with engine.connect() as connection:
         for trial_id, name, value, distribution in connection.execute(query):
@@ -116,40 +148,44 @@ def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str,
     return params
 
 
-def ranked_trials(engine: Engine, sweep: Sweep, limit: int | None = None,
-                  with_params: bool = False) -> pd.DataFrame:
+def ranked_trials(
+    engine: Engine, sweep: Sweep, limit: int | None = None, with_params: bool = False
+) -> pd.DataFrame:
     """Finished trials (complete or pruned), best validation accuracy first."""
-    status_order = sa.case((TrialResult.status == "complete", 0), else_=1)
+    status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
     query = (
         sa.select(TrialResult)
         .where(TrialResult.study_id == sweep.study_id)
-        .where(TrialResult.status.in_(("complete", "pruned")))
+        .where(TrialResult.status.in_(FINISHED))
         .where(TrialResult.val_accuracy.is_not(None))
-        .order_by(TrialResult.val_accuracy.desc(), status_order, TrialResult.val_loss,
-                  TrialResult.number)
+        .order_by(
+            TrialResult.val_accuracy.desc(), status_order, TrialResult.val_loss, TrialResult.number
+        )
     )
     if limit is not None:
         query = query.limit(limit)
     with session_scope(engine) as session:
         results = list(session.scalars(query))
-    frame = pd.DataFrame([
-        {
-            "rank": rank,
-            "trial": r.number,
-            "status": r.status,
-            "baseline": r.is_baseline,
-            "val_accuracy": r.val_accuracy,
-            "test_accuracy": r.test_accuracy,
-            "val_loss": r.val_loss,
-            "test_loss": r.test_loss,
-            "best_epoch": r.best_epoch,
-            "epochs": r.epochs_run,
-            "params_count": r.param_count,
-            "seconds": r.wall_seconds,
-            "trial_id": r.trial_id,
-        }
-        for rank, r in enumerate(results, start=1)
-    ])
+    frame = pd.DataFrame(
+        [
+            {
+                "rank": rank,
+                "trial": r.number,
+                "status": r.status,
+                "baseline": r.is_baseline,
+                "val_accuracy": r.val_accuracy,
+                "test_accuracy": r.test_accuracy,
+                "val_loss": r.val_loss,
+                "test_loss": r.test_loss,
+                "best_epoch": r.best_epoch,
+                "epochs": r.epochs_run,
+                "params_count": r.param_count,
+                "seconds": r.wall_seconds,
+                "trial_id": r.trial_id,
+            }
+            for rank, r in enumerate(results, start=1)
+        ]
+    )
     if with_params and not frame.empty:
         params = trial_params_of(engine, [int(t) for t in frame["trial_id"]])
         frame["params"] = [params[int(t)] for t in frame["trial_id"]]
@@ -191,8 +227,9 @@ def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
         return list(session.scalars(query))
 
 
-def recent_statuses(engine: Engine, study_id: int, count: int,
-                    since: datetime | None = None) -> list[str]:
+def recent_statuses(
+    engine: Engine, study_id: int, count: int, since: datetime | None = None
+) -> list[str]:
     """Statuses of the ``count`` most recently finished trials (after ``since``), newest first."""
     query = (
         sa.select(TrialResult.status)
@@ -208,10 +245,19 @@ def recent_statuses(engine: Engine, study_id: int, count: int,
 def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
     """Every recorded epoch of every trial of a sweep, with the trial's number and status."""
     query = (
-        sa.select(TrialResult.number.label("trial"), TrialResult.status, EpochMetric.epoch,
-                  EpochMetric.loss, EpochMetric.accuracy, EpochMetric.val_loss,
-                  EpochMetric.val_accuracy, EpochMetric.learning_rate, EpochMetric.seconds,
-                  EpochMetric.images_per_second, EpochMetric.restored)
+        sa.select(
+            TrialResult.number.label("trial"),
+            TrialResult.status,
+            EpochMetric.epoch,
+            EpochMetric.loss,
+            EpochMetric.accuracy,
+            EpochMetric.val_loss,
+            EpochMetric.val_accuracy,
+            EpochMetric.learning_rate,
+            EpochMetric.seconds,
+            EpochMetric.images_per_second,
+            EpochMetric.restored,
+        )
         .join(EpochMetric, EpochMetric.trial_id == TrialResult.trial_id)
         .where(TrialResult.study_id == sweep.study_id)
         .order_by(TrialResult.number, EpochMetric.epoch)
@@ -223,14 +269,20 @@ def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
 def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
     """Every trial a worker started, whatever became of it, with its parameters as columns."""
     with session_scope(engine) as session:
-        results = list(session.scalars(
-            sa.select(TrialResult).where(TrialResult.study_id == sweep.study_id)
-            .order_by(TrialResult.number)))
+        results = list(
+            session.scalars(
+                sa.select(TrialResult)
+                .where(TrialResult.study_id == sweep.study_id)
+                .order_by(TrialResult.number)
+            )
+        )
     columns = [c.name for c in TrialResult.__table__.columns]
     params = trial_params_of(engine, [r.trial_id for r in results])
     rows = [
-        {**{c: getattr(r, c) for c in columns},
-         **{f"hp_{name}": value for name, value in params[r.trial_id].items()}}
+        {
+            **{c: getattr(r, c) for c in columns},
+            **{f"hp_{name}": value for name, value in params[r.trial_id].items()},
+        }
         for r in results
     ]
     return pd.DataFrame(rows, columns=columns) if not rows else pd.DataFrame(rows)

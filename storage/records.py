@@ -9,7 +9,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
-from storage.models import Base, EpochMetric, Sweep, TrialResult, WorkerRecord, utcnow
+from storage.models import (
+    Base,
+    EpochMetric,
+    Sweep,
+    TrialResult,
+    TrialStatus,
+    WorkerRecord,
+    WorkerState,
+    utcnow,
+)
 from storage.optuna_tables import FINISHED_STATES, trials
 
 __all__ = [
@@ -35,11 +44,19 @@ def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
 
 
-def create_sweep(engine: Engine, study_id: int, study_name: str, config_json: str,
-                 budget: int) -> None:
+def create_sweep(
+    engine: Engine, study_id: int, study_name: str, config_json: str, budget: int
+) -> None:
     with session_scope(engine) as session:
-        session.add(Sweep(study_id=study_id, study_name=study_name, config_json=config_json,
-                          budget=budget, claimed=0))
+        session.add(
+            Sweep(
+                study_id=study_id,
+                study_name=study_name,
+                config_json=config_json,
+                budget=budget,
+                claimed=0,
+            )
+        )
 
 
 def _finished_count(connection: Any, study_id: int) -> int:
@@ -59,7 +76,8 @@ def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
         ).rowcount
         if taken:
             session.execute(
-                sa.update(WorkerRecord).where(WorkerRecord.id == worker_id)
+                sa.update(WorkerRecord)
+                .where(WorkerRecord.id == worker_id)
                 .values(holds_claim=True, last_seen=utcnow())
             )
         return bool(taken)
@@ -73,7 +91,8 @@ def release_slot(engine: Engine, study_id: int, worker_id: int) -> None:
         )
         if holds:
             session.execute(
-                sa.update(Sweep).where(Sweep.study_id == study_id, Sweep.claimed > 0)
+                sa.update(Sweep)
+                .where(Sweep.study_id == study_id, Sweep.claimed > 0)
                 .values(claimed=Sweep.claimed - 1)
             )
         session.execute(
@@ -95,9 +114,7 @@ def reconcile_claims(engine: Engine, study_id: int) -> int:
         )
         budget = session.scalar(sa.select(Sweep.budget).where(Sweep.study_id == study_id))
         claimed = min(int(budget), _finished_count(connection, study_id) + int(held))
-        session.execute(
-            sa.update(Sweep).where(Sweep.study_id == study_id).values(claimed=claimed)
-        )
+        session.execute(sa.update(Sweep).where(Sweep.study_id == study_id).values(claimed=claimed))
         return claimed
 
 
@@ -113,7 +130,8 @@ def set_worker(engine: Engine, worker_id: int, **values: Any) -> None:
     """Update a worker's row (state, current trial, epoch...) and mark it alive."""
     with session_scope(engine) as session:
         session.execute(
-            sa.update(WorkerRecord).where(WorkerRecord.id == worker_id)
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
             .values(last_seen=utcnow(), **values)
         )
 
@@ -128,7 +146,7 @@ def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[W
     with session_scope(engine) as session:
         query = sa.select(WorkerRecord).where(
             WorkerRecord.study_id == study_id,
-            WorkerRecord.state.in_(("idle", "training")),
+            WorkerRecord.state.in_(WorkerState.alive()),
             WorkerRecord.last_seen < cutoff,
         )
         return list(session.scalars(query))
@@ -136,15 +154,14 @@ def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[W
 
 def start_result(engine: Engine, **values: Any) -> None:
     with session_scope(engine) as session:
-        session.add(TrialResult(status="running", **values))
+        session.add(TrialResult(status=TrialStatus.RUNNING, **values))
 
 
 def record_epoch(engine: Engine, trial_id: int, epoch: int, **metrics: Any) -> None:
     with session_scope(engine) as session:
         session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
         session.execute(
-            sa.update(TrialResult).where(TrialResult.trial_id == trial_id)
-            .values(epochs_run=epoch)
+            sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(epochs_run=epoch)
         )
 
 
@@ -154,12 +171,20 @@ def copy_epochs(engine: Engine, from_trial_id: int, to_trial_id: int, up_to_epoc
         for row in EpochMetric.for_trial(session, from_trial_id):
             if row.epoch > up_to_epoch:
                 continue
-            session.merge(EpochMetric(
-                trial_id=to_trial_id, epoch=row.epoch, loss=row.loss, accuracy=row.accuracy,
-                val_loss=row.val_loss, val_accuracy=row.val_accuracy,
-                learning_rate=row.learning_rate, seconds=row.seconds,
-                images_per_second=row.images_per_second, restored=True,
-            ))
+            session.merge(
+                EpochMetric(
+                    trial_id=to_trial_id,
+                    epoch=row.epoch,
+                    loss=row.loss,
+                    accuracy=row.accuracy,
+                    val_loss=row.val_loss,
+                    val_accuracy=row.val_accuracy,
+                    learning_rate=row.learning_rate,
+                    seconds=row.seconds,
+                    images_per_second=row.images_per_second,
+                    restored=True,
+                )
+            )
 
 
 def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
@@ -169,5 +194,5 @@ def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
         )
 
 
-def finish_result(engine: Engine, trial_id: int, status: str, **values: Any) -> None:
+def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: Any) -> None:
     update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)

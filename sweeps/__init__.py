@@ -1,10 +1,21 @@
 """sweeps: hyperparameter sweeps for TensorFlow/Keras image classifiers, on Optuna.
 
-The library behind the ``sweeps`` CLI. Importing it does not import TensorFlow.
+The library behind the ``sweeps`` CLI::
+
+    import sweeps
+    study = sweeps.run(space="leaky_cnn", dataset="digits", trials=12, epochs=8)
+    study.best(5)          # DataFrame: rank, trial, val and test metrics, params
+    study.show(3)          # one trial: result, params, per-epoch curve
+    sweeps.resume(study.name, storage="sweeps.db")
+    sweeps.studies("sweeps.db")
+
+Importing it does not import TensorFlow: only the worker processes do.
 """
 
 from __future__ import annotations
 
+from storage.models import TrialStatus
+from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
 from sweeps.config import PRUNERS, SAMPLERS, SweepConfig
 from sweeps.errors import (
     ConfigError,
@@ -14,17 +25,27 @@ from sweeps.errors import (
     SweepsError,
     TrialFailedError,
 )
+from sweeps.results import Study, StudyStatus
 
 __all__ = [
+    "DEFAULT_STORAGE",
     "PRUNERS",
     "SAMPLERS",
     "ConfigError",
     "DatasetError",
     "FatalSweepError",
     "StorageError",
+    "Study",
+    "StudyStatus",
     "SweepConfig",
     "SweepsError",
     "TrialFailedError",
+    "TrialStatus",
+    "join",
+    "load_study",
+    "resume",
+    "run",
+    "studies",
 ]
 
 __version__ = "0.1.0"

@@ -32,8 +32,12 @@ def describe_tunables(space: SearchSpace) -> list[dict[str, str]]:
     import keras_tuner as kt
 
     hp = kt.HyperParameters()
-    tunables.ask_training(hp, space.baseline, normalization=space.info.normalization,
-                          augmentations=space.info.augmentations)
+    tunables.ask_training(
+        hp,
+        space.baseline,
+        normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+    )
     channels = max(space.info.channels)
     space.build(hp, InputSpec((*space.info.min_input, channels), 10))
     keras.backend.clear_session()
@@ -45,6 +49,13 @@ def describe_tunables(space: SearchSpace) -> list[dict[str, str]]:
             config = c.get_config()
             condition = f"{config['name']} in {{{', '.join(map(str, config['values']))}}}"
         default = parameter.default if kind != "Fixed" else parameter.value
-        rows.append({"name": parameter.name, "kind": kind, "values": values,
-                     "default": str(default), "when": condition})
+        rows.append(
+            {
+                "name": parameter.name,
+                "kind": kind,
+                "values": values,
+                "default": str(default),
+                "when": condition,
+            }
+        )
     return rows

@@ -46,31 +46,45 @@ class SweepConfig:
 
     def validate(self) -> SweepConfig:
         """Check every value; raise ConfigError naming the first bad one and its fix."""
-        positive = {"trials": self.trials, "epochs": self.epochs, "workers": self.workers,
-                    "trials_per_gpu": self.trials_per_gpu}
+        positive = {
+            "trials": self.trials,
+            "epochs": self.epochs,
+            "workers": self.workers,
+            "trials_per_gpu": self.trials_per_gpu,
+        }
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, "
-                                  f"but got {value!r}.")
-        non_negative = {"patience": self.patience, "max_retries": self.max_retries,
-                        "max_trials_per_worker": self.max_trials_per_worker,
-                        "max_worker_memory_mb": self.max_worker_memory_mb}
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be a positive integer, but got {value!r}."
+                )
+        non_negative = {
+            "patience": self.patience,
+            "max_retries": self.max_retries,
+            "max_trials_per_worker": self.max_trials_per_worker,
+            "max_worker_memory_mb": self.max_worker_memory_mb,
+        }
         for name, value in non_negative.items():
             if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more, "
-                                  f"but got {value!r}.")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be 0 or more, but got {value!r}."
+                )
         if self.max_consecutive_failures < 1:
-            raise ConfigError("--max-consecutive-failures must be at least 1, but got "
-                              f"{self.max_consecutive_failures!r}.")
+            raise ConfigError(
+                "--max-consecutive-failures must be at least 1, but got "
+                f"{self.max_consecutive_failures!r}."
+            )
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, "
-                              f"but got {self.sampler!r}.")
+            raise ConfigError(
+                f"--sampler must be one of {', '.join(SAMPLERS)}, but got {self.sampler!r}."
+            )
         if self.pruner not in PRUNERS:
-            raise ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, "
-                              f"but got {self.pruner!r}.")
+            raise ConfigError(
+                f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."
+            )
         if not 0.0 < self.val_fraction < 0.5:
-            raise ConfigError(f"--val-fraction must be between 0 and 0.5, "
-                              f"but got {self.val_fraction!r}.")
+            raise ConfigError(
+                f"--val-fraction must be between 0 and 0.5, but got {self.val_fraction!r}."
+            )
         if any(g < 0 for g in self.gpus):
             raise ConfigError(f"--gpus must list GPU indices (0, 1, ...), but got {self.gpus!r}.")
         return self

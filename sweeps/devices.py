@@ -46,7 +46,10 @@ def discover_gpus() -> list[GPU]:
     try:
         out = subprocess.run(
             [smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
@@ -65,8 +68,10 @@ def plan_slots(config: SweepConfig, gpus: list[GPU] | None = None) -> list[Slot]
         missing = [g for g in config.gpus if g not in known]
         if missing:
             found = ", ".join(str(i) for i in sorted(known)) or "none"
-            raise ConfigError(f"--gpus asks for GPU {missing[0]}, but the GPUs found are: "
-                              f"{found}; check nvidia-smi or drop --gpus to train on CPU.")
+            raise ConfigError(
+                f"--gpus asks for GPU {missing[0]}, but the GPUs found are: "
+                f"{found}; check nvidia-smi or drop --gpus to train on CPU."
+            )
         threads = max(1, cores // max(1, config.slots))
         slots = []
         for gpu_index in config.gpus:

@@ -14,10 +14,10 @@ import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from storage import records
+from storage import TrialStatus, WorkerState, records
 from storage.engine import session_scope
 from storage.models import WorkerRecord
-from sweeps.study import StudyHandle, enqueue_retry
+from sweeps.optuna_study import StudyHandle, enqueue_retry
 
 __all__ = ["GRACE_SECONDS", "pid_alive", "reap_dead_workers"]
 
@@ -38,25 +38,27 @@ def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
     """Workers of this host whose process no longer exists."""
     host = socket.gethostname()
     with session_scope(handle.engine) as session:
-        alive = session.scalars(sa.select(WorkerRecord).where(
-            WorkerRecord.study_id == handle.sweep.study_id,
-            WorkerRecord.host == host,
-            WorkerRecord.state.in_(("idle", "training")),
-        )).all()
+        alive = session.scalars(
+            sa.select(WorkerRecord).where(
+                WorkerRecord.study_id == handle.study_id,
+                WorkerRecord.host == host,
+                WorkerRecord.state.in_(WorkerState.alive()),
+            )
+        ).all()
     return [w for w in alive if not pid_alive(w.pid)]
 
 
 def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS) -> list[int]:
     """Reap dead workers of the study; returns the numbers of the trials given back."""
-    study_id = handle.sweep.study_id
+    study_id = handle.study_id
     dead = {w.id: w for w in _dead_here(handle)}
     dead.update({w.id: w for w in records.stale_workers(handle.engine, study_id, grace_seconds)})
     if not dead:
         return []
     given_back = []
-    storage = handle.study._storage
+    storage = handle.storage
     for worker in dead.values():
-        records.set_worker(handle.engine, worker.id, state="dead", holds_claim=False)
+        records.set_worker(handle.engine, worker.id, state=WorkerState.DEAD, holds_claim=False)
         if worker.trial_id is None:
             continue
         try:
@@ -65,12 +67,20 @@ def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # it finished, or another reaper got there first
         frozen = storage.get_trial(worker.trial_id)
-        queued = enqueue_retry(handle.study, frozen, resume=True, counts_as_retry=True,
-                               max_retries=handle.config.max_retries)
+        queued = enqueue_retry(
+            handle.study,
+            frozen,
+            resume=True,
+            counts_as_retry=True,
+            max_retries=handle.config.max_retries,
+        )
         epoch = (worker.epoch or 0) + 1
         reason = f"worker {worker.name} died during epoch {epoch}; " + (
-            "retried from its last checkpoint" if queued else "retries used up")
-        records.finish_result(handle.engine, worker.trial_id, "lost", failure_reason=reason)
+            "retried from its last checkpoint" if queued else "retries used up"
+        )
+        records.finish_result(
+            handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason
+        )
         given_back.append(frozen.number)
     records.reconcile_claims(handle.engine, study_id)
     return given_back

@@ -23,10 +23,17 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
     try:
         url = normalize_url(storage)
         database = make_url(url).database
-        if must_exist and url.startswith("sqlite") and database and database != ":memory:" \
-                and not Path(database).expanduser().exists():
-            raise StorageError(f"storage {database!r} does not exist; run `sweeps run` first "
-                               "or point --storage at an existing store.")
+        if (
+            must_exist
+            and url.startswith("sqlite")
+            and database
+            and database != ":memory:"
+            and not Path(database).expanduser().exists()
+        ):
+            raise StorageError(
+                f"storage {database!r} does not exist; run `sweeps run` first "
+                "or point --storage at an existing store."
+            )
         engine = create_engine(url)
         check_reachable(engine)
     except StorageURLError as exc:
@@ -50,10 +57,11 @@ def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
     if study_name is None:
         study_name = latest_study_name(engine)
         if study_name is None:
-            raise StorageError(f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
-                               "or point --storage at another database.")
+            raise StorageError(
+                f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
+                "or point --storage at another database."
+            )
     sweep = find_sweep(engine, study_name)
     if sweep is None:
         raise missing_study(engine, url, study_name)
     return sweep, engine
-

@@ -33,13 +33,24 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def finished(url: str, study: str) -> int:
-    rows = query(url, "SELECT count(*) FROM trials JOIN studies USING (study_id) WHERE "
-                      "study_name = :study AND state IN ('COMPLETE', 'PRUNED')", study=study)
+    rows = query(
+        url,
+        "SELECT count(*) FROM trials JOIN studies USING (study_id) WHERE "
+        "study_name = :study AND state IN ('COMPLETE', 'PRUNED')",
+        study=study,
+    )
     return rows[0][0] if rows else 0
 
 
 def results(url: str) -> dict[int, dict[str, Any]]:
-    columns = ("number", "status", "retry_of", "resumed_from_epoch", "epochs_run",
-               "failure_reason", "trial_id")
+    columns = (
+        "number",
+        "status",
+        "retry_of",
+        "resumed_from_epoch",
+        "epochs_run",
+        "failure_reason",
+        "trial_id",
+    )
     rows = query(url, f"SELECT {', '.join(columns)} FROM sweeps_trial_result")
     return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}

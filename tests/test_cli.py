@@ -23,8 +23,20 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     folder = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{folder / 'sweeps.db'}"
-    result = invoke(CliRunner(), "run", "--trials", 3, "--epochs", 2, "--storage", url,
-                    "--study", STUDY, "--pruner", "none")
+    result = invoke(
+        CliRunner(),
+        "run",
+        "--trials",
+        3,
+        "--epochs",
+        2,
+        "--storage",
+        url,
+        "--study",
+        STUDY,
+        "--pruner",
+        "none",
+    )
     assert result.exit_code == 0, result.output
     assert "3/3 trials finished" in result.output
     return url
@@ -43,8 +55,18 @@ def test_every_command_has_help_with_an_example(cli) -> None:
     from sweeps.cli import app
 
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
-    assert {"run", "resume", "worker", "best", "show", "studies", "status", "spaces",
-            "datasets", "devices"} <= set(names)
+    assert {
+        "run",
+        "resume",
+        "worker",
+        "best",
+        "show",
+        "studies",
+        "status",
+        "spaces",
+        "datasets",
+        "devices",
+    } <= set(names)
     for name in names:
         result = invoke(cli, name, "--help")
         assert result.exit_code == 0, name
@@ -91,9 +113,20 @@ def test_studies_and_status_count_the_trials(cli, swept) -> None:
 
 def test_optuna_cli_reads_the_same_store(swept) -> None:
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "optuna"), "best-trial", "--study-name", STUDY,
-         "--storage", swept, "-f", "json"],
-        capture_output=True, text=True, check=True, timeout=120,
+        [
+            str(Path(sys.executable).parent / "optuna"),
+            "best-trial",
+            "--study-name",
+            STUDY,
+            "--storage",
+            swept,
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout
     best = json.loads(out)
     assert best["state"] == "COMPLETE"
@@ -147,8 +180,15 @@ def test_an_existing_study_name_is_refused(cli, swept) -> None:
     assert f"sweeps resume {STUDY}" in result.stderr
 
 
-@pytest.mark.parametrize("command", [["best", "ghost"], ["show", "0", "--study", "ghost"],
-                                     ["resume", "ghost"], ["status", "ghost"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["best", "ghost"],
+        ["show", "0", "--study", "ghost"],
+        ["resume", "ghost"],
+        ["status", "ghost"],
+    ],
+)
 def test_unknown_study_is_one_line(cli, swept, command) -> None:
     result = invoke(cli, *command, "--storage", swept)
     assert result.exit_code == 2
@@ -166,8 +206,18 @@ def test_unknown_trial_and_bad_format(cli, swept) -> None:
 def test_truncated_dataset_file_is_one_line(cli, tmp_path, storage_url) -> None:
     (tmp_path / "data_batch_1.bin").write_bytes(b"\x01" * 3073 * 2 + b"\x00" * 10)
     (tmp_path / "test_batch.bin").write_bytes(b"\x01" * 3073)
-    result = invoke(cli, "run", "--dataset", f"cifar10-bin:{tmp_path}", "--storage",
-                    storage_url, "--trials", 1, "--epochs", 1)
+    result = invoke(
+        cli,
+        "run",
+        "--dataset",
+        f"cifar10-bin:{tmp_path}",
+        "--storage",
+        storage_url,
+        "--trials",
+        1,
+        "--epochs",
+        1,
+    )
     assert result.exit_code == 2, result.output
     assert "truncated" in result.stderr and result.stderr.count("\n") == 1
 
@@ -206,8 +256,9 @@ def test_queries_on_a_missing_store_create_nothing(cli, tmp_path) -> None:
     assert not missing.exists()
 
 
-def test_missing_pretrained_weights_are_one_line_before_anything_starts(cli, tmp_path,
-                                                                        monkeypatch) -> None:
+def test_missing_pretrained_weights_are_one_line_before_anything_starts(
+    cli, tmp_path, monkeypatch
+) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     url = f"sqlite:///{tmp_path / 's.db'}"
     result = invoke(cli, "run", "--space", "xception", "--weights", "imagenet", "--storage", url)
@@ -226,7 +277,8 @@ def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
     trials = pd.read_csv(tmp_path / "trials.csv")
     epochs = pd.read_csv(tmp_path / "epochs.csv")
     assert len(trials) == 3 and {"val_accuracy", "test_accuracy", "hp_learning_rate"} <= set(
-        trials.columns)
+        trials.columns
+    )
     assert set(epochs["trial"]) == set(trials["number"])
     assert epochs.groupby("trial")["epoch"].max().le(2).all()
 
@@ -244,8 +296,21 @@ def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
 @pytest.mark.parametrize("sampler", ["random", "qmc", "cmaes"])
 def test_each_sampler_runs_a_sweep(cli, tmp_path, sampler) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    result = invoke(cli, "run", "--sampler", sampler, "--trials", 2, "--epochs", 1,
-                    "--no-baseline", "--storage", url, "--study", sampler)
+    result = invoke(
+        cli,
+        "run",
+        "--sampler",
+        sampler,
+        "--trials",
+        2,
+        "--epochs",
+        1,
+        "--no-baseline",
+        "--storage",
+        url,
+        "--study",
+        sampler,
+    )
     assert result.exit_code == 0, result.output
     assert "2/2 trials finished" in result.output
 

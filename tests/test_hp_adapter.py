@@ -12,7 +12,7 @@ from optuna.distributions import (
 )
 
 from search_spaces import SpaceError
-from sweeps.hp_adapter import OptunaHyperParameters
+from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 
 def _trial() -> optuna.Trial:
@@ -88,10 +88,17 @@ def test_keras_tuners_own_tuner_runs_a_space(tmp_path) -> None:
     splits = load_splits("digits")
     train, val, _ = make_pipelines(splits, PipelineOptions(batch_size=64))
     space = load_space("mnist_cnn")
-    hypermodel = as_hypermodel(space, InputSpec((8, 8, 1), 10), epochs=1,
-                               steps_per_epoch=len(splits.y_train) // 64 + 1)
-    tuner = kt.RandomSearch(hypermodel, objective="val_accuracy", max_trials=1,
-                            directory=str(tmp_path), project_name="kt", seed=0)
+    hypermodel = as_hypermodel(
+        space, InputSpec((8, 8, 1), 10), epochs=1, steps_per_epoch=len(splits.y_train) // 64 + 1
+    )
+    tuner = kt.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=1,
+        directory=str(tmp_path),
+        project_name="kt",
+        seed=0,
+    )
     tuner.search(train, validation_data=val, epochs=1, verbose=0)
     best = tuner.get_best_hyperparameters(1)[0]
     assert best.get("optimizer") in ("sgd", "nesterov", "adam", "adamax", "adadelta", "rmsprop")

@@ -17,16 +17,35 @@ ALWAYS_FAILS = str(REPO / "tests" / "spaces" / "always_fails.py")
 
 
 def _worker_on_epoch(url: str, epoch: int) -> tuple | None:
-    rows = query(url, "SELECT pid, trial_number, epoch FROM sweeps_worker "
-                      "WHERE state = 'training' AND epoch >= :epoch", epoch=epoch)
+    rows = query(
+        url,
+        "SELECT pid, trial_number, epoch FROM sweeps_worker "
+        "WHERE state = 'training' AND epoch >= :epoch",
+        epoch=epoch,
+    )
     return rows[0] if rows else None
 
 
 def _slow_sweep(url: str, study: str, *, trials: int, epochs: int, cwd: Path):
     """A real `sweeps run` of all_cnn (about 0.7 s an epoch here): slow enough to hit mid-trial."""
-    return sweeps_process("run", "--space", "all_cnn", "--trials", trials, "--epochs", epochs,
-                          "--pruner", "none", "--patience", 0, "--storage", url,
-                          "--study", study, cwd=cwd)
+    return sweeps_process(
+        "run",
+        "--space",
+        "all_cnn",
+        "--trials",
+        trials,
+        "--epochs",
+        epochs,
+        "--pruner",
+        "none",
+        "--patience",
+        0,
+        "--storage",
+        url,
+        "--study",
+        study,
+        cwd=cwd,
+    )
 
 
 def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) -> None:
@@ -43,14 +62,18 @@ def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) 
     lost = trials[number]
     assert lost["status"] == "lost", lost
     assert "died during epoch" in lost["failure_reason"]
-    done_before_kill = query(url, "SELECT count(*) FROM sweeps_epoch_metric WHERE trial_id = :t",
-                             t=lost["trial_id"])[0][0]
+    done_before_kill = query(
+        url, "SELECT count(*) FROM sweeps_epoch_metric WHERE trial_id = :t", t=lost["trial_id"]
+    )[0][0]
     retry = next(t for t in trials.values() if t["retry_of"] == number)
     assert retry["status"] == "complete"
     assert retry["resumed_from_epoch"] >= done_before_kill >= 2
     assert retry["epochs_run"] == 8
-    restored = query(url, "SELECT count(*) FROM sweeps_epoch_metric WHERE trial_id = :t "
-                          "AND restored", t=retry["trial_id"])[0][0]
+    restored = query(
+        url,
+        "SELECT count(*) FROM sweeps_epoch_metric WHERE trial_id = :t AND restored",
+        t=retry["trial_id"],
+    )[0][0]
     assert restored == retry["resumed_from_epoch"]
     assert finished(url, "killed") == 2
     assert "will continue from their last checkpoint" in output
@@ -83,8 +106,20 @@ def test_ctrl_c_stops_gracefully_and_resume_finishes_the_budget(tmp_path: Path, 
 
 def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--workers", 8, "--trials", 16, "--epochs", 1,
-                    "--storage", url, "--study", "eight")
+    result = invoke(
+        cli,
+        "run",
+        "--workers",
+        8,
+        "--trials",
+        16,
+        "--epochs",
+        1,
+        "--storage",
+        url,
+        "--study",
+        "eight",
+    )
     assert result.exit_code == 0, result.output
     assert "locked" not in result.output
     assert finished(url, "eight") == 16
@@ -94,11 +129,29 @@ def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Pat
 
 
 def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
-        tmp_path: Path, cli) -> None:
+    tmp_path: Path, cli
+) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--space", FLAKY, "--trials", 6, "--epochs", 1,
-                    "--sampler", "random", "--max-retries", 1, "--storage", url,
-                    "--study", "flaky", "--max-consecutive-failures", 50)
+    result = invoke(
+        cli,
+        "run",
+        "--space",
+        FLAKY,
+        "--trials",
+        6,
+        "--epochs",
+        1,
+        "--sampler",
+        "random",
+        "--max-retries",
+        1,
+        "--storage",
+        url,
+        "--study",
+        "flaky",
+        "--max-consecutive-failures",
+        50,
+    )
     assert result.exit_code == 0, result.output
     assert finished(url, "flaky") == 6
     trials = results(url).values()
@@ -111,8 +164,9 @@ def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
     chains: dict[int, int] = {}
     for t in failed:
         root = t["number"]
-        while (parent := next((p for p in trials if p["number"] == root), None)) and \
-                parent["retry_of"] is not None:
+        while (parent := next((p for p in trials if p["number"] == root), None)) and parent[
+            "retry_of"
+        ] is not None:
             root = parent["retry_of"]
         chains[root] = chains.get(root, 0) + 1
     assert max(chains.values()) <= 2
@@ -120,8 +174,22 @@ def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
 
 def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--space", ALWAYS_FAILS, "--trials", 5, "--epochs", 1,
-                    "--max-consecutive-failures", 3, "--storage", url, "--study", "doomed")
+    result = invoke(
+        cli,
+        "run",
+        "--space",
+        ALWAYS_FAILS,
+        "--trials",
+        5,
+        "--epochs",
+        1,
+        "--max-consecutive-failures",
+        3,
+        "--storage",
+        url,
+        "--study",
+        "doomed",
+    )
     assert result.exit_code == 1, result.output
     assert "the last 3 trials failed" in result.output
     failed = [t for t in results(url).values() if t["status"] == "failed"]
@@ -133,12 +201,14 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert sum(t["status"] == "failed" for t in results(url).values()) == 6
 
 
-@pytest.mark.parametrize("bound", [["--max-trials-per-worker", 1],
-                                   ["--max-worker-memory-mb", 1]])  # any TF process is above
+@pytest.mark.parametrize(
+    "bound", [["--max-trials-per-worker", 1], ["--max-worker-memory-mb", 1]]
+)  # any TF process is above
 def test_workers_are_recycled_after_their_quota(tmp_path: Path, cli, bound) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    result = invoke(cli, "run", "--trials", 3, "--epochs", 1, *bound,
-                    "--storage", url, "--study", "recycled")
+    result = invoke(
+        cli, "run", "--trials", 3, "--epochs", 1, *bound, "--storage", url, "--study", "recycled"
+    )
     assert result.exit_code == 0, result.output
     assert finished(url, "recycled") == 3
     pids = query(url, "SELECT pid FROM sweeps_worker WHERE trials_done > 0")
@@ -147,11 +217,28 @@ def test_workers_are_recycled_after_their_quota(tmp_path: Path, cli, bound) -> N
 
 def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres_url, cli) -> None:
     study = "pg-shared"
-    run = sweeps_process("run", "--trials", 6, "--epochs", 2, "--workers", 1,
-                         "--storage", postgres_url, "--study", study, cwd=tmp_path)
+    run = sweeps_process(
+        "run",
+        "--trials",
+        6,
+        "--epochs",
+        2,
+        "--workers",
+        1,
+        "--storage",
+        postgres_url,
+        "--study",
+        study,
+        cwd=tmp_path,
+    )
     try:
-        wait_for(lambda: query(postgres_url, "SELECT 1 FROM sweeps_sweep WHERE study_name = :s",
-                               s=study), 120, "the study to exist")
+        wait_for(
+            lambda: query(
+                postgres_url, "SELECT 1 FROM sweeps_sweep WHERE study_name = :s", s=study
+            ),
+            120,
+            "the study to exist",
+        )
         joined = invoke(cli, "worker", study, "--storage", postgres_url, "--workers", 1)
         output, _ = run.communicate(timeout=300)
     finally:
@@ -159,8 +246,12 @@ def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres
     assert joined.exit_code == 0, joined.output
     assert run.returncode == 0, output
     assert finished(postgres_url, study) == 6
-    workers = query(postgres_url, "SELECT w.pid, w.trials_done FROM sweeps_worker w JOIN "
-                    "sweeps_sweep s USING (study_id) WHERE s.study_name = :s", s=study)
+    workers = query(
+        postgres_url,
+        "SELECT w.pid, w.trials_done FROM sweeps_worker w JOIN "
+        "sweeps_sweep s USING (study_id) WHERE s.study_name = :s",
+        s=study,
+    )
     assert len(workers) == 2
     assert sum(done for _, done in workers) == 6
 
@@ -218,8 +309,12 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
 
 def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    assert invoke(cli, "run", "--trials", 2, "--epochs", 1, "--storage", url,
-                  "--study", "grow").exit_code == 0
+    assert (
+        invoke(
+            cli, "run", "--trials", 2, "--epochs", 1, "--storage", url, "--study", "grow"
+        ).exit_code
+        == 0
+    )
     done = invoke(cli, "resume", "grow", "--storage", url)
     assert done.exit_code == 0 and "already has 2/2 finished trials" in done.stderr
     grown = invoke(cli, "resume", "grow", "--storage", url, "--trials", 3)

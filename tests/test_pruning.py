@@ -7,7 +7,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from sweeps.errors import ConfigError
-from sweeps.study import make_pruner, make_sampler
+from sweeps.optuna_study import make_pruner, make_sampler
 
 CURVE_GOOD = {1: 0.5, 2: 0.7, 3: 0.8, 4: 0.85, 5: 0.9}
 

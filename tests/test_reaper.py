@@ -10,22 +10,30 @@ from storage import records
 from storage.engine import session_scope
 from storage.models import TrialResult, WorkerRecord, utcnow
 from sweeps.config import SweepConfig
+from sweeps.optuna_study import LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, create_study
 from sweeps.reaper import reap_dead_workers
-from sweeps.study import LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, create_study
 
 
 def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     handle = create_study(SweepConfig(trials=3), url, "remote", baseline=None)
-    study_id, engine = handle.sweep.study_id, handle.engine
+    study_id, engine = handle.study_id, handle.engine
     worker = records.register_worker(engine, study_id, "other-host", 4242, "gpu:0")
     assert records.claim_slot(engine, study_id, worker)
     trial = handle.study.ask()
     trial.report(0.5, 1)
-    records.start_result(engine, trial_id=trial._trial_id, study_id=study_id,
-                         number=trial.number, space="mnist_cnn", dataset="digits")
-    records.set_worker(engine, worker, state="training", trial_id=trial._trial_id,
-                       trial_number=trial.number, epoch=1)
+    trial_id = handle.trial_id(trial.number)
+    records.start_result(
+        engine,
+        trial_id=trial_id,
+        study_id=study_id,
+        number=trial.number,
+        space="mnist_cnn",
+        dataset="digits",
+    )
+    records.set_worker(
+        engine, worker, state="training", trial_id=trial_id, trial_number=trial.number, epoch=1
+    )
 
     assert reap_dead_workers(handle, grace_seconds=60) == []  # still beating: left alone
     with session_scope(engine) as session:
@@ -35,13 +43,13 @@ def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_pat
     states = {t.number: t for t in handle.study.get_trials(deepcopy=False)}
     assert states[trial.number].state == optuna.trial.TrialState.FAIL
     retry = next(t for t in states.values() if t.state == optuna.trial.TrialState.WAITING)
-    assert retry.system_attrs[RETRY_OF_ATTR] == trial.number
-    assert retry.system_attrs[LINEAGE_ATTR] == trial.number
-    assert retry.system_attrs[RESUME_ATTR] is True
+    assert retry.user_attrs[RETRY_OF_ATTR] == trial.number
+    assert retry.user_attrs[LINEAGE_ATTR] == trial.number
+    assert retry.user_attrs[RESUME_ATTR] is True
     assert retry.intermediate_values == {1: 0.5}  # the pruner sees the same history
     with session_scope(engine) as session:
-        result = session.get(TrialResult, trial._trial_id)
+        result = session.get(TrialResult, trial_id)
         assert result.status == "lost" and "other-host:4242" in result.failure_reason
         assert session.get(WorkerRecord, worker).state == "dead"
-    assert handle.sweep.study_id and records.reconcile_claims(engine, study_id) == 0
+    assert records.reconcile_claims(engine, study_id) == 0
     assert reap_dead_workers(handle, grace_seconds=60) == []  # reaped once only

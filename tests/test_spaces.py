@@ -26,7 +26,7 @@ from search_spaces import (
     space_names,
     tunables,
 )
-from sweeps.hp_adapter import OptunaHyperParameters
+from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -422,10 +422,12 @@ def test_third_party_space_loads_by_dotted_path_and_entry_point(third_party):
     # An installed distribution's metadata, as pip writes it, on sys.path beside the package.
     dist_info = third_party.parent.parent / "thirdparty_spaces-0.1.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-spaces\n"
-                                        "Version: 0.1\n")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thirdparty-spaces\nVersion: 0.1\n"
+    )
     (dist_info / "entry_points.txt").write_text(
-        f"[{ENTRY_POINT_GROUP}]\ntiny_ep = thirdparty_spaces.tiny\n")
+        f"[{ENTRY_POINT_GROUP}]\ntiny_ep = thirdparty_spaces.tiny\n"
+    )
     assert "tiny_ep" in space_names()
     assert load_space("tiny_ep").name == "tiny"
 

@@ -97,14 +97,27 @@ def test_ranking_uses_validation_only(tmp_path) -> None:
     create_schema(engine)
     create_sweep(engine, 1, "s", "{}", 5)
     scripted = [  # number, status, val, test
-        (0, "complete", 0.90, 0.99), (1, "complete", 0.95, 0.80), (2, "pruned", 0.95, 0.70),
-        (3, "failed", None, None), (4, "complete", 0.85, 1.00),
+        (0, "complete", 0.90, 0.99),
+        (1, "complete", 0.95, 0.80),
+        (2, "pruned", 0.95, 0.70),
+        (3, "failed", None, None),
+        (4, "complete", 0.85, 1.00),
     ]
     with session_scope(engine) as session:
         for number, status, val, test in scripted:
-            session.add(TrialResult(trial_id=100 + number, study_id=1, number=number,
-                                    status=status, space="x", dataset="digits",
-                                    val_accuracy=val, test_accuracy=test, val_loss=0.1))
+            session.add(
+                TrialResult(
+                    trial_id=100 + number,
+                    study_id=1,
+                    number=number,
+                    status=status,
+                    space="x",
+                    dataset="digits",
+                    val_accuracy=val,
+                    test_accuracy=test,
+                    val_loss=0.1,
+                )
+            )
         sweep = session.get(Sweep, 1)
     frame = ranked_trials(engine, sweep)
     assert list(frame["trial"]) == [1, 2, 0, 4]  # ties: complete before pruned

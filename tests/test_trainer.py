@@ -8,14 +8,20 @@ import optuna
 import pytest
 
 from search_spaces import load_space
-from sweeps import checkpoint
 from sweeps.config import SweepConfig
-from sweeps.trainer import TrialRun, train_trial
+from sweeps.worker import checkpoint
+from sweeps.worker.trainer import TrialRun, train_trial
 
 REPO = Path(__file__).resolve().parents[1]
 # Every parameter fixed, so a resumed trial rebuilds exactly the same network.
-MLP_PARAMS = {**load_space("mlp").baseline, "optimizer": "adam", "learning_rate": 0.01,
-              "schedule": "exponential", "decay_rate": 0.5, "batch_size": 128}
+MLP_PARAMS = {
+    **load_space("mlp").baseline,
+    "optimizer": "adam",
+    "learning_rate": 0.01,
+    "schedule": "exponential",
+    "decay_rate": 0.5,
+    "batch_size": 128,
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +39,15 @@ def _trial(params: dict) -> optuna.Trial:
 
 def _run(trial, splits, folder, *, space="mlp", epochs=2, resume=False, patience=0, **kw):
     config = SweepConfig(space=space, epochs=epochs, patience=patience)
-    return TrialRun(trial=trial, config=config, space=load_space(space), splits=splits,
-                    checkpoint_dir=folder, resume=resume, **kw)
+    return TrialRun(
+        trial=trial,
+        config=config,
+        space=load_space(space),
+        splits=splits,
+        checkpoint_dir=folder,
+        resume=resume,
+        **kw,
+    )
 
 
 def test_a_trial_trains_records_each_epoch_and_reports_test_separately(splits, tmp_path) -> None:
@@ -53,13 +66,22 @@ def test_a_trial_trains_records_each_epoch_and_reports_test_separately(splits, t
 
 def test_an_interrupted_trial_resumes_at_its_epoch_and_schedule_position(splits, tmp_path) -> None:
     seen = []
-    first = train_trial(_run(_trial(MLP_PARAMS), splits, tmp_path, epochs=4,
-                             on_epoch=seen.append, should_stop=lambda: len(seen) >= 2))
+    first = train_trial(
+        _run(
+            _trial(MLP_PARAMS),
+            splits,
+            tmp_path,
+            epochs=4,
+            on_epoch=seen.append,
+            should_stop=lambda: len(seen) >= 2,
+        )
+    )
     assert first.status == "interrupted" and first.epochs_run == 2
 
     resumed = []
-    second = train_trial(_run(_trial(MLP_PARAMS), splits, tmp_path, epochs=4, resume=True,
-                              on_epoch=resumed.append))
+    second = train_trial(
+        _run(_trial(MLP_PARAMS), splits, tmp_path, epochs=4, resume=True, on_epoch=resumed.append)
+    )
     assert second.status == "complete"
     assert second.resumed_from_epoch == 2 and second.epochs_run == 4
     assert [e.epoch for e in resumed] == [3, 4]
@@ -79,7 +101,8 @@ def test_a_nan_loss_fails_the_trial_with_that_reason(splits, tmp_path) -> None:
 
 def test_early_stopping_keeps_the_best_epoch(splits, tmp_path) -> None:
     space = str(REPO / "tests" / "spaces" / "flaky_space.py")
-    outcome = train_trial(_run(_trial({"mode": "frozen"}), splits, tmp_path, space=space,
-                               epochs=5, patience=2))
+    outcome = train_trial(
+        _run(_trial({"mode": "frozen"}), splits, tmp_path, space=space, epochs=5, patience=2)
+    )
     assert outcome.status == "complete"
     assert outcome.epochs_run == 3 and outcome.best_epoch == 1

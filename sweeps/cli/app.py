@@ -10,11 +10,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from search_spaces import SpaceError
-from sweeps.errors import SweepsError
+from sweeps.api import DEFAULT_STORAGE
+from sweeps.errors import FatalSweepError, SweepsError
 
 __all__ = ["DEFAULT_STORAGE", "StorageOption", "StudyArgument", "app", "fail", "reports_errors"]
-
-DEFAULT_STORAGE = "sweeps.db"
 
 app = typer.Typer(
     name="sweeps",
@@ -26,8 +25,12 @@ app = typer.Typer(
 
 StorageOption = Annotated[
     str,
-    typer.Option("--storage", "-s", envvar="SWEEPS_STORAGE",
-                 help="SQLite file or SQLAlchemy URL (postgresql://user@host/db)."),
+    typer.Option(
+        "--storage",
+        "-s",
+        envvar="SWEEPS_STORAGE",
+        help="SQLite file or SQLAlchemy URL (postgresql://user@host/db).",
+    ),
 ]
 StudyArgument = Annotated[str, typer.Argument(help="Study name (see `sweeps studies`).")]
 
@@ -41,7 +44,7 @@ def fail(message: str) -> typer.Exit:
 
 
 def reports_errors(function: F) -> F:
-    """Turn the library's bad-input errors into one line and exit code 2."""
+    """Turn the library's errors into one line: bad input exits 2, a fatal stop exits 1."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -49,6 +52,9 @@ def reports_errors(function: F) -> F:
             return function(*args, **kwargs)
         except (SweepsError, SpaceError) as exc:
             raise fail(str(exc)) from None
+        except FatalSweepError as exc:  # the sweep ran and stopped: not bad input, exit 1
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             sys.exit(130)

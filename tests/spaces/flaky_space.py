@@ -8,10 +8,21 @@ from __future__ import annotations
 
 from search_spaces import SpaceInfo
 
-INFO = SpaceInfo(name="flaky", notebook="test", title="test space that fails on demand",
-                 published="-", min_input=(8, 8))
-BASELINE = {"optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
-            "batch_size": 64, "normalization": "unit", "mode": "ok"}
+INFO = SpaceInfo(
+    name="flaky",
+    notebook="test",
+    title="test space that fails on demand",
+    published="-",
+    min_input=(8, 8),
+)
+BASELINE = {
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "batch_size": 64,
+    "normalization": "unit",
+    "mode": "ok",
+}
 
 
 def build(hp, spec):

@@ -22,12 +22,20 @@ from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.store_access import missing_study, open_store
 
-__all__ = ["StudyHandle", "create_study", "enqueue_retry", "load_study", "make_pruner",
-           "make_sampler", "set_budget"]
+__all__ = [
+    "StudyHandle",
+    "create_study",
+    "enqueue_retry",
+    "load_study",
+    "make_pruner",
+    "make_sampler",
+    "raise_budget",
+]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
+# Trial user attributes (public in Optuna's API and shown by its tools).
 BASELINE_ATTR = "sweeps:baseline"
 RETRY_OF_ATTR = "sweeps:retry_of"
 LINEAGE_ATTR = "sweeps:lineage"  # number of the first trial of a retry chain: its checkpoints
@@ -37,9 +45,10 @@ RETRIES_ATTR = "sweeps:retries"
 
 @dataclass
 class StudyHandle:
-    """An open sweep: the Optuna study, our engine, the saved config."""
+    """An open sweep: the Optuna study and its storage, our engine, the saved config."""
 
     study: optuna.Study
+    storage: optuna.storages.RDBStorage  # kept: Optuna's study exposes no public accessor
     engine: Engine
     sweep: Sweep
     config: SweepConfig
@@ -48,6 +57,14 @@ class StudyHandle:
     @property
     def name(self) -> str:
         return self.sweep.study_name
+
+    @property
+    def study_id(self) -> int:
+        return self.sweep.study_id
+
+    def trial_id(self, number: int) -> int:
+        """The storage id of this study's trial ``number`` (our tables key on it)."""
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
 
 
 def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
@@ -59,8 +76,9 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
         # constant_liar keeps parallel workers from proposing the same point.
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                          constant_liar=True, n_startup_trials=5)
+        return optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5
+        )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
@@ -90,16 +108,17 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # n_min_trials: early-stopped trials report no late epochs, and a median of one trial
         # would prune everything that is not yet as good as the best.
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2,
-                                           n_min_trials=3)
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2, n_min_trials=3)
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs,
-                                              reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=epochs, reduction_factor=3
+        )
     raise ConfigError(f"unknown pruner {name!r}.")
 
 
-def create_study(config: SweepConfig, storage: str, study_name: str,
-                 baseline: dict[str, Any] | None) -> StudyHandle:
+def create_study(
+    config: SweepConfig, storage: str, study_name: str, baseline: dict[str, Any] | None
+) -> StudyHandle:
     """Create the schema, the Optuna study and our sweep row, before any worker starts.
 
     Creating the schema here, once, avoids the crash of several processes creating a fresh
@@ -115,7 +134,9 @@ def create_study(config: SweepConfig, storage: str, study_name: str,
         )
     try:
         study = optuna.create_study(
-            study_name=study_name, storage=optuna_storage, direction="maximize",
+            study_name=study_name,
+            storage=optuna_storage,
+            direction="maximize",
             sampler=make_sampler(config.sampler, config.seed),
             pruner=make_pruner(config.pruner, config.epochs),
         )
@@ -124,15 +145,22 @@ def create_study(config: SweepConfig, storage: str, study_name: str,
             f"an Optuna study named {study_name!r} already exists in {mask_url(url)!r} but was "
             "not made by sweeps; pass another --study."
         ) from None
-    study.set_user_attr("sweeps_config", config.to_json())
     if baseline is not None:
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
-    create_sweep(engine, study._study_id, study_name, config.to_json(), config.trials)
+    # The config lives in our sweep row only: a copy in Optuna's attributes would go stale.
+    study_id = optuna_storage.get_study_id_from_name(study_name)
+    create_sweep(engine, study_id, study_name, config.to_json(), config.trials)
     return load_study(study_name, storage, engine=engine, url=url)
 
 
-def load_study(study_name: str, storage: str, *, engine: Engine | None = None,
-               url: str | None = None, sampler_seed_offset: int = 0) -> StudyHandle:
+def load_study(
+    study_name: str,
+    storage: str,
+    *,
+    engine: Engine | None = None,
+    url: str | None = None,
+    sampler_seed_offset: int = 0,
+) -> StudyHandle:
     """Open an existing sweep; an unknown name raises StorageError listing the known ones."""
     if engine is None or url is None:
         url, engine = open_store(storage)
@@ -140,57 +168,78 @@ def load_study(study_name: str, storage: str, *, engine: Engine | None = None,
     if sweep is None:
         raise missing_study(engine, url, study_name)
     config = SweepConfig.from_json(sweep.config_json)
+    optuna_storage = _optuna_storage(url)
     study = optuna.load_study(
-        study_name=study_name, storage=_optuna_storage(url),
+        study_name=study_name,
+        storage=optuna_storage,
         sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset),
         pruner=make_pruner(config.pruner, config.epochs),
     )
-    return StudyHandle(study=study, engine=engine, sweep=sweep, config=config, url=url)
+    return StudyHandle(
+        study=study, storage=optuna_storage, engine=engine, sweep=sweep, config=config, url=url
+    )
 
 
-def enqueue_retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, *, resume: bool,
-                  counts_as_retry: bool, max_retries: int) -> bool:
+def enqueue_retry(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    resume: bool,
+    counts_as_retry: bool,
+    max_retries: int,
+) -> bool:
     """Queue a copy of ``trial`` with the same parameters; False when retries are used up.
 
     With ``resume`` the copy continues from the checkpoints of the trial's lineage and inherits
     its reported values, so the pruner sees the same history (Optuna's own
     RetryFailedTrialCallback restarts from epoch 0 and cannot find our checkpoints).
     """
-    system_attrs = dict(trial.system_attrs)
-    retries = int(system_attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
+    attrs = dict(trial.user_attrs)
+    retries = int(attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
     if retries > max_retries:
         return False
-    system_attrs.update({
-        RETRY_OF_ATTR: trial.number,
-        LINEAGE_ATTR: int(system_attrs.get(LINEAGE_ATTR, trial.number)),
-        RESUME_ATTR: resume,
-        RETRIES_ATTR: retries,
-    })
-    study.add_trial(optuna.trial.create_trial(
-        state=optuna.trial.TrialState.WAITING,
-        params=trial.params,
-        distributions=trial.distributions,
-        user_attrs=trial.user_attrs,
-        system_attrs=system_attrs,
-        intermediate_values=trial.intermediate_values if resume else None,
-    ))
+    attrs.update(
+        {
+            RETRY_OF_ATTR: trial.number,
+            LINEAGE_ATTR: int(attrs.get(LINEAGE_ATTR, trial.number)),
+            RESUME_ATTR: resume,
+            RETRIES_ATTR: retries,
+        }
+    )
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=attrs,
+            intermediate_values=trial.intermediate_values if resume else None,
+        )
+    )
     return True
 
 
-def set_budget(handle: StudyHandle, trials: int) -> StudyHandle:
-    """Raise (or lower, not below what is finished) a study's trial budget."""
+def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
+    """Raise a study's trial budget to ``trials`` finished trials.
+
+    Raises:
+        ConfigError: ``trials`` is below the current budget (lowering it would discard what
+            was asked; start a new study for a smaller sweep).
+    """
     import sqlalchemy as sa
 
     from storage.engine import session_scope
 
-    if trials < 1:
-        raise ConfigError(f"--trials must be a positive integer, but got {trials!r}.")
+    if trials < handle.config.trials:
+        raise ConfigError(
+            f"--trials can only raise the budget of {handle.name!r} ({handle.config.trials}), "
+            f"but got {trials!r}; give {handle.config.trials} or more."
+        )
     handle.config.trials = trials
     with session_scope(handle.engine) as session:
-        session.execute(sa.update(Sweep).where(Sweep.study_id == handle.sweep.study_id)
-                        .values(budget=trials, config_json=handle.config.to_json(),
-                                claimed=sa.func.min(Sweep.claimed, trials)
-                                if handle.engine.dialect.name == "sqlite"
-                                else sa.func.least(Sweep.claimed, trials)))
+        session.execute(
+            sa.update(Sweep)
+            .where(Sweep.study_id == handle.study_id)
+            .values(budget=trials, config_json=handle.config.to_json())
+        )
     handle.sweep.budget = trials
     return handle

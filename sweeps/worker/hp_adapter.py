@@ -4,6 +4,9 @@ Search spaces ask every question through ``keras_tuner.HyperParameters`` so that
 ``build(hp, spec)`` runs under KerasTuner's own tuners. Here each question a space asks is
 forwarded to ``optuna.Trial.suggest_*`` the moment it is asked, so only the branches a trial
 actually takes reach Optuna (KerasTuner returns ``None`` for inactive ones and we never ask).
+
+KerasTuner has no public hook for "a value is being asked", so this overrides its private
+``_register`` and ``_retrieve``; pyproject.toml pins keras-tuner to the tested 1.4 series.
 """
 
 from __future__ import annotations
@@ -95,7 +98,5 @@ class OptunaHyperParameters(kt.HyperParameters):
             grid = [int(v) if kind == "Int" else float(v) for v in hp.values]
             return trial.suggest_categorical(name, grid)
         if kind == "Int":
-            return trial.suggest_int(
-                name, hp.min_value, hp.max_value, step=hp.step or 1, log=log
-            )
+            return trial.suggest_int(name, hp.min_value, hp.max_value, step=hp.step or 1, log=log)
         return trial.suggest_float(name, hp.min_value, hp.max_value, step=hp.step, log=log)

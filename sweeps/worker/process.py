@@ -13,32 +13,13 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-EXIT_DONE = 0
-EXIT_RECYCLE = 3  # asked to be replaced by a fresh process (trial count or memory bound)
-EXIT_FATAL = 4  # a fault that dooms every trial
+from sweeps.protocol import Event, TrialEnded, WorkerExit, WorkerFatal, WorkerMessage, WorkerOptions
 
 HEARTBEAT_SECONDS = 5.0
 
-__all__ = ["EXIT_DONE", "EXIT_FATAL", "EXIT_RECYCLE", "WorkerOptions", "worker_main"]
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    study_name: str
-    storage_url: str
-    slot: int = 0
-    device: str = "cpu"
-    threads: int = 0  # 0: TensorFlow's default
-    memory_limit_mb: int = 0
-    artifacts: str = "sweeps-artifacts"
-    # Failures before this moment (UTC) do not count towards stopping the sweep: a resumed
-    # sweep whose cause was fixed must not stop at once on the failures that stopped it.
-    failures_since: datetime | None = None
+__all__ = ["pin_device", "worker_main"]
 
 
 def pin_device(options: WorkerOptions) -> None:
@@ -64,19 +45,6 @@ def pin_device(options: WorkerOptions) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-def resident_memory_mb() -> float:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 class _Heartbeat(threading.Thread):
     """Marks the worker alive every few seconds, so the reaper can tell a dead one."""
 
@@ -95,8 +63,13 @@ class _Heartbeat(threading.Thread):
                 pass
 
 
-def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = None) -> int:
-    """Run trials until the study's budget is met; returns one of the EXIT_* codes."""
+def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = None) -> WorkerExit:
+    """Run trials until the study's budget is met or a stop is asked; returns the exit code.
+
+    ``events`` (a multiprocessing queue) receives :mod:`sweeps.protocol` events for the
+    dispatcher; without one, trial ends and errors are printed to stderr. ``stop_event`` is the
+    dispatcher's graceful stop.
+    """
     # The terminal's Ctrl-C reaches every process of the group; the dispatcher decides what it
     # means and tells us through stop_event. SIGTERM sent to this worker alone stops it gently.
     local_stop = threading.Event()
@@ -105,19 +78,20 @@ def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = No
     signal.signal(signal.SIGTERM, lambda *_: local_stop.set())
     pin_device(options)
 
-    from sweeps.trial_loop import TrialLoop
+    from sweeps.worker.trial_loop import TrialLoop
 
     def should_stop() -> bool:
         return local_stop.is_set() or (stop_event is not None and stop_event.is_set())
 
-    def emit(kind: str, **payload: Any) -> None:
+    def emit(event: Event) -> None:
         if events is not None:
-            events.put((kind, options.slot, payload))
-        elif kind in ("trial_end", "fatal", "message"):
-            print(f"[worker {os.getpid()}] {kind}: {payload}", file=sys.stderr, flush=True)
+            events.put(event)
+        elif isinstance(event, TrialEnded | WorkerFatal | WorkerMessage):
+            print(f"[worker {os.getpid()}] {event}", file=sys.stderr, flush=True)
 
-    loop = TrialLoop(options, should_stop=should_stop, emit=emit,
-                     host=socket.gethostname(), pid=os.getpid())
+    loop = TrialLoop(
+        options, should_stop=should_stop, emit=emit, host=socket.gethostname(), pid=os.getpid()
+    )
     heartbeat = _Heartbeat(loop.handle.engine, loop.worker_id)
     heartbeat.start()
     try:
@@ -125,8 +99,3 @@ def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = No
     finally:
         heartbeat.halt.set()
         loop.close()
-
-
-def artifacts_folder(artifacts: str, study_name: str) -> Path:
-    return Path(artifacts).expanduser().resolve() / study_name
-

@@ -91,11 +91,14 @@ def restore(folder: Path, model: Any, state: LoopState) -> None:
 
 def _assign(source: Path, variables: list[Any], prefix: str) -> None:
     with np.load(source / VARIABLES_FILE) as saved:
-        names = sorted((k for k in saved.files if k.startswith(prefix)),
-                       key=lambda k: int(k[len(prefix):]))
+        names = sorted(
+            (k for k in saved.files if k.startswith(prefix)), key=lambda k: int(k[len(prefix) :])
+        )
         if len(names) != len(variables):
-            raise ValueError(f"checkpoint in {source} does not match this model: "
-                             f"{len(names)} saved variables, {len(variables)} here")
+            raise ValueError(
+                f"checkpoint in {source} does not match this model: "
+                f"{len(names)} saved variables, {len(variables)} here"
+            )
         for variable, name in zip(variables, names, strict=True):
             variable.assign(saved[name])
 

@@ -18,10 +18,11 @@ import keras
 import optuna
 
 from search_spaces import InputSpec, SearchSpace, tunables
-from sweeps import checkpoint
+from storage import TrialStatus
 from sweeps.config import SweepConfig
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
-from sweeps.hp_adapter import OptunaHyperParameters
+from sweeps.worker import checkpoint
+from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 __all__ = ["EpochRecord", "TrialOutcome", "TrialRun", "train_trial"]
 
@@ -55,7 +56,7 @@ class TrialRun:
 
 @dataclass
 class TrialOutcome:
-    status: str  # complete, pruned, failed, interrupted
+    status: TrialStatus
     val_accuracy: float | None = None
     val_loss: float | None = None
     test_accuracy: float | None = None
@@ -106,8 +107,12 @@ def train_trial(run: TrialRun) -> TrialOutcome:
 
     # Ask the questions: training recipe first, then the architecture's own.
     hp = OptunaHyperParameters(trial)
-    recipe = tunables.ask_training(hp, space.baseline, normalization=space.info.normalization,
-                                   augmentations=space.info.augmentations)
+    recipe = tunables.ask_training(
+        hp,
+        space.baseline,
+        normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+    )
     spec, options, facts = _input_plan(run)
     model = space.build(hp, spec)
     facts["param_count"] = int(model.count_params())
@@ -115,10 +120,13 @@ def train_trial(run: TrialRun) -> TrialOutcome:
 
     # Data: train stream shuffled and augmented; val and test untouched.
     options = PipelineOptions(
-        batch_size=recipe.batch_size, normalization=recipe.normalization,
-        target_size=options.target_size, channels=options.channels,
-        augmentation=Augmentation(flip=recipe.flip, translation=recipe.translation,
-                                  rotation=recipe.rotation),
+        batch_size=recipe.batch_size,
+        normalization=recipe.normalization,
+        target_size=options.target_size,
+        channels=options.channels,
+        augmentation=Augmentation(
+            flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
+        ),
         shuffle_seed=config.seed + trial.number,
     )
     train_ds, val_ds, test_ds = make_pipelines(run.splits, options)
@@ -129,7 +137,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
     # schedule's position), best-so-far and early-stopping patience.
     state = checkpoint.load_state(run.checkpoint_dir) if run.resume else None
-    outcome = TrialOutcome(status="complete", facts=facts)
+    outcome = TrialOutcome(status=TrialStatus.COMPLETE, facts=facts)
     if state is not None and state.last is not None:
         checkpoint.restore(run.checkpoint_dir, model, state)
         outcome.resumed_from_epoch = state.epoch
@@ -141,23 +149,30 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     for epoch in range(state.epoch, config.epochs):
         learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         started = time.perf_counter()
-        history = model.fit(train_ds, epochs=epoch + 1, initial_epoch=epoch,
-                            validation_data=val_ds, callbacks=[guard], verbose=0,
-                            shuffle=False)  # the train stream shuffles itself
+        history = model.fit(
+            train_ds,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=val_ds,
+            callbacks=[guard],
+            verbose=0,
+            shuffle=False,
+        )  # the train stream shuffles itself
         seconds = time.perf_counter() - started
         if guard.bad_loss is not None:
-            outcome.status = "failed"
+            outcome.status = TrialStatus.FAILED
             outcome.failure_reason = f"loss became {guard.bad_loss} in epoch {epoch + 1}"
             break
         if guard.stopped:
-            outcome.status = "interrupted"
+            outcome.status = TrialStatus.INTERRUPTED
             break
         logs = {k: float(v[-1]) for k, v in history.history.items()}
         val_accuracy = logs["val_accuracy"]
         if not math.isfinite(logs.get("val_loss", 0.0)):
-            outcome.status = "failed"
+            outcome.status = TrialStatus.FAILED
             outcome.failure_reason = (
-                f"validation loss became {logs['val_loss']} in epoch {epoch + 1}")
+                f"validation loss became {logs['val_loss']} in epoch {epoch + 1}"
+            )
             break
 
         improved = val_accuracy > state.best_val_accuracy
@@ -167,21 +182,28 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         else:
             state.wait += 1
         checkpoint.save(run.checkpoint_dir, model, state, improved)
-        run.on_epoch(EpochRecord(
-            epoch=epoch + 1, loss=logs["loss"], accuracy=logs["accuracy"],
-            val_loss=logs["val_loss"], val_accuracy=val_accuracy, learning_rate=learning_rate,
-            seconds=seconds, images_per_second=n_train / seconds,
-        ))
+        run.on_epoch(
+            EpochRecord(
+                epoch=epoch + 1,
+                loss=logs["loss"],
+                accuracy=logs["accuracy"],
+                val_loss=logs["val_loss"],
+                val_accuracy=val_accuracy,
+                learning_rate=learning_rate,
+                seconds=seconds,
+                images_per_second=n_train / seconds,
+            )
+        )
 
         trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():
-            outcome.status = "pruned"
+            outcome.status = TrialStatus.PRUNED
             break
         if config.patience and state.wait >= config.patience:
             break  # early stopping: complete, with the best epoch's weights
     outcome.fit_seconds = time.perf_counter() - fit_started
     outcome.epochs_run = state.epoch
-    if outcome.status in ("failed", "interrupted"):
+    if outcome.status in (TrialStatus.FAILED, TrialStatus.INTERRUPTED):
         return outcome
 
     # Report the best-validation weights: evaluate them on val (the selection metric) and on
@@ -190,7 +212,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         outcome.best_epoch = state.best_epoch
         outcome.val_loss, outcome.val_accuracy = model.evaluate(val_ds, verbose=0)
         outcome.test_loss, outcome.test_accuracy = model.evaluate(test_ds, verbose=0)
-    elif outcome.status == "complete":
-        outcome.status = "failed"
+    elif outcome.status == TrialStatus.COMPLETE:
+        outcome.status = TrialStatus.FAILED
         outcome.failure_reason = "no epoch finished"
     return outcome

@@ -1,0 +1,334 @@
+"""The public Python API: start, resume and join sweeps, and open recorded ones.
+
+The ``sweeps`` CLI is a thin shell over these functions. They raise the typed exceptions of
+:mod:`sweeps.errors` (bad input: :class:`~sweeps.errors.SweepsError`; a sweep that stopped on
+a fault dooming every trial: :class:`~sweeps.errors.FatalSweepError`) and never exit the
+process. Trials train in spawned worker processes, so the caller (a script, or a notebook
+kernel that has imported TensorFlow already) is never forked; Ctrl-C (KeyboardInterrupt)
+stops a sweep gracefully, and :func:`resume` continues it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from sweeps.config import SweepConfig
+from sweeps.errors import ConfigError, FatalSweepError, StorageError
+from sweeps.results import Study, open_study
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from search_spaces import SearchSpace
+    from sweeps.devices import Slot
+    from sweeps.optuna_study import StudyHandle
+
+__all__ = ["DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"]
+
+DEFAULT_STORAGE = "sweeps.db"
+
+# Settings that describe where a sweep runs rather than what it searches: given to run()
+# directly, not through **settings.
+_PLACEMENT = {"space", "dataset", "artifacts"}
+
+
+def _console(quiet: bool) -> Console:
+    return Console(stderr=True, quiet=quiet)
+
+
+def _say(console: Console, text: str) -> None:
+    """One plain line on the console: never wrapped, no markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def _masked(url: str) -> str:
+    from storage import mask_url
+
+    return mask_url(url)
+
+
+def _space_reference(space: str | types.ModuleType | SearchSpace) -> str:
+    """How worker processes will import the space: a registry name, dotted path or file."""
+    from search_spaces import BUILTIN_SPACES, SearchSpace
+
+    if isinstance(space, str):
+        return space
+    if isinstance(space, SearchSpace):
+        module, reference = space.module, space.reference
+    elif isinstance(space, types.ModuleType):
+        module, reference = space, None
+    else:
+        raise ConfigError(
+            f"space must be a name, a space module or a search_spaces.SearchSpace, "
+            f"but got {type(space).__name__}."
+        )
+    name = getattr(module, "__name__", "")
+    if name == "__main__" or not hasattr(module, "__file__"):
+        raise ConfigError(
+            f"space {getattr(module, 'INFO', name)!r} is defined in __main__ (a notebook cell "
+            "or the running script), which worker processes cannot import; put it in a .py "
+            "file and pass that module or its path."
+        )
+    if reference is not None:
+        return reference
+    for registry_name, module_name in BUILTIN_SPACES.items():
+        if module_name == name:
+            return registry_name
+    if name.startswith("sweeps_user_space_"):  # loaded from a file by search_spaces
+        return str(module.__file__)
+    return name
+
+
+def _check_fit(space: SearchSpace, dataset: str) -> None:
+    """The dataset's name is known and its images suit the space (no TensorFlow)."""
+    from sweeps.data import dataset_info
+
+    info = dataset_info(dataset)
+    channels = info.image_shape[2]
+    if channels not in space.info.channels and max(space.info.channels) < channels:
+        raise ConfigError(
+            f"space {space.name!r} takes {space.info.channels} channel images but dataset "
+            f"{dataset!r} has {channels}; choose a space that accepts {channels} channels."
+        )
+
+
+def _check_weights(space: SearchSpace, weights: str | None, console: Console) -> None:
+    """Resolve pretrained weights now, so a missing file is one line before anything starts."""
+    module = space.module
+    takes_weights = hasattr(module, "WEIGHTS_FILE") and hasattr(module, "WEIGHTS_URL")
+    if weights is None:
+        if takes_weights:
+            _say(
+                console,
+                f"Note: {space.name} starts from random weights; pass --weights "
+                "imagenet (Keras cache) or --weights FILE for the notebook's "
+                "pretrained base.",
+            )
+        return
+    if not takes_weights:
+        raise ConfigError(
+            f"space {space.name!r} takes no pretrained weights, but got "
+            f"--weights {weights!r}; drop --weights."
+        )
+    from search_spaces.pretrained import resolve_weights
+
+    resolve_weights(weights, space.name, module.WEIGHTS_FILE, module.WEIGHTS_URL)
+
+
+def _normalized_url(storage: str) -> str:
+    from storage import StorageURLError, normalize_url
+
+    try:
+        return normalize_url(storage)
+    except StorageURLError as exc:
+        raise StorageError(str(exc)) from None
+
+
+def _study_name(space: SearchSpace, dataset: str) -> str:
+    kind, _, path = dataset.partition(":")
+    short = f"{kind}-{Path(path).name}" if path else kind
+    return f"{space.name}-{short}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _dispatch(handle: StudyHandle, slots: list[Slot], artifacts: str, console: Console) -> Study:
+    """Run the workers to the budget; a fatal stop raises, an interrupt returns."""
+    from sweeps.dispatcher import Dispatcher
+
+    started = time.perf_counter()
+    result = Dispatcher(handle, slots, artifacts, console=console).run()
+    minutes = (time.perf_counter() - started) / 60
+    storage = _masked(handle.url)
+    _say(
+        console,
+        f"Study {handle.name}: {result.finished}/{result.budget} trials finished "
+        f"in {minutes:.1f} min.",
+    )
+    if result.fatal_reason:
+        raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
+    if result.interrupted and result.finished < result.budget:
+        _say(
+            console, f"Interrupted. Continue with: sweeps resume {handle.name} --storage {storage}"
+        )
+    elif result.finished >= result.budget:
+        _say(console, f"Best trials: sweeps best {handle.name} --storage {storage}")
+    return Study(handle.sweep, handle.engine, handle.url, last_run=result)
+
+
+def run(
+    space: str | types.ModuleType | SearchSpace = SweepConfig.space,
+    dataset: str = SweepConfig.dataset,
+    *,
+    storage: str = DEFAULT_STORAGE,
+    study: str | None = None,
+    artifacts: str | None = None,
+    quiet: bool = False,
+    **settings: Any,
+) -> Study:
+    """Start a sweep and run it to its trial budget; returns the recorded study.
+
+    Everything is checked before the store is touched: the space and dataset names and their
+    fit, pretrained weights, the sampler's optional package, the devices and the storage URL.
+
+    Args:
+        space: A registry name (``sweeps spaces``), ``pkg.module[:attr]``, a ``.py`` path, a
+            space module, or a :class:`search_spaces.SearchSpace`. Worker processes import it,
+            so it cannot live in ``__main__``.
+        dataset: A registry name (``sweeps datasets``), ``cifar10-bin:DIR`` or ``folder:DIR``.
+        storage: A SQLite file path or a SQLAlchemy URL (``postgresql://user@host/db``).
+        study: The study's name; default ``SPACE-DATASET-YYYYmmdd-HHMMSS``.
+        artifacts: Checkpoint folder; default ``sweeps-artifacts/`` beside the SQLite file.
+        quiet: No progress display or messages.
+        **settings: Any other :class:`~sweeps.config.SweepConfig` field: ``trials``,
+            ``epochs``, ``sampler``, ``pruner``, ``seed``, ``patience``, ``baseline``,
+            ``weights``, ``workers``, ``gpus``, ``trials_per_gpu``, ``max_retries``, ...
+
+    Returns:
+        The :class:`~sweeps.results.Study`; ``study.interrupted`` tells whether Ctrl-C stopped
+        it before its budget.
+
+    Raises:
+        ConfigError: an unknown or out-of-range setting, or a study name already in use.
+        DatasetError: an unknown dataset, or its files are missing or broken.
+        StorageError: the storage URL is malformed or unreachable.
+        search_spaces.SpaceError: the space cannot be found or breaks the space contract.
+        FatalSweepError: the sweep stopped because every trial would fail (the message says
+            why); the study is recorded and :func:`resume` continues it once fixed.
+    """
+    from search_spaces import load_space
+
+    known = {f.name for f in dataclasses.fields(SweepConfig)} - _PLACEMENT
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]!r}; valid settings are {', '.join(sorted(known))}."
+        )
+    reference = _space_reference(space)
+    config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
+    console = _console(quiet)
+    loaded = load_space(reference)
+    _check_fit(loaded, dataset)
+    _check_weights(loaded, config.weights, console)
+
+    from sweeps.artifacts import default_artifacts
+    from sweeps.devices import plan_slots
+    from sweeps.optuna_study import create_study, make_sampler
+
+    make_sampler(config.sampler, config.seed)  # a sampler's missing package: one line, now
+    slots = plan_slots(config)
+    url = _normalized_url(storage)
+    config.artifacts = str(Path(artifacts).resolve()) if artifacts else default_artifacts(url)
+    name = study or _study_name(loaded, dataset)
+    handle = create_study(config, url, name, dict(loaded.baseline) if config.baseline else None)
+    _say(
+        console,
+        f"Study {name} in {_masked(url)}: {config.trials} trials of "
+        f"{loaded.name} on {dataset}, {len(slots)} worker(s).",
+    )
+    return _dispatch(handle, slots, config.artifacts, console)
+
+
+def resume(
+    study: str, storage: str = DEFAULT_STORAGE, *, trials: int | None = None, quiet: bool = False
+) -> Study:
+    """Continue a study to its budget from its saved configuration.
+
+    Interrupted and lost trials continue from their last checkpoint. When the budget is met
+    and nothing runs, says so and returns at once.
+
+    Args:
+        trials: Raise the budget to this many finished trials (never lower it).
+
+    Raises:
+        StorageError: the store or the study does not exist.
+        ConfigError: ``trials`` is below the study's budget.
+        FatalSweepError: the sweep stopped again because every trial would fail.
+    """
+    from storage.queries import trial_counts
+    from sweeps.devices import plan_slots
+    from sweeps.optuna_study import load_study as open_handle
+    from sweeps.optuna_study import raise_budget
+
+    console = _console(quiet)
+    handle = open_handle(study, storage)
+    if trials is not None:
+        handle = raise_budget(handle, trials)
+    counts = trial_counts(handle.engine, handle.study_id)
+    if counts.finished >= handle.config.trials and not counts.running:
+        _say(
+            console,
+            f"Study {study} already has {counts.finished}/{handle.config.trials} "
+            "finished trials; raise the budget with --trials N.",
+        )
+        return Study(handle.sweep, handle.engine, handle.url)
+    return _dispatch(handle, plan_slots(handle.config), str(handle.config.artifacts), console)
+
+
+def join(
+    study: str,
+    storage: str,
+    *,
+    workers: int = 1,
+    gpus: list[int] | None = None,
+    trials_per_gpu: int = 1,
+    artifacts: str | None = None,
+    quiet: bool = False,
+) -> Study:
+    """Run workers of an existing study on this machine (multi-host sweeps on PostgreSQL).
+
+    The configuration comes from the store; only the devices (and the shared checkpoint
+    folder's mount point) are this machine's. Returns at once when the budget is met.
+
+    Raises:
+        StorageError: the store or the study does not exist.
+        ConfigError: bad device settings.
+    """
+    from storage.queries import trial_counts
+    from sweeps.devices import plan_slots
+    from sweeps.optuna_study import load_study as open_handle
+
+    local = SweepConfig(
+        workers=workers, gpus=list(gpus or []), trials_per_gpu=trials_per_gpu
+    ).validate()
+    slots = plan_slots(local)
+    console = _console(quiet)
+    handle = open_handle(study, storage)
+    counts = trial_counts(handle.engine, handle.study_id)
+    if counts.finished >= handle.config.trials:
+        _say(
+            console,
+            f"Study {study} already has {counts.finished}/{handle.config.trials} "
+            "finished trials; nothing to do (raise the budget with "
+            "`sweeps resume --trials N`).",
+        )
+        return Study(handle.sweep, handle.engine, handle.url)
+    folder = str(Path(artifacts).resolve()) if artifacts else str(handle.config.artifacts)
+    return _dispatch(handle, slots, folder, console)
+
+
+def load_study(study: str | None = None, storage: str = DEFAULT_STORAGE) -> Study:
+    """Open a recorded study read-only (None: the newest in the store).
+
+    Raises:
+        StorageError: the store does not exist or holds no such study (the message lists the
+            studies it holds).
+    """
+    return open_study(study, storage)
+
+
+def studies(storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
+    """The studies in a store: space, dataset, progress against the budget, best trial.
+
+    Raises:
+        StorageError: the store does not exist or cannot be opened.
+    """
+    from storage.queries import list_studies
+    from sweeps.store_access import open_store
+
+    _, engine = open_store(storage, must_exist=True)
+    return list_studies(engine)

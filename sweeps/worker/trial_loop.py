@@ -1,0 +1,347 @@
+"""The body of a worker: claim a slot, ask a trial, train it, tell how it ended. Repeat."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from search_spaces import SpaceError, load_space
+from storage import TrialStatus, WorkerState, records
+from storage.queries import recent_statuses, trial_counts
+from sweeps.artifacts import trial_folder
+from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
+from sweeps.optuna_study import (
+    BASELINE_ATTR,
+    LINEAGE_ATTR,
+    RESUME_ATTR,
+    RETRY_OF_ATTR,
+    enqueue_retry,
+    load_study,
+)
+from sweeps.protocol import (
+    EpochEnded,
+    Event,
+    TrialEnded,
+    TrialStarted,
+    WorkerExit,
+    WorkerFatal,
+    WorkerMessage,
+    WorkerOptions,
+)
+from sweeps.worker.trainer import EpochRecord, TrialOutcome
+
+__all__ = ["TrialLoop"]
+
+
+def resident_memory_mb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _wait(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not should_stop():
+        time.sleep(0.2)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+class TrialLoop:
+    """One worker's trials: runs until the budget is met, a stop is asked, or a fatal fault."""
+
+    def __init__(
+        self,
+        options: WorkerOptions,
+        *,
+        should_stop: Callable[[], bool],
+        emit: Callable[[Event], None],
+        host: str,
+        pid: int,
+    ):
+        self.options, self.should_stop, self.emit = options, should_stop, emit
+        self.handle = load_study(
+            options.study_name, options.storage_url, sampler_seed_offset=options.slot
+        )
+        self.config = self.handle.config
+        self.engine = self.handle.engine
+        self.study_id = self.handle.study_id
+        self.worker_id = records.register_worker(
+            self.engine, self.study_id, host, pid, options.device
+        )
+        self.worker_name = f"{host}:{pid}"
+        self.trials_done = 0
+
+    def close(self) -> None:
+        records.set_worker(
+            self.engine,
+            self.worker_id,
+            state=WorkerState.EXITED,
+            trial_id=None,
+            trial_number=None,
+            epoch=None,
+        )
+        self.engine.dispose()
+
+    # The loop ---------------------------------------------------------------------------
+
+    def run(self) -> WorkerExit:
+        try:
+            from sweeps.data import load_splits
+
+            self.space = load_space(self.config.space)
+            self.splits = load_splits(
+                self.config.dataset, val_fraction=self.config.val_fraction, seed=self.config.seed
+            )
+        except (SweepsError, SpaceError) as exc:
+            self.emit(WorkerFatal(self.options.slot, reason=str(exc)))
+            return WorkerExit.FATAL
+        while not self.should_stop():
+            reason = self._fatal_reason()
+            if reason:
+                self.emit(WorkerFatal(self.options.slot, reason=reason))
+                return WorkerExit.FATAL
+            if self._budget_met():
+                return WorkerExit.DONE
+            if self._should_recycle():
+                return WorkerExit.RECYCLE
+            if not records.claim_slot(self.engine, self.study_id, self.worker_id):
+                _wait(1.0, self.should_stop)  # every slot is in flight; one may fail and free up
+                continue
+            asked_at = time.perf_counter()
+            try:
+                trial = self.handle.study.ask()
+            except BaseException:
+                records.release_slot(self.engine, self.study_id, self.worker_id)
+                raise
+            trial_id = self.handle.trial_id(trial.number)
+            try:
+                fatal = self._run_one(trial, trial_id, asked_at)
+            except BaseException as exc:
+                self._abandon(trial, trial_id, exc)
+                raise
+            if fatal:
+                return WorkerExit.FATAL
+            self.trials_done += 1
+        return WorkerExit.DONE
+
+    def _budget_met(self) -> bool:
+        return trial_counts(self.engine, self.study_id).finished >= self.config.trials
+
+    def _fatal_reason(self) -> str | None:
+        k = self.config.max_consecutive_failures
+        statuses = recent_statuses(self.engine, self.study_id, k, self.options.failures_since)
+        if len(statuses) == k and all(s == TrialStatus.FAILED for s in statuses):
+            return (
+                f"the last {k} trials failed; see `sweeps show` of a failed trial for the "
+                "reason, fix it, then `sweeps resume`"
+            )
+        return None
+
+    def _should_recycle(self) -> bool:
+        limit, memory = self.config.max_trials_per_worker, self.config.max_worker_memory_mb
+        if limit and self.trials_done >= limit:
+            return True
+        return bool(memory and self.trials_done and resident_memory_mb() > memory)
+
+    # One trial ---------------------------------------------------------------------------
+
+    def _run_one(self, trial: optuna.Trial, trial_id: int, asked_at: float) -> bool:
+        """Train one trial and record how it ended; True when its failure dooms the sweep."""
+        import keras
+
+        from sweeps.worker import checkpoint
+        from sweeps.worker.trainer import TrialRun, train_trial
+
+        attrs = trial.user_attrs
+        lineage = int(attrs.get(LINEAGE_ATTR, trial.number))
+        retry_of = attrs.get(RETRY_OF_ATTR)
+        resume = bool(attrs.get(RESUME_ATTR, False))
+        folder = trial_folder(self.options.artifacts, self.handle.name, lineage)
+        if not resume:
+            shutil.rmtree(folder, ignore_errors=True)  # a fresh start must not inherit epochs
+        is_baseline = bool(attrs.get(BASELINE_ATTR, False))
+        records.start_result(
+            self.engine,
+            trial_id=trial_id,
+            study_id=self.study_id,
+            number=trial.number,
+            space=self.config.space,
+            dataset=self.config.dataset,
+            is_baseline=is_baseline,
+            retry_of=retry_of,
+            checkpoint_dir=str(folder),
+            worker=self.worker_name,
+        )
+        records.set_worker(
+            self.engine,
+            self.worker_id,
+            state=WorkerState.TRAINING,
+            trial_id=trial_id,
+            trial_number=trial.number,
+            epoch=0,
+        )
+        if resume and retry_of is not None:
+            state = checkpoint.load_state(folder)
+            records.copy_epochs(
+                self.engine,
+                self.handle.trial_id(int(retry_of)),
+                trial_id,
+                state.epoch if state else 0,
+            )
+        slot = self.options.slot
+        self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
+
+        def on_start(facts: dict[str, object]) -> None:
+            records.update_result(self.engine, trial_id, **facts)
+
+        def on_epoch(record: EpochRecord) -> None:
+            values = dict(vars(record))
+            epoch = values.pop("epoch")
+            records.record_epoch(self.engine, trial_id, epoch, **values)
+            records.set_worker(self.engine, self.worker_id, epoch=epoch)
+            self.emit(
+                EpochEnded(
+                    slot,
+                    number=trial.number,
+                    epoch=epoch,
+                    epochs=self.config.epochs,
+                    val_accuracy=record.val_accuracy,
+                )
+            )
+
+        run = TrialRun(
+            trial=trial,
+            config=self.config,
+            space=self.space,
+            splits=self.splits,
+            checkpoint_dir=folder,
+            resume=resume,
+            should_stop=self.should_stop,
+            on_epoch=on_epoch,
+            on_start=on_start,
+        )
+        fatal = False
+        try:
+            outcome = train_trial(run)
+        except FatalSweepError as exc:
+            outcome, fatal = _failed(str(exc)), True
+        except (TrialFailedError, SweepsError, SpaceError) as exc:
+            outcome = _failed(str(exc))
+        except Exception as exc:  # OOM, a shape error deep in Keras: this trial only
+            outcome = _failed(_one_line(exc))
+            self.emit(WorkerMessage(slot, text=traceback.format_exc(limit=3)))
+        finally:
+            keras.backend.clear_session()  # free the graph (and gc) before the next trial
+        self._tell(trial, trial_id, outcome)
+        # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
+        records.update_result(self.engine, trial_id, wall_seconds=time.perf_counter() - asked_at)
+        self.emit(
+            TrialEnded(
+                slot,
+                number=trial.number,
+                status=outcome.status,
+                val_accuracy=outcome.val_accuracy,
+                test_accuracy=outcome.test_accuracy,
+                reason=outcome.failure_reason,
+            )
+        )
+        return fatal
+
+    def _abandon(self, trial: optuna.Trial, trial_id: int, exc: BaseException) -> None:
+        """The worker itself is going down: fail the trial and queue it, so nothing waits on it."""
+        if self.handle.storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "worker interrupted" if interrupted else f"worker crashed: {_one_line(exc)}"
+        outcome = TrialOutcome(
+            status=TrialStatus.INTERRUPTED if interrupted else TrialStatus.FAILED,
+            failure_reason=reason,
+        )
+        try:
+            records.start_result(
+                self.engine,
+                trial_id=trial_id,
+                study_id=self.study_id,
+                number=trial.number,
+                space=self.config.space,
+                dataset=self.config.dataset,
+                worker=self.worker_name,
+            )
+        except Exception:
+            pass  # the row exists already
+        self._tell(trial, trial_id, outcome)
+
+    def _tell(self, trial: optuna.Trial, trial_id: int, outcome: TrialOutcome) -> None:
+        study, engine = self.handle.study, self.engine
+        values = {
+            "val_accuracy": outcome.val_accuracy,
+            "val_loss": outcome.val_loss,
+            "test_accuracy": outcome.test_accuracy,
+            "test_loss": outcome.test_loss,
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs_run,
+            "resumed_from_epoch": outcome.resumed_from_epoch,
+            "fit_seconds": outcome.fit_seconds,
+            "failure_reason": outcome.failure_reason,
+        }
+        if outcome.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED):
+            if outcome.status == TrialStatus.COMPLETE:
+                study.tell(trial, outcome.val_accuracy)
+            else:
+                study.tell(trial, state=TrialState.PRUNED)
+            records.finish_result(engine, trial_id, outcome.status, **values)
+            # The slot is now a finished trial: it stays counted, the worker no longer holds it.
+            records.set_worker(
+                engine,
+                self.worker_id,
+                state=WorkerState.IDLE,
+                holds_claim=False,
+                trial_id=None,
+                trial_number=None,
+                epoch=None,
+                trials_done=self.trials_done + 1,
+            )
+            return
+        frozen = study.tell(trial, state=TrialState.FAIL)
+        interrupted = outcome.status == TrialStatus.INTERRUPTED
+        queued = enqueue_retry(
+            study,
+            frozen,
+            resume=interrupted,
+            counts_as_retry=not interrupted,
+            max_retries=self.config.max_retries,
+        )
+        if interrupted:
+            values["failure_reason"] = "interrupted; continued by a retry from its checkpoint"
+        elif not queued:
+            values["failure_reason"] = f"{outcome.failure_reason} (retries used up)"
+        records.finish_result(engine, trial_id, outcome.status, **values)
+        records.release_slot(engine, self.study_id, self.worker_id)
+        records.set_worker(
+            engine,
+            self.worker_id,
+            state=WorkerState.IDLE,
+            trial_id=None,
+            trial_number=None,
+            epoch=None,
+        )
+
+
+def _failed(reason: str) -> TrialOutcome:
+    return TrialOutcome(status=TrialStatus.FAILED, failure_reason=reason)

@@ -1,0 +1,199 @@
+"""The Python API: the same sweep as the CLI, from a script or a notebook kernel."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import sweeps
+from search_spaces import SpaceError, load_space
+from tests.conftest import REPO
+from tests.orchestration_helpers import finished, query, wait_for
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[sweeps.Study, str]:
+    """The README's five calls' first: a real tiny sweep on digits."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'sweeps.db'}"
+    study = sweeps.run(
+        space="leaky_cnn",
+        dataset="digits",
+        trials=3,
+        epochs=2,
+        storage=url,
+        study="api",
+        pruner="none",
+        quiet=True,
+    )
+    return study, url
+
+
+def test_run_returns_the_study_and_best_ranks_it(swept) -> None:
+    study, _ = swept
+    assert isinstance(study, sweeps.Study) and study.name == "api"
+    assert not study.interrupted and study.last_run.finished == 3
+    best = study.best(5)
+    assert isinstance(best, pd.DataFrame) and len(best) == 3
+    assert list(best["rank"]) == [1, 2, 3]
+    assert best["val_accuracy"].is_monotonic_decreasing
+    assert best["test_accuracy"].between(0, 1).all()
+    assert best["baseline"].sum() == 1
+    assert "learning_rate" in best.iloc[0]["params"]
+    assert study.config.space == "leaky_cnn" and study.config.epochs == 2
+
+
+def test_show_gives_result_params_and_curve(swept) -> None:
+    study, _ = swept
+    number = int(study.best(1).iloc[0]["trial"])
+    detail = study.show(number)
+    assert detail.result.number == number and detail.result.status == sweeps.TrialStatus.COMPLETE
+    assert "learning_rate" in detail.params
+    assert [e.epoch for e in detail.epochs] == [1, 2]
+    with pytest.raises(sweeps.ConfigError, match="no recorded trial 99"):
+        study.show(99)
+
+
+def test_resume_and_studies(swept) -> None:
+    study, url = swept
+    again = sweeps.resume(study.name, storage=url, quiet=True)
+    assert again.last_run is None  # the budget was met: nothing dispatched
+    frame = sweeps.studies(url)
+    assert list(frame["study"]) == ["api"]
+    assert frame.iloc[0]["finished"] == 3 and frame.iloc[0]["budget"] == 3
+    with pytest.raises(sweeps.ConfigError, match="can only raise the budget"):
+        sweeps.resume(study.name, storage=url, trials=2)
+    status = sweeps.load_study("api", url).status()
+    assert status.done and status.counts.complete == 3 and len(status.workers) == 1
+
+
+def test_status_export_and_plot_from_python(swept, tmp_path) -> None:
+    study = sweeps.load_study(storage=swept[1])  # the newest
+    trials_csv, epochs_csv = study.export(tmp_path)
+    assert len(pd.read_csv(trials_csv)) == 3 and len(pd.read_csv(epochs_csv)) == 6
+    image = study.plot("curves", tmp_path / "c.png")
+    assert image.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(sweeps.ConfigError, match="--kind must be one of"):
+        study.plot("pie")
+
+
+def test_bad_input_raises_typed_errors_and_creates_nothing(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'never.db'}"
+    with pytest.raises(SpaceError, match="unknown space 'nope'"):
+        sweeps.run(space="nope", storage=url)
+    with pytest.raises(sweeps.ConfigError, match="--trials must be a positive integer"):
+        sweeps.run(trials=0, storage=url)
+    with pytest.raises(sweeps.ConfigError, match="unknown setting 'epoch'"):
+        sweeps.run(epoch=3, storage=url)
+    with pytest.raises(sweeps.DatasetError):
+        sweeps.run(dataset="imagenet", storage=url)
+    with pytest.raises(sweeps.StorageError, match="does not exist"):
+        sweeps.load_study(storage=url)
+    assert not (tmp_path / "never.db").exists()
+
+
+def test_a_space_module_or_searchspace_object_is_accepted(tmp_path) -> None:
+    import search_spaces.mlp as mlp_module
+    from sweeps.api import _space_reference
+
+    assert _space_reference(mlp_module) == "mlp"
+    assert _space_reference(load_space("mlp")) == "mlp"
+    user_file = REPO / "tests" / "spaces" / "flaky_space.py"
+    assert _space_reference(load_space(str(user_file))) == str(user_file)
+    assert _space_reference(load_space(str(user_file)).module) == str(user_file)
+    notebook_space = types.ModuleType("__main__")
+    with pytest.raises(sweeps.ConfigError, match="defined in __main__"):
+        _space_reference(notebook_space)
+    with pytest.raises(sweeps.ConfigError, match="space must be a name"):
+        _space_reference(42)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = sweeps.run(mlp_module, trials=1, epochs=1, storage=url, baseline=False, quiet=True)
+    assert study.config.space == "mlp" and study.last_run.finished == 1
+
+
+def test_import_sweeps_and_every_query_do_not_import_tensorflow(swept, tmp_path) -> None:
+    url = swept[1]
+    code = textwrap.dedent(f"""
+        import sys
+        import sweeps
+        study = sweeps.load_study("api", {url!r})
+        study.best(3); study.show(0); study.status(); study.trials(); study.epochs()
+        study.export({str(tmp_path)!r}); study.plot("history", {str(tmp_path / "h.png")!r})
+        sweeps.studies({url!r})
+        loaded = {{"tensorflow", "keras", "sweeps.worker"}} & set(sys.modules)
+        assert not loaded, loaded
+    """)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+NOTEBOOK_SCRIPT = """
+import tensorflow as tf  # a notebook kernel that trained something already
+tf.constant(1.0) + 1
+import sweeps
+print("STARTING", flush=True)
+study = sweeps.run(space="all_cnn", trials=2, epochs=8, pruner="none", patience=0,
+                   storage={url!r}, study="kernel")
+print("RETURNED interrupted=%s" % study.interrupted, flush=True)
+"""
+
+
+def test_a_kernel_that_imported_tensorflow_runs_and_interrupts_a_sweep(tmp_path) -> None:
+    """No `if __name__ == "__main__"` guard, TensorFlow already imported, then SIGINT to the
+    kernel process alone (as Jupyter's interrupt does): the sweep stops gracefully and returns;
+    resume finishes it."""
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    script = tmp_path / "cell.py"
+    script.write_text(NOTEBOOK_SCRIPT.format(url=url))
+    kernel = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(
+            lambda: query(url, "SELECT 1 FROM sweeps_epoch_metric WHERE epoch >= 1"),
+            240,
+            "a first epoch",
+        )
+        kernel.send_signal(signal.SIGINT)
+        output, _ = kernel.communicate(timeout=120)
+    finally:
+        kernel.kill()
+    assert kernel.returncode == 0, output
+    assert output.count("STARTING") == 1, "a worker re-ran the caller's script"
+    assert "RETURNED interrupted=True" in output, output
+    assert "Traceback" not in output, output
+    assert finished(url, "kernel") < 2
+    study = sweeps.resume("kernel", storage=url, quiet=True)
+    assert study.last_run.finished == 2 and finished(url, "kernel") == 2
+
+
+def test_a_fatal_stop_raises_from_python(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    always_fails = str(REPO / "tests" / "spaces" / "always_fails.py")
+    with pytest.raises(sweeps.FatalSweepError, match="the last 2 trials failed"):
+        sweeps.run(
+            space=always_fails,
+            trials=3,
+            epochs=1,
+            storage=url,
+            baseline=False,
+            max_consecutive_failures=2,
+            max_retries=0,
+            quiet=True,
+        )
+
+
+def test_cli_and_api_share_one_default_storage() -> None:
+    from sweeps.cli.app import DEFAULT_STORAGE
+
+    assert DEFAULT_STORAGE == sweeps.DEFAULT_STORAGE == "sweeps.db"
+    assert Path(sweeps.__file__).parent.name == "sweeps"

@@ -1,0 +1,158 @@
+"""The house's boundaries, checked on the source: who may import the worker side, no import
+cycles, Optuna through its public API only."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import REPO
+
+PACKAGES = ("sweeps", "storage", "search_spaces")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            parts = path.relative_to(REPO).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _imports(path: Path, *, top_level_only: bool) -> list[tuple[str, ast.AST]]:
+    """Absolute module names imported by ``path`` with the node's enclosing function (or the
+    module itself)."""
+    tree = ast.parse(path.read_text())
+    found: list[tuple[str, ast.AST]] = []
+
+    def visit(node: ast.AST, scope: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                if not top_level_only:
+                    visit(child, child)
+                continue
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, scope) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                found.append((child.module, scope))
+                found.extend((f"{child.module}.{alias.name}", scope) for alias in child.names)
+            visit(child, scope)
+
+    visit(tree, tree)
+    return found
+
+
+def test_only_the_dispatchers_process_entry_imports_the_worker_package() -> None:
+    offenders = []
+    for name, path in _modules().items():
+        if name.startswith("sweeps.worker"):
+            continue
+        for imported, scope in _imports(path, top_level_only=False):
+            if imported == "sweeps.worker" or imported.startswith("sweeps.worker."):
+                where = getattr(scope, "name", "<module>")
+                if (name, where) != ("sweeps.dispatcher", "_worker_entry"):
+                    offenders.append(f"{name} ({where}) imports {imported}")
+    assert not offenders, offenders
+
+
+def test_no_import_cycles_at_module_level() -> None:
+    modules = _modules()
+    graph = {
+        name: {
+            imported
+            for imported, _ in _imports(path, top_level_only=True)
+            if imported in modules and imported != name
+        }
+        for name, path in modules.items()
+    }
+    # A package's __init__ re-exports its modules; an edge from a module to its own package
+    # is not a cycle in import order, so drop those edges.
+    for name, edges in graph.items():
+        graph[name] = {e for e in edges if not name.startswith(e + ".")}
+    visiting, done, cycles = set(), set(), []
+
+    def walk(node: str, trail: list[str]) -> None:
+        if node in done:
+            return
+        if node in visiting:
+            cycles.append(trail[trail.index(node) :] + [node])
+            return
+        visiting.add(node)
+        for nxt in sorted(graph[node]):
+            walk(nxt, trail + [nxt])
+        visiting.discard(node)
+        done.add(node)
+
+    for name in sorted(graph):
+        walk(name, [name])
+    assert not cycles, cycles
+
+
+def test_optuna_is_used_through_its_public_api() -> None:
+    private = re.compile(r"\._storage\b|\._trial_id\b|\._study_id\b|system_attrs")
+    hits = [
+        f"{path.relative_to(REPO)}:{n}"
+        for path in _modules().values()
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert not hits, hits
+
+
+STATUS_WORDS = {
+    "complete",
+    "pruned",
+    "failed",
+    "interrupted",
+    "lost",
+    "running",
+    "idle",
+    "training",
+    "exited",
+    "dead",
+}
+
+
+def _status_literals(tree: ast.AST) -> list[int]:
+    """Lines where a status word is compared with, or passed as a status/state, by hand."""
+
+    def words(node: ast.AST) -> bool:
+        return any(isinstance(c, ast.Constant) and c.value in STATUS_WORDS for c in ast.walk(node))
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(words(n) for n in [node.left, *node.comparators]):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.keyword) and node.arg in ("status", "state") and words(node):
+            lines.append(node.value.lineno)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("in_", "isin")
+            and any(words(a) for a in node.args)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_trial_statuses_are_spelled_once() -> None:
+    """Status strings live in storage.models' enums; code elsewhere names the members."""
+    hits = [
+        f"{path.relative_to(REPO)}:{line}"
+        for name, path in _modules().items()
+        if name != "storage.models"
+        for line in _status_literals(ast.parse(path.read_text()))
+    ]
+    assert not hits, hits
+
+
+def test_the_status_check_catches_a_hand_written_status() -> None:
+    assert _status_literals(ast.parse("if outcome.status == 'pruned': pass")) == [1]
+    assert _status_literals(ast.parse("q.where(T.status.in_(('complete', 'pruned')))")) == [1]
+    assert _status_literals(ast.parse("set_worker(e, w, state='dead')")) == [1]
+    assert _status_literals(ast.parse("row = {'failed': counts.failed}")) == []
