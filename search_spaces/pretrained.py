@@ -58,7 +58,28 @@ def resolve_weights(weights: str | None, space: str, filename: str, url: str) ->
             f"{space}: weights file {weights!r} must end in {', '.join(WEIGHT_SUFFIXES)} "
             "(what keras.Model.load_weights reads)."
         )
+    if not _looks_like(path):
+        raise SpaceError(
+            f"{space}: weights file {weights!r} is not a valid "
+            f"{'Keras archive' if path.suffix == '.keras' else 'HDF5 file'} (truncated or "
+            "another format); download or save it again."
+        )
     return str(path)
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _looks_like(path: Path) -> bool:
+    """A cheap format check: a .keras file is a zip archive, an .h5 file starts with HDF5's
+    signature (h5py would tell more, but a corrupt file is the common case, and this needs no
+    import)."""
+    import zipfile
+
+    if path.suffix == ".keras":
+        return zipfile.is_zipfile(path)
+    with path.open("rb") as handle:
+        return handle.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
 
 
 def head(hp: Any, features: Any, baseline: dict[str, Any], num_classes: int) -> Any:

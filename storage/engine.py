@@ -9,9 +9,11 @@ between, whatever the timeout. Taking the write lock up front makes writers queu
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -23,11 +25,14 @@ __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "StorageURLError",
     "check_reachable",
+    "check_writable",
     "create_engine",
     "engine_options",
     "harden_sqlite",
     "mask_url",
     "normalize_url",
+    "read_only_engine",
+    "scrub",
     "session_scope",
 ]
 
@@ -38,33 +43,121 @@ class StorageURLError(ValueError):
     """A storage URL is malformed or the database behind it cannot be reached."""
 
 
+# Query parameters that carry credentials (libpq's password, sslpassword; tokens of cloud
+# drivers): never printed.
+_SECRET_KEYS = ("pass", "secret", "token", "pwd")
+# Python driver module -> the package that provides it, for the "pip install" hint.
+_DRIVER_PACKAGES = {
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+    "psycopg2": "psycopg2-binary",
+    "psycopg": "'psycopg[binary]'",
+    "asyncpg": "asyncpg",
+    "pyodbc": "pyodbc",
+    "cx_Oracle": "cx-Oracle",
+    "oracledb": "oracledb",
+}
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """``(scheme://, userinfo or None, rest)`` split at the LAST ``@`` of the authority, so a
+    password holding an unencoded ``@`` or ``/`` stays whole."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.startswith("sqlite"):
+        return url, None, ""
+    before_query = rest.split("?", 1)[0]
+    at = before_query.rfind("@")
+    if at < 0:
+        return scheme + sep, None, rest
+    return scheme + sep, rest[:at], rest[at + 1 :]
+
+
+def _encode_password(storage: str) -> str:
+    """Percent-encode the password part, so ``user:p@ss@host`` connects as password ``p@ss``."""
+    head, userinfo, rest = _split_userinfo(storage)
+    if userinfo is None or ":" not in userinfo:
+        return storage
+    user, _, password = userinfo.partition(":")
+    return f"{head}{user}:{quote(unquote(password), safe='')}@{rest}"
+
+
 def normalize_url(storage: str) -> str:
-    """A SQLAlchemy URL; a bare path such as ``sweeps.db`` means a SQLite file."""
+    """A SQLAlchemy URL; a bare path such as ``sweeps.db`` means a SQLite file.
+
+    Raises:
+        StorageURLError: not a URL, an in-memory SQLite database (worker processes could not
+            share it), a folder, or a file in a folder that does not exist.
+    """
+    if not isinstance(storage, str) or not storage.strip():
+        raise StorageURLError(
+            f"storage {storage!r} is empty; give a path such as sweeps.db or a URL such as "
+            "postgresql://user@host/db."
+        )
     if "://" not in storage:
         storage = f"sqlite:///{storage}"
+    storage = _encode_password(storage)
     try:
         url = make_url(storage)
     except ArgumentError as exc:
         raise StorageURLError(
-            f"storage {storage!r} is not a database URL; give a path such as sweeps.db or a "
-            "URL such as sqlite:///sweeps.db or postgresql://user@host/db."
+            f"storage {mask_url(storage)!r} is not a database URL; give a path such as sweeps.db "
+            "or a URL such as sqlite:///sweeps.db or postgresql://user@host/db."
         ) from exc
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        folder = Path(url.database).expanduser().resolve().parent
-        if not folder.is_dir():
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:") or "mode=memory" in storage:
             raise StorageURLError(
-                f"storage {mask_url(storage)!r} points into {str(folder)!r}, which does not "
+                f"storage {storage!r} is an in-memory SQLite database, which worker processes "
+                "cannot share and which vanishes on exit; give a file such as sweeps.db."
+            )
+        path = Path(url.database).expanduser().resolve()
+        if path.is_dir():
+            raise StorageURLError(
+                f"storage {str(path)!r} is a folder; give a file inside it such as "
+                f"{str(path / 'sweeps.db')!r}."
+            )
+        if not path.parent.is_dir():
+            raise StorageURLError(
+                f"storage {mask_url(storage)!r} points into {str(path.parent)!r}, which does not "
                 "exist; create the folder or choose another path."
             )
     return url.render_as_string(hide_password=False)
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for every output and log."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<malformed storage URL>"
+    """The URL with every credential replaced by ***, for every output and log.
+
+    Masks the password of the user part (split at the last ``@``, so an unencoded ``@`` in it
+    does not leak its tail) and query parameters such as ``password=`` or ``sslpassword=``.
+    """
+    head, userinfo, rest = _split_userinfo(str(url))
+    if userinfo is not None and ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    masked = f"{head}{userinfo}@{rest}" if userinfo is not None else f"{head}{rest}"
+    base, sep, query = masked.partition("?")
+    if not sep:
+        return masked
+    pairs = []
+    for pair in query.split("&"):
+        key, eq, _ = pair.partition("=")
+        secret = eq and any(word in key.lower() for word in _SECRET_KEYS)
+        pairs.append(f"{key}=***" if secret else pair)
+    return f"{base}?{'&'.join(pairs)}"
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's error, say) with every credential of ``url`` replaced by ***."""
+    secrets = set()
+    _, userinfo, _ = _split_userinfo(str(url))
+    if userinfo and ":" in userinfo:
+        secrets.add(userinfo.split(":", 1)[1])
+    for pair in str(url).partition("?")[2].split("&"):
+        key, eq, value = pair.partition("=")
+        if eq and value and any(word in key.lower() for word in _SECRET_KEYS):
+            secrets.add(value)
+    for secret in sorted({s for v in secrets for s in (v, unquote(v))}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def harden_sqlite(engine: Engine) -> Engine:
@@ -103,26 +196,77 @@ def create_engine(url: str) -> Engine:
     try:
         engine = sa.create_engine(url, **engine_options(url))
     except ModuleNotFoundError as exc:
+        package = _DRIVER_PACKAGES.get(str(exc.name), exc.name)
         raise StorageURLError(
             f"storage {mask_url(url)!r} needs the Python driver {exc.name!r}, which is not "
-            f"installed: pip install {exc.name}."
+            f"installed: pip install {package}."
         ) from None
     except ArgumentError as exc:
-        raise StorageURLError(f"storage {mask_url(url)!r} is not usable: {exc}.") from None
+        raise StorageURLError(
+            f"storage {mask_url(url)!r} is not usable: {scrub(str(exc), url)}."
+        ) from None
     return harden_sqlite(engine)
 
 
+def read_only_engine(url: str) -> Engine:
+    """An engine that cannot change the store: query commands use it.
+
+    SQLite is opened read-only without touching its journal mode (a store that ``sweeps`` did
+    not make stays as it was), and where even that fails, as in a read-only folder beside a WAL
+    store that has no ``-shm`` file yet, as immutable. Other databases run every transaction
+    read-only.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(url)
+        engine.update_execution_options(postgresql_readonly=True)
+        return engine
+    path = Path(str(parsed.database)).expanduser().resolve()
+    for flags in ("mode=ro", "immutable=1"):
+        engine = sa.create_engine(
+            f"sqlite:///file:{quote(str(path))}?{flags}&uri=true",
+            connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
+        )
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+            return engine
+        except sa.exc.OperationalError:
+            engine.dispose()
+    return create_engine(url)  # let check_reachable report why it cannot be opened
+
+
 def check_reachable(engine: Engine) -> None:
-    """Open one connection, so an unreachable server fails here with one clear line."""
+    """Open one connection, so an unreachable store fails here with one clear line."""
+    url = engine.url.render_as_string(hide_password=False)
     try:
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
     except Exception as exc:  # any driver error means the same thing to the user
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageURLError(
-            f"cannot open storage {mask_url(str(engine.url.render_as_string(False)))!r}: "
-            f"{reason}; check that the server is running and the URL is right."
-        ) from exc
+        text = scrub(str(exc).strip(), url)
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        hint = (
+            "check the file's permissions and that it is a SQLite database"
+            if engine.dialect.name == "sqlite"
+            else "check that the server is running and the URL is right"
+        )
+        raise StorageURLError(f"cannot open storage {mask_url(url)!r}: {reason}; {hint}.") from exc
+
+
+def check_writable(url: str) -> None:
+    """Raise StorageURLError when a SQLite store (or its folder) cannot be written."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    path = Path(str(parsed.database)).expanduser().resolve()
+    target = path if path.exists() else path.parent
+    # The folder must be writable too: SQLite writes its -wal and -shm files beside the store.
+    for place in {target, path.parent}:
+        if not os.access(place, os.W_OK):
+            raise StorageURLError(
+                f"storage {str(path)!r} cannot be written ({str(place)!r} is read-only); "
+                "give a writable path, or use a read-only command such as `sweeps best`."
+            )
 
 
 @contextlib.contextmanager

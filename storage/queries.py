@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from storage.engine import session_scope
 from storage.models import FINISHED, EpochMetric, Sweep, TrialResult, TrialStatus, WorkerRecord
 from storage.optuna_tables import OptunaState, decode_param, trial_params, trials
+from storage.optuna_tables import studies as optuna_studies
 
 __all__ = [
     "TrialCounts",
@@ -26,8 +27,10 @@ __all__ = [
     "find_sweep",
     "latest_study_name",
     "list_studies",
+    "optuna_study_names",
     "ranked_trials",
     "recent_statuses",
+    "results_recorded",
     "trial_counts",
     "trial_detail",
     "trial_params_of",
@@ -45,6 +48,25 @@ def latest_study_name(engine: Engine) -> str | None:
     with session_scope(engine) as session:
         query = sa.select(Sweep.study_name).order_by(Sweep.created_at.desc(), Sweep.study_id.desc())
         return session.scalar(query.limit(1))
+
+
+def results_recorded(engine: Engine, study_id: int) -> int:
+    """How many trials of the study a worker has started (each has a result row)."""
+    query = sa.select(sa.func.count()).where(TrialResult.study_id == study_id)
+    with engine.connect() as connection:
+        return int(connection.scalar(query))
+
+
+def optuna_study_names(engine: Engine) -> list[str]:
+    """Names of Optuna studies in the store that sweeps did not make (no sweep row)."""
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(optuna_studies.name):
+        return []
+    query = sa.select(optuna_studies.c.study_name).order_by(optuna_studies.c.study_id)
+    if inspector.has_table(Sweep.__tablename__):
+        query = query.where(optuna_studies.c.study_id.not_in(sa.select(Sweep.study_id)))
+    with engine.connect() as connection:
+        return [str(name) for name in connection.scalars(query)]
 
 
 def find_sweep(engine: Engine, study_name: str) -> Sweep | None:

@@ -26,6 +26,7 @@ __all__ = [
     "copy_epochs",
     "create_schema",
     "create_sweep",
+    "delete_sweep",
     "finish_result",
     "heartbeat",
     "reconcile_claims",
@@ -42,6 +43,15 @@ __all__ = [
 def create_schema(engine: Engine) -> None:
     """Create our tables. Run once by whoever creates the study, before any worker starts."""
     Base.metadata.create_all(engine)
+
+
+def delete_sweep(engine: Engine, study_id: int) -> None:
+    """Remove our rows of a study (Optuna's own are removed through optuna.delete_study)."""
+    with session_scope(engine) as session:
+        trial_ids = sa.select(TrialResult.trial_id).where(TrialResult.study_id == study_id)
+        session.execute(sa.delete(EpochMetric).where(EpochMetric.trial_id.in_(trial_ids)))
+        for table in (TrialResult, WorkerRecord, Sweep):
+            session.execute(sa.delete(table).where(table.study_id == study_id))
 
 
 def create_sweep(

@@ -35,7 +35,8 @@ DEFAULT_STORAGE = "sweeps.db"
 
 # Settings that describe where a sweep runs rather than what it searches: given to run()
 # directly, not through **settings.
-_PLACEMENT = {"space", "dataset", "artifacts"}
+_PLACEMENT = {"space", "dataset", "artifacts", "study_folder"}
+_MAX_STUDY_NAME = 200
 
 
 def _console(quiet: bool) -> Console:
@@ -136,8 +137,19 @@ def _study_name(space: SearchSpace, dataset: str) -> str:
     return f"{space.name}-{short}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _dispatch(handle: StudyHandle, slots: list[Slot], artifacts: str, console: Console) -> Study:
-    """Run the workers to the budget; a fatal stop raises, an interrupt returns."""
+def _dispatch(
+    handle: StudyHandle,
+    slots: list[Slot],
+    artifacts: str,
+    console: Console,
+    *,
+    first_run: bool = False,
+) -> Study:
+    """Run the workers to the budget; a fatal stop raises, an interrupt returns.
+
+    A new study whose first dispatch stops before any trial started is removed again, so it
+    neither blocks its name nor becomes the newest study that the query commands pick.
+    """
     from sweeps.dispatcher import Dispatcher
 
     started = time.perf_counter()
@@ -150,6 +162,14 @@ def _dispatch(handle: StudyHandle, slots: list[Slot], artifacts: str, console: C
         f"in {minutes:.1f} min.",
     )
     if result.fatal_reason:
+        if first_run and not result.started:
+            from sweeps.optuna_study import delete_study
+
+            delete_study(handle)
+            raise FatalSweepError(
+                f"sweep stopped before its first trial: {result.fatal_reason} (the study was "
+                "removed; fix the cause and run again)"
+            )
         raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
     if result.interrupted and result.finished < result.budget:
         _say(
@@ -210,27 +230,60 @@ def run(
         )
     reference = _space_reference(space)
     config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
+    name = _check_study_name(study) if study is not None else None
     console = _console(quiet)
     loaded = load_space(reference)
     _check_fit(loaded, dataset)
     _check_weights(loaded, config.weights, console)
 
-    from sweeps.artifacts import default_artifacts
+    from sweeps.artifacts import check_root, default_artifacts, new_study_folder, study_path
+    from sweeps.data import check_dataset
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study, make_sampler
 
     make_sampler(config.sampler, config.seed)  # a sampler's missing package: one line, now
     slots = plan_slots(config)
     url = _normalized_url(storage)
-    config.artifacts = str(Path(artifacts).resolve()) if artifacts else default_artifacts(url)
-    name = study or _study_name(loaded, dataset)
+    _check_writable(url)
+    config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
+    # Read the dataset once now: a broken file or an impossible split is one line here rather
+    # than a fatal error in every worker after the study exists.
+    check_dataset(dataset, val_fraction=config.val_fraction, seed=config.seed)
+    name = name or _study_name(loaded, dataset)
+    config.study_folder = new_study_folder(name)
     handle = create_study(config, url, name, dict(loaded.baseline) if config.baseline else None)
+    study_path(config.artifacts, config.study_folder).mkdir(parents=True)
     _say(
         console,
         f"Study {name} in {_masked(url)}: {config.trials} trials of "
         f"{loaded.name} on {dataset}, {len(slots)} worker(s).",
     )
-    return _dispatch(handle, slots, config.artifacts, console)
+    return _dispatch(handle, slots, config.artifacts, console, first_run=True)
+
+
+def _check_study_name(name: str) -> str:
+    """A study name is a label in the store, never a path; refuse what cannot be shown."""
+    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_STUDY_NAME:
+        raise ConfigError(
+            f"--study must be 1 to {_MAX_STUDY_NAME} characters, but got {str(name)[:40]!r}"
+            f"{'...' if len(str(name)) > 40 else ''}."
+        )
+    if any(not c.isprintable() for c in name):
+        raise ConfigError(
+            f"--study must be printable text without newlines or control characters, "
+            f"but got {name!r}."
+        )
+    return name
+
+
+def _check_writable(url: str) -> None:
+    from storage import StorageURLError
+    from storage.engine import check_writable
+
+    try:
+        check_writable(url)
+    except StorageURLError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def resume(
@@ -324,11 +377,15 @@ def load_study(study: str | None = None, storage: str = DEFAULT_STORAGE) -> Stud
 def studies(storage: str = DEFAULT_STORAGE) -> pd.DataFrame:
     """The studies in a store: space, dataset, progress against the budget, best trial.
 
+    ``frame.attrs["optuna_only"]`` lists the store's Optuna studies that sweeps did not make.
+
     Raises:
         StorageError: the store does not exist or cannot be opened.
     """
-    from storage.queries import list_studies
+    from storage.queries import list_studies, optuna_study_names
     from sweeps.store_access import open_store
 
     _, engine = open_store(storage, must_exist=True)
-    return list_studies(engine)
+    frame = list_studies(engine)
+    frame.attrs["optuna_only"] = optuna_study_names(engine)
+    return frame

@@ -28,6 +28,9 @@ def _describe(hp: Any) -> tuple[str, str]:
 
 def describe_tunables(space: SearchSpace) -> list[dict[str, str]]:
     """One row per hyperparameter the space (and the shared training tunables) can ask."""
+    from sweeps.tf_logs import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     import keras
     import keras_tuner as kt
 

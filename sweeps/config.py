@@ -15,6 +15,23 @@ SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc")
 PRUNERS = ("none", "median", "hyperband")
 
 
+# Inclusive bounds of every integer setting. The upper bounds keep values inside what SQLite,
+# NumPy seeds and a sane sweep can hold, so a typo fails here instead of deep in a worker.
+_INT_RANGES = {
+    "trials": (1, 1_000_000),
+    "epochs": (1, 100_000),
+    "seed": (0, 2**31 - 1),
+    "patience": (0, 100_000),
+    "workers": (1, 1024),
+    "trials_per_gpu": (1, 64),
+    "max_trials_per_worker": (0, 1_000_000),
+    "max_worker_memory_mb": (0, 1_000_000_000),
+    "max_retries": (0, 1000),
+    "max_consecutive_failures": (1, 1_000_000),
+}
+_MAX_GPU_INDEX = 1023
+
+
 @dataclass
 class SweepConfig:
     """What to search, on what, for how long, and with what machinery.
@@ -42,37 +59,17 @@ class SweepConfig:
     max_worker_memory_mb: int = 0  # recycle when resident memory passes this; 0 = never
     max_retries: int = 2  # retries of a trial that failed or whose worker died
     max_consecutive_failures: int = 5  # this many failures in a row stop the sweep
-    artifacts: str | None = None  # checkpoint folder; default: beside the SQLite file
+    artifacts: str | None = None  # checkpoint root; default: beside the SQLite file
+    study_folder: str | None = None  # this study's own folder under the root (set at creation)
 
     def validate(self) -> SweepConfig:
         """Check every value; raise ConfigError naming the first bad one and its fix."""
-        positive = {
-            "trials": self.trials,
-            "epochs": self.epochs,
-            "workers": self.workers,
-            "trials_per_gpu": self.trials_per_gpu,
-        }
-        for name, value in positive.items():
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be a positive integer, but got {value!r}."
-                )
-        non_negative = {
-            "patience": self.patience,
-            "max_retries": self.max_retries,
-            "max_trials_per_worker": self.max_trials_per_worker,
-            "max_worker_memory_mb": self.max_worker_memory_mb,
-        }
-        for name, value in non_negative.items():
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be 0 or more, but got {value!r}."
-                )
-        if self.max_consecutive_failures < 1:
-            raise ConfigError(
-                "--max-consecutive-failures must be at least 1, but got "
-                f"{self.max_consecutive_failures!r}."
-            )
+        for name, (low, high) in _INT_RANGES.items():
+            value = getattr(self, name)
+            flag = f"--{name.replace('_', '-')}"
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                kind = "a positive integer" if low == 1 else f"an integer of {low} or more"
+                raise ConfigError(f"{flag} must be {kind} (at most {high}), but got {value!r}.")
         if self.sampler not in SAMPLERS:
             raise ConfigError(
                 f"--sampler must be one of {', '.join(SAMPLERS)}, but got {self.sampler!r}."
@@ -81,11 +78,15 @@ class SweepConfig:
             raise ConfigError(
                 f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."
             )
-        if not 0.0 < self.val_fraction < 0.5:
+        if (
+            isinstance(self.val_fraction, bool)
+            or not isinstance(self.val_fraction, int | float)
+            or not 0.0 < self.val_fraction < 0.5
+        ):
             raise ConfigError(
                 f"--val-fraction must be between 0 and 0.5, but got {self.val_fraction!r}."
             )
-        if any(g < 0 for g in self.gpus):
+        if not all(isinstance(g, int) and 0 <= g <= _MAX_GPU_INDEX for g in self.gpus):
             raise ConfigError(f"--gpus must list GPU indices (0, 1, ...), but got {self.gpus!r}.")
         return self
 

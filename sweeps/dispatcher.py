@@ -24,7 +24,7 @@ from rich.console import Console
 
 from storage import records
 from storage.models import utcnow
-from storage.queries import trial_counts
+from storage.queries import results_recorded, trial_counts
 from sweeps.devices import Slot
 from sweeps.optuna_study import StudyHandle
 from sweeps.progress import SweepProgress
@@ -46,6 +46,7 @@ class DispatchResult:
     interrupted: bool = False
     fatal_reason: str | None = None
     given_back: list[int] = field(default_factory=list)
+    started: int = 0  # trials any worker has started in the study, ever
 
 
 def _worker_entry(options: WorkerOptions, events: Any, stop_event: Any) -> None:
@@ -176,6 +177,7 @@ class Dispatcher:
             interrupted=self.interrupts > 0,
             fatal_reason=self.fatal_reason,
             given_back=self.given_back,
+            started=results_recorded(self.handle.engine, self.handle.study_id),
         )
 
     def _finished(self) -> int:

@@ -25,6 +25,7 @@ from sweeps.store_access import missing_study, open_store
 __all__ = [
     "StudyHandle",
     "create_study",
+    "delete_study",
     "enqueue_retry",
     "load_study",
     "make_pruner",
@@ -151,6 +152,20 @@ def create_study(
     study_id = optuna_storage.get_study_id_from_name(study_name)
     create_sweep(engine, study_id, study_name, config.to_json(), config.trials)
     return load_study(study_name, storage, engine=engine, url=url)
+
+
+def delete_study(handle: StudyHandle) -> None:
+    """Remove a study entirely: Optuna's study, our rows and its checkpoint folder."""
+    import shutil
+
+    from storage.records import delete_sweep
+    from sweeps.artifacts import study_path
+
+    optuna.delete_study(study_name=handle.name, storage=handle.storage)
+    delete_sweep(handle.engine, handle.study_id)
+    config = handle.config
+    if config.artifacts and config.study_folder:
+        shutil.rmtree(study_path(config.artifacts, config.study_folder), ignore_errors=True)
 
 
 def load_study(

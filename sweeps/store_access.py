@@ -7,8 +7,9 @@ from pathlib import Path
 from sqlalchemy.engine import Engine, make_url
 
 from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage.engine import read_only_engine
 from storage.models import Sweep
-from storage.queries import find_sweep, latest_study_name, list_studies
+from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
 from sweeps.errors import StorageError
 
 __all__ = ["load_sweep", "missing_study", "open_store"]
@@ -17,24 +18,22 @@ __all__ = ["load_sweep", "missing_study", "open_store"]
 def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
     """Normalise and reach the storage URL; bad or unreachable ones raise StorageError.
 
-    With ``must_exist`` a SQLite file that is not there is an error rather than created empty
-    (a query must not leave a new file behind).
+    With ``must_exist`` the store is opened read-only, as the query commands need: a SQLite
+    file that is not there is an error rather than created empty, and nothing in an existing
+    one (its journal mode included) is changed, so a store in a read-only folder works.
     """
     try:
         url = normalize_url(storage)
-        database = make_url(url).database
-        if (
-            must_exist
-            and url.startswith("sqlite")
-            and database
-            and database != ":memory:"
-            and not Path(database).expanduser().exists()
-        ):
-            raise StorageError(
-                f"storage {database!r} does not exist; run `sweeps run` first "
-                "or point --storage at an existing store."
-            )
-        engine = create_engine(url)
+        if must_exist:
+            database = make_url(url).database
+            if url.startswith("sqlite") and not Path(str(database)).expanduser().exists():
+                raise StorageError(
+                    f"storage {database!r} does not exist; run `sweeps run` first "
+                    "or point --storage at an existing store."
+                )
+            engine = read_only_engine(url)
+        else:
+            engine = create_engine(url)
         check_reachable(engine)
     except StorageURLError as exc:
         raise StorageError(str(exc)) from None
@@ -43,6 +42,11 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
 
 def missing_study(engine: Engine, url: str, study_name: str) -> StorageError:
     """The error for an unknown study name, listing the ones that exist."""
+    if study_name in optuna_study_names(engine):
+        return StorageError(
+            f"study {study_name!r} in {mask_url(url)!r} is an Optuna study that sweeps did not "
+            "make, so it has none of sweeps' records; read it with `optuna` or optuna-dashboard."
+        )
     known = list(list_studies(engine)["study"])
     hint = f"known studies: {', '.join(known)}" if known else "it holds no sweeps yet"
     return StorageError(
@@ -57,8 +61,14 @@ def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
     if study_name is None:
         study_name = latest_study_name(engine)
         if study_name is None:
+            foreign = optuna_study_names(engine)
+            hint = (
+                f" (its Optuna studies {', '.join(map(repr, foreign))} were not made by sweeps)"
+                if foreign
+                else ""
+            )
             raise StorageError(
-                f"{mask_url(url)!r} holds no sweeps; start one with `sweeps run` "
+                f"{mask_url(url)!r} holds no sweeps{hint}; start one with `sweeps run` "
                 "or point --storage at another database."
             )
     sweep = find_sweep(engine, study_name)

@@ -8,15 +8,48 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from search_spaces import SpaceError
 from sweeps.api import DEFAULT_STORAGE
 from sweeps.errors import FatalSweepError, SweepsError
 
+try:  # typer vendors click from 0.2x on; older releases use click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
+
 __all__ = ["DEFAULT_STORAGE", "StorageOption", "StudyArgument", "app", "fail", "reports_errors"]
+
+
+class OneLineErrors(TyperGroup):
+    """The CLI library's own parse errors (an unknown option, a non-integer where an integer
+    is due) as one ``Error:`` line and exit code 2, like the library's errors, instead of a
+    boxed usage message."""
+
+    def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as exc:
+            typer.echo(exc.ctx.get_help() if exc.ctx else "Try `sweeps --help`.")
+            sys.exit(0)
+        except click_errors.ClickException as exc:
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "sweeps"
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"Error: {message} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click_errors.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="sweeps",
+    cls=OneLineErrors,
     help="Hyperparameter sweeps for Keras image classifiers, on Optuna, with a SQL store.",
     no_args_is_help=True,
     add_completion=False,

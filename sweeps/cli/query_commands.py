@@ -190,8 +190,14 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
     Example: sweeps studies --storage sweeps.db
     """
     frame = sweeps.studies(storage)
+    foreign = frame.attrs.get("optuna_only", [])
+    if foreign:
+        typer.echo(
+            f"Optuna studies not made by sweeps (read them with `optuna` or optuna-dashboard): "
+            f"{', '.join(foreign)}"
+        )
     if frame.empty:
-        typer.echo("No studies yet: start one with `sweeps run`.")
+        typer.echo("No sweeps studies yet: start one with `sweeps run`.")
         return
     table = Table(
         "study",

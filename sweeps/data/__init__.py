@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from sweeps.data.base import DatasetInfo, Splits
 from sweeps.data.pipeline import Augmentation, PipelineOptions, make_pipelines
-from sweeps.data.registry import dataset_info, list_datasets, load_splits
+from sweeps.data.registry import check_dataset, dataset_info, list_datasets, load_splits
 
 __all__ = [
     "Augmentation",
     "DatasetInfo",
     "PipelineOptions",
     "Splits",
+    "check_dataset",
     "dataset_info",
     "list_datasets",
     "load_splits",

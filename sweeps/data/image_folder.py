@@ -57,6 +57,11 @@ def _layout(directory: Path) -> tuple[list[Path], list[str]]:
             f"{roots[0]} has no class sub-folders: put each class's images in their own "
             f"sub-folder, e.g. {roots[0]}/cat/1.png"
         )
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{roots[0]} has one class sub-folder ({classes[0]}); a classifier needs at least two: "
+            "add a sub-folder of images per class"
+        )
     if has_train and _class_dirs(roots[1]) != classes:
         raise DatasetError(
             f"{roots[1]} has class folders {_class_dirs(roots[1])} but {roots[0]} has "
@@ -147,6 +152,36 @@ def _first_undecodable(paths: list[str]) -> str | None:
         except tf.errors.OpError:
             return path
     return None
+
+
+def labels(directory: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test labels as :func:`load` would give them, found without TensorFlow.
+
+    Every image is decoded with Pillow on the way, so an unreadable one is reported before a
+    sweep starts rather than inside a worker.
+    """
+    from PIL import Image
+
+    roots, classes = _layout(directory)
+    per_root = []
+    for root in roots:
+        ys = []
+        for index, name in enumerate(classes):
+            for path in _images(root / name):
+                try:
+                    with Image.open(path) as image:
+                        image.load()
+                except (OSError, ValueError, SyntaxError) as exc:
+                    raise DatasetError(
+                        f"image {path} cannot be decoded ({one_line(exc)}): replace or remove it"
+                    ) from exc
+                ys.append(index)
+        per_root.append(np.array(ys, dtype=np.int64))
+    if len(per_root) == 2:
+        return per_root[0], per_root[1]
+    y = per_root[0]
+    keep, _, part, _ = carve(np.arange(len(y)), y, TEST_FRACTION, TEST_SEED, what="test")
+    return y[keep], y[part]
 
 
 def load(directory: Path) -> RawSplits:

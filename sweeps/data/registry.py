@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from sweeps.data import cifar_binary, digits, image_folder, keras_cache
 from sweeps.data.base import DatasetInfo, RawSplits, Splits
 from sweeps.data.splits import carve
 from sweeps.errors import DatasetError
 
-__all__ = ["BUILTIN_NAMES", "dataset_info", "list_datasets", "load_splits"]
+__all__ = ["BUILTIN_NAMES", "check_dataset", "dataset_info", "list_datasets", "load_splits"]
 
 BUILTIN_NAMES = ("digits", *keras_cache.NAMES)
 _PREFIXES = {"cifar10-bin": cifar_binary, "folder": image_folder}
@@ -62,6 +64,34 @@ def _load_raw(kind: str, directory: Path | None) -> RawSplits:
     return _PREFIXES[kind].load(directory)
 
 
+def _check_labels(name: str, info: DatasetInfo, *label_sets: np.ndarray) -> None:
+    for labels in label_sets:
+        if len(labels) and not 0 <= labels.min() <= labels.max() < info.num_classes:
+            raise DatasetError(
+                f"dataset {name!r} has labels outside 0..{info.num_classes - 1}: its files are "
+                "corrupt or of another dataset; replace them"
+            )
+
+
+def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
+    """Find whatever :func:`load_splits` would reject, before a sweep creates anything.
+
+    Reads the dataset once, without TensorFlow where it can (image folders are decoded with
+    Pillow); a Keras dataset that is not cached is downloaded now, so being offline is
+    reported here. Raises DatasetError.
+    """
+    info = dataset_info(name)
+    kind, directory = _parse(name)
+    if kind == "folder":
+        y_train, y_test = image_folder.labels(directory)
+    else:
+        raw = _load_raw(kind, directory).checked(name)
+        y_train, y_test = raw.y_train, raw.y_test
+    _check_labels(name, info, y_train, y_test)
+    carve(np.arange(len(y_train)), y_train, val_fraction, seed, what="validation")
+    return info
+
+
 def load_splits(name: str, *, val_fraction: float = 0.1, seed: int = 0) -> Splits:
     """Load ``name`` and carve a stratified validation split of ``val_fraction`` with ``seed``.
 
@@ -75,12 +105,7 @@ def load_splits(name: str, *, val_fraction: float = 0.1, seed: int = 0) -> Split
     info = dataset_info(name)
     kind, directory = _parse(name)
     raw = _load_raw(kind, directory).checked(name)
-    for labels in (raw.y_train, raw.y_test):
-        if len(labels) and not 0 <= labels.min() <= labels.max() < info.num_classes:
-            raise DatasetError(
-                f"dataset {name!r} has labels outside 0..{info.num_classes - 1}: its files are "
-                "corrupt or of another dataset; replace them"
-            )
+    _check_labels(name, info, raw.y_train, raw.y_test)
     x_train, y_train, x_val, y_val = carve(
         raw.x_train, raw.y_train, val_fraction, seed, what="validation"
     )

@@ -43,7 +43,8 @@ def carve(
         raise DatasetError(
             f"cannot carve a stratified {what} split of {fraction:g} from {len(y)} images in "
             f"{classes} classes (smallest class: {smallest}): every class needs at least 2 images "
-            f"and each part at least one image per class; add images or change the {what} fraction"
+            f"and each part at least one image per class; add images"
+            + (" or change --val-fraction" if what == "validation" else "")
         )
     keep, part = train_test_split(
         np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y

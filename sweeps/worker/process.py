@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from sweeps.protocol import Event, TrialEnded, WorkerExit, WorkerFatal, WorkerMessage, WorkerOptions
+from sweeps.tf_logs import import_tensorflow_quietly
 
 HEARTBEAT_SECONDS = 5.0
 
@@ -28,9 +29,9 @@ def pin_device(options: WorkerOptions) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = options.device.split(":")[1]
     else:
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
-    # 3 also hides the cuInit error that every CPU-only worker would print; real failures
-    # still surface as Python exceptions.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Hides the start-up notices (and the cuInit error every CPU-only worker would print);
+    # real failures still surface as Python exceptions.
+    import_tensorflow_quietly()
     import tensorflow as tf
 
     if options.threads:

@@ -172,7 +172,8 @@ class TrialLoop:
         lineage = int(attrs.get(LINEAGE_ATTR, trial.number))
         retry_of = attrs.get(RETRY_OF_ATTR)
         resume = bool(attrs.get(RESUME_ATTR, False))
-        folder = trial_folder(self.options.artifacts, self.handle.name, lineage)
+        study_folder = self.config.study_folder or self.handle.name  # older studies
+        folder = trial_folder(self.options.artifacts, study_folder, lineage)
         if not resume:
             shutil.rmtree(folder, ignore_errors=True)  # a fresh start must not inherit epochs
         is_baseline = bool(attrs.get(BASELINE_ATTR, False))
