@@ -229,11 +229,15 @@ def read_only_engine(url: str) -> Engine:
         )
         try:
             with engine.connect() as connection:
-                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master")
+                connection.exec_driver_sql(_PROBE["sqlite"])
             return engine
-        except sa.exc.OperationalError:
+        except sa.exc.DatabaseError:
             engine.dispose()
     return create_engine(url)  # let check_reachable report why it cannot be opened
+
+
+# SQLite opens any file lazily: only reading its schema tells a database from another file.
+_PROBE = {"sqlite": "SELECT count(*) FROM sqlite_master"}
 
 
 def check_reachable(engine: Engine) -> None:
@@ -241,7 +245,7 @@ def check_reachable(engine: Engine) -> None:
     url = engine.url.render_as_string(hide_password=False)
     try:
         with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
+            connection.exec_driver_sql(_PROBE.get(engine.dialect.name, "SELECT 1"))
     except Exception as exc:  # any driver error means the same thing to the user
         text = scrub(str(exc).strip(), url)
         reason = text.splitlines()[0] if text else type(exc).__name__

@@ -23,7 +23,6 @@ from storage.optuna_tables import FINISHED_STATES, trials
 
 __all__ = [
     "claim_slot",
-    "copy_epochs",
     "create_schema",
     "create_sweep",
     "delete_sweep",
@@ -31,6 +30,7 @@ __all__ = [
     "heartbeat",
     "reconcile_claims",
     "record_epoch",
+    "restore_epochs",
     "register_worker",
     "release_slot",
     "set_worker",
@@ -175,25 +175,16 @@ def record_epoch(engine: Engine, trial_id: int, epoch: int, **metrics: Any) -> N
         )
 
 
-def copy_epochs(engine: Engine, from_trial_id: int, to_trial_id: int, up_to_epoch: int) -> None:
-    """Carry a checkpointed trial's curve over to its retry, marked as restored."""
+def restore_epochs(engine: Engine, trial_id: int, epochs: list[dict[str, Any]]) -> None:
+    """Give a retry the curve of the checkpoint it continues from, marked as restored."""
     with session_scope(engine) as session:
-        for row in EpochMetric.for_trial(session, from_trial_id):
-            if row.epoch > up_to_epoch:
-                continue
-            session.merge(
-                EpochMetric(
-                    trial_id=to_trial_id,
-                    epoch=row.epoch,
-                    loss=row.loss,
-                    accuracy=row.accuracy,
-                    val_loss=row.val_loss,
-                    val_accuracy=row.val_accuracy,
-                    learning_rate=row.learning_rate,
-                    seconds=row.seconds,
-                    images_per_second=row.images_per_second,
-                    restored=True,
-                )
+        for values in epochs:
+            session.merge(EpochMetric(trial_id=trial_id, restored=True, **values))
+        if epochs:
+            session.execute(
+                sa.update(TrialResult)
+                .where(TrialResult.trial_id == trial_id)
+                .values(epochs_run=max(v["epoch"] for v in epochs))
             )
 
 

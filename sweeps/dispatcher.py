@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import queue
+import pickle
 import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from rich.console import Console
@@ -49,11 +51,11 @@ class DispatchResult:
     started: int = 0  # trials any worker has started in the study, ever
 
 
-def _worker_entry(options: WorkerOptions, events: Any, stop_event: Any) -> None:
+def _worker_entry(options: WorkerOptions, events: Connection) -> None:
     """The spawned process's target: the only place that imports the worker package."""
     from sweeps.worker.process import worker_main
 
-    sys.exit(int(worker_main(options, events, stop_event)))
+    sys.exit(int(worker_main(options, events)))
 
 
 @contextlib.contextmanager
@@ -94,8 +96,14 @@ class Dispatcher:
         self.handle, self.slots, self.artifacts = handle, slots, artifacts
         self.console = console or Console(stderr=True)
         self.context = mp.get_context("spawn")  # never fork a process that may hold TF state
-        self.events = self.context.Queue()
-        self.stop_event = self.context.Event()
+        # Starting a worker after the resource tracker was killed relaunches it with a warning;
+        # nothing of ours depends on it, so the warning is noise.
+        warnings.filterwarnings("ignore", message="resource_tracker: process died")
+        # One pipe per worker for its events, and SIGTERM for a graceful stop: no semaphores
+        # (a Queue or an Event would need multiprocessing's resource tracker, whose death
+        # then prints tracebacks from every process).
+        self.pipes: dict[int, Connection] = {}
+        self.stopping = False
         self.processes: dict[int, Any] = {}
         self.done_slots: set[int] = set()
         self.interrupts = 0
@@ -117,20 +125,30 @@ class Dispatcher:
             artifacts=self.artifacts,
             failures_since=self.started_at,
         )
+        receiver, sender = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=_worker_entry,
-            args=(options, self.events, self.stop_event),
+            args=(options, sender),
             name=f"sweeps-worker-{slot.index}",
             daemon=False,
         )
         with _without_main_module():
             process.start()
+        sender.close()  # the worker holds the only writing end: EOF when it exits
         self.processes[slot.index] = process
+        self.pipes[slot.index] = receiver
+
+    def _stop(self) -> None:
+        """Ask every worker to stop at its next batch (its trial continues on resume)."""
+        self.stopping = True
+        for process in self.processes.values():
+            if process.is_alive():
+                process.terminate()  # SIGTERM: the worker's graceful stop
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.interrupts += 1
         if self.interrupts == 1:
-            self.stop_event.set()
+            self._stop()
             self.console.print(
                 "[yellow]Stopping: running trials stop at the next batch and "
                 "continue from their checkpoint on `sweeps resume` "
@@ -194,9 +212,9 @@ class Dispatcher:
                 code = process.exitcode
                 if code == WorkerExit.FATAL:
                     self.fatal_reason = self.fatal_reason or "a worker hit a fatal error"
-                    self.stop_event.set()
+                    self._stop()
                     self.done_slots.add(slot.index)
-                elif code == WorkerExit.DONE or self.stop_event.is_set():
+                elif code == WorkerExit.DONE or self.stopping:
                     self.done_slots.add(slot.index)
                     if code != WorkerExit.DONE:
                         self.given_back += reap_dead_workers(self.handle)
@@ -217,7 +235,7 @@ class Dispatcher:
                             f"times in a row (exit code {code}); the output "
                             "above says why"
                         )
-                        self.stop_event.set()
+                        self._stop()
                         self.done_slots.add(slot.index)
                     else:
                         self._start(slot)
@@ -228,20 +246,23 @@ class Dispatcher:
         self._drain(progress, timeout=0.1)
 
     def _drain(self, progress: SweepProgress, timeout: float) -> None:
-        try:
-            event = self.events.get(timeout=timeout)
-        except queue.Empty:
-            return
-        while True:
-            if isinstance(event, WorkerFatal):
-                self.fatal_reason = event.reason
-            elif isinstance(event, TrialEnded):
-                self.crashes[event.slot] = 0
-            progress.on_event(event)
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                return
+        """Show every event the workers sent, waiting up to ``timeout`` for the first."""
+        ready = wait(list(self.pipes.values()), timeout=timeout)
+        while ready:
+            for pipe in ready:
+                try:
+                    event = pipe.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    # The worker exited (or was killed mid-message): its pipe is done.
+                    self.pipes = {k: v for k, v in self.pipes.items() if v is not pipe}
+                    pipe.close()
+                    continue
+                if isinstance(event, WorkerFatal):
+                    self.fatal_reason = event.reason
+                elif isinstance(event, TrialEnded):
+                    self.crashes[event.slot] = 0
+                progress.on_event(event)
+            ready = wait(list(self.pipes.values()), timeout=0)
 
     def _progress(self) -> SweepProgress:
         config = self.handle.config

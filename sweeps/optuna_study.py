@@ -250,6 +250,7 @@ def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
             f"but got {trials!r}; give {handle.config.trials} or more."
         )
     handle.config.trials = trials
+    handle.config.validate()
     with session_scope(handle.engine) as session:
         session.execute(
             sa.update(Sweep)

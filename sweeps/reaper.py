@@ -74,12 +74,12 @@ def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS)
             counts_as_retry=True,
             max_retries=handle.config.max_retries,
         )
-        epoch = (worker.epoch or 0) + 1
-        reason = f"worker {worker.name} died during epoch {epoch}; " + (
+        done = worker.epoch or 0  # the last epoch the worker recorded
+        reason = f"worker {worker.name} died during epoch {done + 1} after finishing {done}; " + (
             "retried from its last checkpoint" if queued else "retries used up"
         )
         records.finish_result(
-            handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason
+            handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
         )
         given_back.append(frozen.number)
     records.reconcile_claims(handle.engine, study_id)

@@ -5,6 +5,8 @@ Opening a :class:`Study` reads our tables only; it imports neither TensorFlow no
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +25,19 @@ if TYPE_CHECKING:
 __all__ = ["Study", "StudyStatus", "open_study"]
 
 EXPORT_FILES = ("trials.csv", "epochs.csv")
+_MAX_ROWS = 1_000_000
+_MAX_TRIAL_NUMBER = 2**31 - 1  # beyond what the store's integers hold
+
+
+@contextlib.contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """A file that cannot be written (read-only folder, full disk) is bad input: one line."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write into {str(folder)!r} ({exc.strerror or exc}); choose another --out."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -93,8 +108,10 @@ class Study:
         """
         from storage.queries import ranked_trials
 
-        if not isinstance(n, int) or n < 1:
-            raise ConfigError(f"--top must be a positive integer, but got {n!r}.")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_ROWS:
+            raise ConfigError(
+                f"--top must be a positive integer (at most {_MAX_ROWS}), but got {n!r}."
+            )
         frame = ranked_trials(self._engine, self._sweep, limit=n, with_params=params)
         return frame.drop(columns=["trial_id"], errors="ignore")
 
@@ -106,7 +123,8 @@ class Study:
         """
         from storage.queries import trial_detail
 
-        detail = trial_detail(self._engine, self._sweep, trial)
+        in_range = isinstance(trial, int) and 0 <= trial <= _MAX_TRIAL_NUMBER
+        detail = trial_detail(self._engine, self._sweep, trial) if in_range else None
         if detail is None:
             raise ConfigError(
                 f"study {self.name!r} has no recorded trial {trial}; "
@@ -165,8 +183,9 @@ class Study:
         if not folder.is_dir():
             raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
         paths = tuple(folder / name for name in EXPORT_FILES)
-        self.trials().to_csv(paths[0], index=False)
-        self.epochs().to_csv(paths[1], index=False)
+        with _writing(folder):
+            self.trials().to_csv(paths[0], index=False)
+            self.epochs().to_csv(paths[1], index=False)
         return paths
 
     def plot(self, kind: str = "history", out: str | Path | None = None) -> Path:
@@ -183,10 +202,15 @@ class Study:
         target = Path(out) if out is not None else Path(f"{self.name}-{kind}.png")
         if target.suffix.lower() not in (".png", ".pdf", ".svg"):
             raise ConfigError(f"--out must end in .png, .pdf or .svg, but got {str(target)!r}.")
+        if not target.parent.is_dir():
+            raise ConfigError(
+                f"--out {str(target)!r} is in a folder that does not exist; create it first."
+            )
         trials = self.trials()
         if trials.empty or not trials["status"].isin(FINISHED).any():
             raise ConfigError(f"study {self.name!r} has no finished trials to plot yet.")
-        return plot_sweep(kind, trials, self.epochs(), target, self.name)
+        with _writing(target.parent):
+            return plot_sweep(kind, trials, self.epochs(), target, self.name)
 
 
 def open_study(study_name: str | None, storage: str) -> Study:

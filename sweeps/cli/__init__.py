@@ -6,6 +6,8 @@ neither TensorFlow nor the worker modules.
 
 from __future__ import annotations
 
+import os
+
 from sweeps.cli import catalog_commands, query_commands, sweep_commands  # noqa: F401  (register)
 from sweeps.cli.app import app
 
@@ -13,4 +15,8 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
+    """The ``sweeps`` console script."""
+    # Our process needs no joblib parallelism; without its import-time semaphore probe the
+    # CLI never depends on multiprocessing's resource tracker (see sweeps.dispatcher).
+    os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")
     app()

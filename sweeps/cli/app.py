@@ -41,7 +41,7 @@ class OneLineErrors(TyperGroup):
             message = " ".join(exc.format_message().split())
             typer.echo(f"Error: {message} (see `{where} --help`)", err=True)
             sys.exit(exc.exit_code)
-        except click_errors.Abort:
+        except typer.Abort:
             typer.echo("Aborted.", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

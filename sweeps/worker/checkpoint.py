@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class LoopState:
     best_val_accuracy: float = float("-inf")
     best_epoch: int = 0
     wait: int = 0  # epochs since the best, for early stopping
+    history: list[dict[str, Any]] = field(default_factory=list)  # each epoch's metrics so far
 
 
 def load_state(folder: Path) -> LoopState | None:

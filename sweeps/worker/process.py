@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import threading
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sweeps.protocol import Event, TrialEnded, WorkerExit, WorkerFatal, WorkerMessage, WorkerOptions
@@ -64,34 +65,37 @@ class _Heartbeat(threading.Thread):
                 pass
 
 
-def worker_main(options: WorkerOptions, events: Any = None, stop_event: Any = None) -> WorkerExit:
+def worker_main(options: WorkerOptions, events: Connection | None = None) -> WorkerExit:
     """Run trials until the study's budget is met or a stop is asked; returns the exit code.
 
-    ``events`` (a multiprocessing queue) receives :mod:`sweeps.protocol` events for the
-    dispatcher; without one, trial ends and errors are printed to stderr. ``stop_event`` is the
-    dispatcher's graceful stop.
+    ``events`` (the writing end of a pipe) receives :mod:`sweeps.protocol` events for the
+    dispatcher; without one, trial ends and errors are printed to stderr. SIGTERM is the
+    graceful stop: the running trial stops at its next batch and is queued to continue.
     """
     # The terminal's Ctrl-C reaches every process of the group; the dispatcher decides what it
-    # means and tells us through stop_event. SIGTERM sent to this worker alone stops it gently.
-    local_stop = threading.Event()
-    if stop_event is not None:
+    # means and tells us with SIGTERM.
+    stop = threading.Event()
+    if events is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: local_stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # joblib (through scikit-learn) probes named semaphores at import; a worker needs none,
+    # and without them it never depends on multiprocessing's resource tracker.
+    os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")
     pin_device(options)
 
     from sweeps.worker.trial_loop import TrialLoop
 
-    def should_stop() -> bool:
-        return local_stop.is_set() or (stop_event is not None and stop_event.is_set())
-
     def emit(event: Event) -> None:
         if events is not None:
-            events.put(event)
+            try:
+                events.send(event)
+            except OSError:
+                pass  # the dispatcher is gone; the store still records everything
         elif isinstance(event, TrialEnded | WorkerFatal | WorkerMessage):
             print(f"[worker {os.getpid()}] {event}", file=sys.stderr, flush=True)
 
     loop = TrialLoop(
-        options, should_stop=should_stop, emit=emit, host=socket.gethostname(), pid=os.getpid()
+        options, should_stop=stop.is_set, emit=emit, host=socket.gethostname(), pid=os.getpid()
     )
     heartbeat = _Heartbeat(loop.handle.engine, loop.worker_id)
     heartbeat.start()

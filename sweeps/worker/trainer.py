@@ -7,7 +7,10 @@ validation only: the test split is evaluated once, at the end, for the record.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,6 +104,16 @@ def _input_plan(run: TrialRun) -> tuple[InputSpec, PipelineOptions, dict[str, An
     return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
 
 
+# Tests kill a worker at an exact instant through this variable: its value is the epoch after
+# whose checkpoint (and before whose record in the store) the process kills itself.
+CRASH_AFTER_CHECKPOINT_ENV = "SWEEPS_TEST_CRASH_AFTER_CHECKPOINT"
+
+
+def _fault_point(variable: str, epoch: int) -> None:
+    if os.environ.get(variable) == str(epoch):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def train_trial(run: TrialRun) -> TrialOutcome:
     config, space, trial = run.config, run.space, run.trial
     keras.utils.set_random_seed(config.seed + trial.number)
@@ -181,19 +194,22 @@ def train_trial(run: TrialRun) -> TrialOutcome:
             state.best_val_accuracy, state.best_epoch, state.wait = val_accuracy, epoch + 1, 0
         else:
             state.wait += 1
-        checkpoint.save(run.checkpoint_dir, model, state, improved)
-        run.on_epoch(
-            EpochRecord(
-                epoch=epoch + 1,
-                loss=logs["loss"],
-                accuracy=logs["accuracy"],
-                val_loss=logs["val_loss"],
-                val_accuracy=val_accuracy,
-                learning_rate=learning_rate,
-                seconds=seconds,
-                images_per_second=n_train / seconds,
-            )
+        record = EpochRecord(
+            epoch=epoch + 1,
+            loss=logs["loss"],
+            accuracy=logs["accuracy"],
+            val_loss=logs["val_loss"],
+            val_accuracy=val_accuracy,
+            learning_rate=learning_rate,
+            seconds=seconds,
+            images_per_second=n_train / seconds,
         )
+        # The checkpoint carries the curve up to its epoch: a retry restores its rows from
+        # there, so a kill between this save and the store's record leaves no hole.
+        state.history.append(dataclasses.asdict(record))
+        checkpoint.save(run.checkpoint_dir, model, state, improved)
+        _fault_point(CRASH_AFTER_CHECKPOINT_ENV, epoch + 1)
+        run.on_epoch(record)
 
         trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():

@@ -198,13 +198,12 @@ class TrialLoop:
             epoch=0,
         )
         if resume and retry_of is not None:
+            # The restored curve comes from the checkpoint itself: exactly the epochs whose
+            # weights it holds, whatever the killed trial managed to record.
             state = checkpoint.load_state(folder)
-            records.copy_epochs(
-                self.engine,
-                self.handle.trial_id(int(retry_of)),
-                trial_id,
-                state.epoch if state else 0,
-            )
+            restored = state.history if state else []
+            records.restore_epochs(self.engine, trial_id, restored)
+            records.update_result(self.engine, trial_id, resumed_from_epoch=len(restored))
         slot = self.options.slot
         self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
 
