@@ -20,7 +20,7 @@ from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
-from sweeps.store_access import missing_study, open_store
+from sweeps.store_access import load_sweep, missing_study, open_store
 
 __all__ = [
     "StudyHandle",
@@ -178,6 +178,9 @@ def load_study(
 ) -> StudyHandle:
     """Open an existing sweep; an unknown name raises StorageError listing the known ones."""
     if engine is None or url is None:
+        # Look the study up read-only first: a store without it, foreign or missing, is
+        # refused before anything (SQLite's journal mode included) is changed.
+        load_sweep(study_name, storage)
         url, engine = open_store(storage)
     sweep = find_sweep(engine, study_name)
     if sweep is None:

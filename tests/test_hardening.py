@@ -290,6 +290,9 @@ def test_a_foreign_optuna_store_is_read_without_being_changed(tmp_path) -> None:
     assert best.exit_code == 2 and "'theirs' were not made by sweeps" in best.stderr
     named = invoke(CliRunner(), "best", "theirs", "--storage", db)
     assert named.exit_code == 2 and "Optuna study that sweeps did not make" in named.stderr
+    for command in (["resume", "theirs"], ["worker", "theirs"], ["status", "theirs"]):
+        refused = invoke(CliRunner(), *command, "--storage", db)
+        assert refused.exit_code == 2 and "sweeps did not make" in refused.stderr
     studies = invoke(CliRunner(), "studies", "--storage", db)
     assert studies.exit_code == 0 and "not made by sweeps" in studies.output
     assert "theirs" in studies.output
