@@ -10,6 +10,7 @@ space's ``build`` through :func:`dropout`, :func:`batch_norm` and :func:`regular
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "batch_norm",
     "compile_model",
     "dropout",
+    "family_of",
     "learning_rate_range",
     "make_optimizer",
     "make_schedule",
@@ -71,8 +73,14 @@ def ask_training(
     *,
     normalization: str = "unit",
     augmentations: tuple[str, ...] = (),
+    learning_rates: dict[str, list[float]] | None = None,
 ) -> TrainingRecipe:
-    """Ask the shared training questions; ``augmentations`` names the tunable ones."""
+    """Ask the shared training questions; ``augmentations`` names the tunable ones.
+
+    ``learning_rates`` maps an optimizer to the (low, high) learning rates a range test
+    measured for its family on this space and dataset; it replaces the family's default range
+    (widened to keep the baseline's own rate inside).
+    """
     b = baseline.get
     optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default=b("optimizer", "adam"))
     # The range follows the chosen optimizer (Adadelta wants ~1, Adam ~1e-3): one 1e-5..1 axis
@@ -81,6 +89,12 @@ def ask_training(
     # is also registered under an inactive condition.
     low, high, usual = learning_rate_range(optimizer)
     same_family = learning_rate_range(b("optimizer", "adam")) == (low, high, usual)
+    measured = (learning_rates or {}).get(family_of(optimizer))
+    if measured:
+        low, high = measured
+        usual = math.sqrt(low * high)
+        if same_family and b("learning_rate") is not None:
+            low, high = min(low, b("learning_rate")), max(high, b("learning_rate"))
     learning_rate = hp.Float(
         "learning_rate",
         low,
@@ -118,6 +132,14 @@ def ask_training(
         rotation=float(rotation or 0.0),
         normalization=normalization,
     )
+
+
+def family_of(optimizer: str) -> str:
+    """The first optimizer of ``optimizer``'s learning-rate family (its representative)."""
+    for optimizers in LEARNING_RATES:
+        if optimizer in optimizers:
+            return optimizers[0]
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, but got {optimizer=}.")
 
 
 def learning_rate_range(optimizer: str) -> tuple[float, float, float]:

@@ -36,6 +36,7 @@ __all__ = [
     "set_worker",
     "stale_workers",
     "start_result",
+    "update_config",
     "update_result",
 ]
 
@@ -43,6 +44,14 @@ __all__ = [
 def create_schema(engine: Engine) -> None:
     """Create our tables. Run once by whoever creates the study, before any worker starts."""
     Base.metadata.create_all(engine)
+
+
+def update_config(engine: Engine, study_id: int, config_json: str) -> None:
+    """Replace a sweep's saved configuration (a measurement made for it, a raised budget)."""
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(Sweep).where(Sweep.study_id == study_id).values(config_json=config_json)
+        )
 
 
 def delete_sweep(engine: Engine, study_id: int) -> None:

@@ -35,7 +35,7 @@ DEFAULT_STORAGE = "sweeps.db"
 
 # Settings that describe where a sweep runs rather than what it searches: given to run()
 # directly, not through **settings.
-_PLACEMENT = {"space", "dataset", "artifacts", "study_folder"}
+_PLACEMENT = {"space", "dataset", "artifacts", "study_folder", "learning_rates"}
 _MAX_STUDY_NAME = 200
 
 

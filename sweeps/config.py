@@ -51,6 +51,10 @@ class SweepConfig:
     patience: int = 5  # early stopping on val accuracy; 0 turns it off
     baseline: bool = True  # the space's notebook recipe is the first trial
     weights: str | None = None  # pretrained weights for spaces that take them
+    # Measure each optimizer family's learning-rate range on this space and dataset before the
+    # first trial (sweeps.worker.lr_finder); the result is saved here, family -> [low, high].
+    lr_range_test: bool = True
+    learning_rates: dict[str, list[float]] | None = None
     # Orchestration.
     workers: int = 1
     gpus: list[int] = field(default_factory=list)

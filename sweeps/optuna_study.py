@@ -20,6 +20,7 @@ from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
+from sweeps.pruners import ChanceLevelPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
 
 __all__ = [
@@ -103,13 +104,28 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise ConfigError(f"unknown sampler {name!r}.")
 
 
-def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+def _classes(dataset: str) -> int | None:
+    """The dataset's class count, for the chance-level rule (None if it cannot be told)."""
+    from sweeps.data import dataset_info
+    from sweeps.errors import SweepsError
+
+    try:
+        return dataset_info(dataset).num_classes
+    except SweepsError:
+        return None
+
+
+def make_pruner(name: str, epochs: int, classes: int | None = None) -> optuna.pruners.BasePruner:
+    """The pruner named ``name``; ``median`` also stops trials stuck at chance level (1 /
+    ``classes``) after two epochs, when ``classes`` is known."""
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
         # n_min_trials: early-stopped trials report no late epochs, and a median of one trial
         # would prune everything that is not yet as good as the best.
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2, n_min_trials=3)
+        median = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2, n_min_trials=3)
+        return ChanceLevelPruner(median, 1.0 / classes) if classes and classes > 1 else median
+    # Hyperband stays unwrapped: TPE recognises it by type to sample per bracket.
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
             min_resource=1, max_resource=epochs, reduction_factor=3
@@ -139,7 +155,7 @@ def create_study(
             storage=optuna_storage,
             direction="maximize",
             sampler=make_sampler(config.sampler, config.seed),
-            pruner=make_pruner(config.pruner, config.epochs),
+            pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
         )
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError(
@@ -191,7 +207,7 @@ def load_study(
         study_name=study_name,
         storage=optuna_storage,
         sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset),
-        pruner=make_pruner(config.pruner, config.epochs),
+        pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
     )
     return StudyHandle(
         study=study, storage=optuna_storage, engine=engine, sweep=sweep, config=config, url=url

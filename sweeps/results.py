@@ -88,7 +88,11 @@ class Study:
 
     @property
     def config(self) -> SweepConfig:
-        """The sweep's saved configuration (what ``resume`` continues with)."""
+        """The sweep's saved configuration (what ``resume`` continues with), as stored now:
+        workers add to it (the measured learning-rate ranges)."""
+        from storage.queries import find_sweep
+
+        self._sweep = find_sweep(self._engine, self.name) or self._sweep
         return SweepConfig.from_json(self._sweep.config_json)
 
     @property

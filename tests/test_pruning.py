@@ -64,3 +64,36 @@ def test_unknown_names_are_config_errors() -> None:
         make_pruner("sometimes", 5)
     with pytest.raises(ConfigError):
         make_sampler("annealing", 0)
+
+
+def test_a_trial_stuck_at_chance_is_pruned_without_waiting_for_a_median() -> None:
+    """No other trial has finished: the median cannot judge, the chance rule can."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 5, classes=10))
+    stuck = study.ask()
+    stuck.report(0.10, 1)
+    assert not stuck.should_prune()  # one epoch is too early to judge
+    stuck.report(0.12, 2)
+    assert stuck.should_prune()
+    learning = study.ask()
+    learning.report(0.10, 1)
+    learning.report(0.40, 2)  # slow, but above 1.5x chance: left to the median
+    assert not learning.should_prune()
+
+
+def test_the_chance_rule_uses_the_best_epoch_and_the_class_count() -> None:
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 9, classes=2))
+    learned_once = study.ask()
+    for epoch, value in enumerate([0.80, 0.50, 0.50], start=1):
+        learned_once.report(value, epoch)
+    assert not learned_once.should_prune()
+    coin = study.ask()
+    for epoch, value in enumerate([0.52, 0.54, 0.51], start=1):
+        coin.report(value, epoch)
+    assert coin.should_prune()  # two classes: chance 0.5, threshold 0.55
+    assert make_pruner("median", 9, classes=2).threshold == pytest.approx(0.55)
+    assert make_pruner("median", 9, classes=10).threshold == pytest.approx(0.19)
+
+
+def test_without_a_class_count_median_is_plain() -> None:
+    assert isinstance(make_pruner("median", 5), optuna.pruners.MedianPruner)
+    assert isinstance(make_pruner("hyperband", 5, classes=10), optuna.pruners.HyperbandPruner)

@@ -127,6 +127,12 @@ def show(
         console.print(
             f"Baseline: reproduces the recipe of notebook {notebook or '?'} for space {r.space}."
         )
+    measured = opened.config.learning_rates
+    if measured and r.param_count is not None:
+        ranges = ", ".join(
+            f"{family} {low:.2g}..{high:.2g}" for family, (low, high) in measured.items()
+        )
+        console.print(f"Learning rates searched (range test of this study): {ranges}.")
     if r.retry_of is not None:
         resumed = f", resumed after epoch {r.resumed_from_epoch}" if r.resumed_from_epoch else ""
         console.print(f"Retry of trial {r.retry_of}{resumed}.")

@@ -65,6 +65,13 @@ def run(
     baseline: Annotated[
         bool, typer.Option(help="Run the notebook's recipe as the first trial.")
     ] = True,
+    lr_range_test: Annotated[
+        bool,
+        typer.Option(
+            help="Measure each optimizer family's learning-rate range on this space and "
+            "dataset before the first trial, and search that range."
+        ),
+    ] = _defaults.lr_range_test,
     weights: Annotated[
         Optional[str], typer.Option(help="Pretrained weights file for spaces that take one.")
     ] = None,
@@ -109,6 +116,7 @@ def run(
         seed=seed,
         patience=patience,
         baseline=baseline,
+        lr_range_test=lr_range_test,
         weights=weights,
         workers=workers,
         gpus=_parse_gpus(gpus),

@@ -57,11 +57,6 @@ def _layout(directory: Path) -> tuple[list[Path], list[str]]:
             f"{roots[0]} has no class sub-folders: put each class's images in their own "
             f"sub-folder, e.g. {roots[0]}/cat/1.png"
         )
-    if len(classes) < 2:
-        raise DatasetError(
-            f"{roots[0]} has one class sub-folder ({classes[0]}); a classifier needs at least two: "
-            "add a sub-folder of images per class"
-        )
     if has_train and _class_dirs(roots[1]) != classes:
         raise DatasetError(
             f"{roots[1]} has class folders {_class_dirs(roots[1])} but {roots[0]} has "
@@ -74,6 +69,11 @@ def _layout(directory: Path) -> tuple[list[Path], list[str]]:
                     f"class folder {root / name} has no images ({', '.join(_FORMATS)}): add "
                     "images or remove the folder"
                 )
+    if len(classes) < 2:
+        raise DatasetError(
+            f"{roots[0]} has one class sub-folder ({classes[0]}); a classifier needs at least two: "
+            "add a sub-folder of images per class"
+        )
     return roots, classes
 
 

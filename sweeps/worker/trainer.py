@@ -27,7 +27,7 @@ from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
-__all__ = ["EpochRecord", "TrialOutcome", "TrialRun", "train_trial"]
+__all__ = ["EpochRecord", "TrialOutcome", "TrialRun", "input_plan", "train_trial"]
 
 
 @dataclass
@@ -91,16 +91,18 @@ class _BatchGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _input_plan(run: TrialRun) -> tuple[InputSpec, PipelineOptions, dict[str, Any]]:
+def input_plan(
+    space: SearchSpace, splits: Splits, weights: str | None = None
+) -> tuple[InputSpec, PipelineOptions, dict[str, Any]]:
     """The model's input and how the pipeline gets the dataset's images there."""
-    shape = tuple(int(d) for d in run.splits.x_train.shape[1:])
-    target = run.space.input_size_for(shape)
-    channels = run.space.channels_for(shape[2])
+    shape = tuple(int(d) for d in splits.x_train.shape[1:])
+    target = space.input_size_for(shape)
+    channels = space.channels_for(shape[2])
     model_shape = (*(target or shape[:2]), channels or shape[2])
     facts = {"input_shape": "x".join(map(str, model_shape))}
     if target or channels:
         facts["resized_from"] = "x".join(map(str, shape))
-    spec = InputSpec(model_shape, run.splits.info.num_classes, weights=run.config.weights)
+    spec = InputSpec(model_shape, splits.info.num_classes, weights=weights)
     return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
 
 
@@ -125,8 +127,9 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         space.baseline,
         normalization=space.info.normalization,
         augmentations=space.info.augmentations,
+        learning_rates=config.learning_rates,
     )
-    spec, options, facts = _input_plan(run)
+    spec, options, facts = input_plan(run.space, run.splits, config.weights)
     model = space.build(hp, spec)
     facts["param_count"] = int(model.count_params())
     run.on_start(facts)

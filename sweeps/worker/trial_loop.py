@@ -111,6 +111,8 @@ class TrialLoop:
         except (SweepsError, SpaceError) as exc:
             self.emit(WorkerFatal(self.options.slot, reason=str(exc)))
             return WorkerExit.FATAL
+        if self.config.lr_range_test and self.config.learning_rates is None:
+            self._measure_learning_rates()
         while not self.should_stop():
             reason = self._fatal_reason()
             if reason:
@@ -139,6 +141,37 @@ class TrialLoop:
                 return WorkerExit.FATAL
             self.trials_done += 1
         return WorkerExit.DONE
+
+    def _measure_learning_rates(self) -> None:
+        """Run the learning-rate range test once per study, before any trial asks a rate.
+
+        Slot 0 measures and saves the ranges with the study; the other workers wait for them
+        (a worker restarted after a crash mid-test measures again).
+        """
+        import dataclasses
+
+        from storage.queries import find_sweep
+        from sweeps.config import SweepConfig
+
+        if self.options.slot == 0:
+            from sweeps.worker.lr_finder import run_range_tests
+
+            self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
+            tests = run_range_tests(self.space, self.splits, self.config.seed)
+            measured = {t.family: [t.low, t.high] for t in tests}
+            self.config = dataclasses.replace(self.config, learning_rates=measured)
+            records.update_config(self.engine, self.study_id, self.config.to_json())
+            text = ", ".join(f"{t.family} {t.low:.2g}..{t.high:.2g}" for t in tests)
+            self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
+        else:
+            while not self.should_stop():
+                sweep = find_sweep(self.engine, self.handle.name)
+                saved = SweepConfig.from_json(sweep.config_json) if sweep else self.config
+                if saved.learning_rates is not None:
+                    self.config = saved
+                    break
+                _wait(1.0, self.should_stop)
+        self.handle.config = self.config
 
     def _budget_met(self) -> bool:
         return trial_counts(self.engine, self.study_id).finished >= self.config.trials

@@ -1,0 +1,138 @@
+"""The learning-rate range test (Leslie Smith 2015; fastai's ``lr_find``), per optimizer family.
+
+Before a sweep's first trial, one worker trains the space's baseline network for a hundred
+steps per optimizer family while the learning rate grows exponentially, and records the loss
+of every step. The rate where the smoothed loss is lowest is the edge of stable training for
+this space, dataset and batch size: the sweep then searches the two decades below it instead
+of the family's generic range, so it stops spending trials on rates that cannot train in the
+steps a trial gets, or that diverge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from search_spaces import SearchSpace, tunables
+from sweeps.data import PipelineOptions, Splits, make_pipelines
+
+__all__ = ["RangeTest", "run_range_tests", "suggest_range"]
+
+STEPS = 100  # fastai's default number of iterations
+DECADES = 2.0  # the searched range: this many decades below the rate of lowest loss
+SMOOTHING = 0.9  # exponential moving average of the loss, as fastai smooths it
+DIVERGED = 4.0  # a smoothed loss this many times its minimum: stop, the rate diverged
+MIN_DROP = 0.01  # the smoothed loss must fall this share below its start to say anything
+# Each family's test sweeps from a tenth of its generic lower bound to ten times its upper.
+REPRESENTATIVES = {"adam": "adam", "sgd": "nesterov", "adadelta": "adadelta"}
+
+
+@dataclass(frozen=True)
+class RangeTest:
+    """One family's measurement: the rates tried, their losses, and the range it suggests."""
+
+    family: str
+    learning_rates: list[float]
+    losses: list[float]
+    low: float
+    high: float
+
+
+def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:
+    """Bias-corrected exponential moving average (the first values are not pulled to 0)."""
+    average, out = 0.0, []
+    for i, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        out.append(average / (1 - beta**i))
+    return out
+
+
+def suggest_range(
+    learning_rates: list[float], losses: list[float], *, decades: float = DECADES
+) -> tuple[float, float] | None:
+    """``(low, high)``: ``high`` is the rate of lowest smoothed loss, ``low`` ``decades`` below.
+
+    The smoothing lags the raw curve by a few steps, so ``high`` can sit a little past the
+    onset of divergence; the range below it holds the rates that train (fastai suggests a
+    tenth of this minimum for a single run, the middle of the searched range here).
+
+    None when the curve says nothing: too short, or the loss never fell below where it began
+    (the test had too few steps to move, and the generic range is kept).
+    """
+    finite = [(r, loss) for r, loss in zip(learning_rates, losses, strict=True)
+              if math.isfinite(loss)]  # fmt: skip
+    if len(finite) < 10:
+        return None
+    rates, smoothed = [r for r, _ in finite], smooth([loss for _, loss in finite])
+    best = int(np.argmin(smoothed))
+    # Where the loss started: the plateau of the first steps, whose rates are too small to
+    # move it. A minimum within noise of it means no rate trained.
+    start = float(np.median(smoothed[:10]))
+    if smoothed[best] > (1 - MIN_DROP) * start:
+        return None
+    high = rates[best]
+    return high / 10**decades, high
+
+
+def _test_family(
+    space: SearchSpace, splits: Splits, family: str, bounds: tuple[float, float], seed: int
+) -> RangeTest:
+    import keras
+    import keras_tuner as kt
+
+    from sweeps.worker.trainer import input_plan
+
+    keras.utils.set_random_seed(seed)
+    # The baseline network and recipe, with this family's optimizer and a constant rate that
+    # the loop below drives: Fixed values are what KerasTuner answers later questions with.
+    hp = kt.HyperParameters()
+    hp.Fixed("optimizer", REPRESENTATIVES[family])
+    hp.Fixed("schedule", "constant")
+    hp.Fixed("momentum", 0.9)
+    recipe = tunables.ask_training(
+        hp, space.baseline, normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+    )  # fmt: skip
+    spec, options, _ = input_plan(space, splits)
+    model = space.build(hp, spec)
+    # The rate grows by a constant factor every step: the exponential schedule with one step
+    # per "epoch" is exactly that.
+    start, end = bounds[0] / 10, bounds[1] * 10
+    growth = (end / start) ** (1 / (STEPS - 1))
+    testing = dataclasses.replace(
+        recipe, learning_rate=start, schedule="exponential",
+        schedule_args={"rate": growth, "every": 1},
+    )  # fmt: skip
+    tunables.compile_model(model, testing, steps_per_epoch=1, epochs=STEPS)
+    train, _, _ = make_pipelines(
+        splits,
+        PipelineOptions(
+            batch_size=recipe.batch_size, normalization=recipe.normalization,
+            target_size=options.target_size, channels=options.channels, shuffle_seed=seed,
+        ),
+    )  # fmt: skip
+    rates = [start * growth**i for i in range(STEPS)]
+    losses: list[float] = []
+    batches = iter(train.repeat())
+    for _ in rates:
+        x, y = next(batches)
+        loss = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        losses.append(loss)
+        lowest = min(smooth(losses))
+        if not math.isfinite(loss) or smooth(losses)[-1] > DIVERGED * lowest:
+            break
+    keras.backend.clear_session()
+    tried = rates[: len(losses)]
+    suggested = suggest_range(tried, losses) or bounds
+    return RangeTest(family, [float(r) for r in tried], losses, *map(float, suggested))
+
+
+def run_range_tests(space: SearchSpace, splits: Splits, seed: int) -> list[RangeTest]:
+    """One range test per optimizer family the space can use."""
+    tests = []
+    for optimizers, (low, high, _) in tunables.LEARNING_RATES.items():
+        tests.append(_test_family(space, splits, optimizers[0], (low, high), seed))
+    return tests

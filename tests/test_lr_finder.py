@@ -1,0 +1,77 @@
+"""The learning-rate range test: on scripted loss curves, then once in a real tiny sweep."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sweeps
+from sweeps.worker.lr_finder import smooth, suggest_range
+
+RATES = list(np.geomspace(1e-5, 1.0, 100))
+
+
+def _curve(best_rate: float, diverge_rate: float, noise: float = 0.0) -> list[float]:
+    """A range test's loss: flat at 2.3 for tiny rates, falling to its lowest at ``best_rate``,
+    then exploding from ``diverge_rate`` on (the shape Smith's paper shows)."""
+    rng = np.random.default_rng(0)
+    losses = []
+    for rate in RATES:
+        progress = min(1.0, max(0.0, math.log10(rate / 1e-4) / math.log10(best_rate / 1e-4)))
+        loss = 2.3 - 1.5 * progress
+        if rate > diverge_rate:
+            loss = 0.8 * (rate / diverge_rate) ** 3
+        losses.append(loss + noise * rng.standard_normal())
+    return losses
+
+
+def test_the_range_ends_at_the_lowest_loss_before_divergence() -> None:
+    low, high = suggest_range(RATES, _curve(best_rate=1e-2, diverge_rate=3e-2))
+    # At or past the lowest raw loss, and (smoothing lags the raw curve by a few steps) not
+    # far past where the loss explodes.
+    assert 1e-2 <= high <= 2 * 3e-2
+    assert low == pytest.approx(high / 100)
+
+
+def test_noise_does_not_move_the_range_much() -> None:
+    low, high = suggest_range(RATES, _curve(best_rate=1e-3, diverge_rate=5e-3, noise=0.05))
+    assert 1e-3 <= high <= 2 * 5e-3
+
+
+def test_a_curve_that_never_falls_says_nothing() -> None:
+    flat = [2.3 + 0.01 * math.sin(i) for i in range(100)]
+    assert suggest_range(RATES, flat) is None
+    assert suggest_range(RATES[:5], _curve(1e-2, 3e-2)[:5]) is None  # too short to tell
+
+
+def test_non_finite_losses_are_ignored() -> None:
+    losses = _curve(best_rate=1e-2, diverge_rate=3e-2)
+    losses[-10:] = [float("nan")] * 10  # the test stopped on a NaN loss
+    low, high = suggest_range(RATES, losses)
+    assert 1e-2 <= high <= 2 * 3e-2
+
+
+def test_smoothing_is_bias_corrected() -> None:
+    assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
+
+
+def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = sweeps.run(
+        "mlp", trials=3, epochs=1, storage=url, baseline=False, quiet=True, pruner="none"
+    )
+    measured = study.config.learning_rates
+    assert set(measured) == {"adam", "sgd", "adadelta"}
+    assert all(0 < low < high for low, high in measured.values())
+    family = {"adam": "adam", "adamax": "adam", "rmsprop": "adam", "sgd": "sgd",
+              "nesterov": "sgd", "adadelta": "adadelta"}  # fmt: skip
+    for params in study.best(3)["params"]:
+        low, high = measured[family[params["optimizer"]]]
+        assert low * (1 - 1e-9) <= params["learning_rate"] <= high * (1 + 1e-9)
+    off = sweeps.run(
+        "mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True,
+        lr_range_test=False,
+    )  # fmt: skip
+    assert off.config.learning_rates is None
