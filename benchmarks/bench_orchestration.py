@@ -40,6 +40,8 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         workers=workers,
         pruner="none",
         patience=0,
+        val_fraction=0.1,
+        lr_range_test=False,  # every trial is the baseline: nothing to search
         artifacts=str(folder / "artifacts"),
     )
     baseline = load_space(space).baseline

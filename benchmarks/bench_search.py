@@ -73,10 +73,19 @@ def run_keras_tuner(args: argparse.Namespace, seed: int, folder: Path, kind: str
     import keras_tuner as kt
 
     from search_spaces import InputSpec, load_space, tunables
-    from sweeps.data import Augmentation, PipelineOptions, load_splits, make_pipelines
+    from sweeps.data import (
+        Augmentation,
+        PipelineOptions,
+        auto_val_fraction,
+        dataset_info,
+        load_splits,
+        make_pipelines,
+    )
 
     space = load_space(args.space)
-    splits = load_splits(args.dataset, val_fraction=0.1, seed=seed)
+    # The validation share sweeps chooses for this dataset, so both select on the same split.
+    fraction = auto_val_fraction(dataset_info(args.dataset).train_size)
+    splits = load_splits(args.dataset, val_fraction=fraction, seed=seed)
     shape = tuple(int(d) for d in splits.x_train.shape[1:])
     target, channels = space.input_size_for(shape), space.channels_for(shape[2])
     spec = InputSpec((*(target or shape[:2]), channels or shape[2]), splits.info.num_classes)

@@ -237,7 +237,7 @@ def run(
     _check_weights(loaded, config.weights, console)
 
     from sweeps.artifacts import check_root, default_artifacts, new_study_folder, study_path
-    from sweeps.data import check_dataset
+    from sweeps.data import auto_val_fraction, check_dataset, dataset_info
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study, make_sampler
 
@@ -248,6 +248,8 @@ def run(
     config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
     # Read the dataset once now: a broken file or an impossible split is one line here rather
     # than a fatal error in every worker after the study exists.
+    if config.val_fraction is None:
+        config.val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
     check_dataset(dataset, val_fraction=config.val_fraction, seed=config.seed)
     name = name or _study_name(loaded, dataset)
     config.study_folder = new_study_folder(name)

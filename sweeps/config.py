@@ -47,7 +47,8 @@ class SweepConfig:
     sampler: str = "tpe"
     pruner: str = "median"
     seed: int = 0
-    val_fraction: float = 0.1
+    # None: 0.1, raised for small datasets (sweeps.data.auto_val_fraction); saved resolved.
+    val_fraction: float | None = None
     patience: int = 5  # early stopping on val accuracy; 0 turns it off
     baseline: bool = True  # the space's notebook recipe is the first trial
     weights: str | None = None  # pretrained weights for spaces that take them
@@ -82,7 +83,7 @@ class SweepConfig:
             raise ConfigError(
                 f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."
             )
-        if (
+        if self.val_fraction is not None and (
             isinstance(self.val_fraction, bool)
             or not isinstance(self.val_fraction, int | float)
             or not 0.0 < self.val_fraction < 0.5

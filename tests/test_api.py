@@ -47,6 +47,7 @@ def test_run_returns_the_study_and_best_ranks_it(swept) -> None:
     assert best["baseline"].sum() == 1
     assert "learning_rate" in best.iloc[0]["params"]
     assert study.config.space == "leaky_cnn" and study.config.epochs == 2
+    assert study.config.val_fraction == 0.2  # resolved for digits and saved
 
 
 def test_show_gives_result_params_and_curve(swept) -> None:

@@ -336,3 +336,12 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"not a png at all")
     with pytest.raises(DatasetError, match=f"image {bad} cannot be decoded"):
         load_splits(name, val_fraction=0.5)
+
+
+def test_small_datasets_get_a_larger_validation_share() -> None:
+    from sweeps.data import auto_val_fraction
+
+    assert auto_val_fraction(60_000) == 0.1  # MNIST: 6,000 validation images are plenty
+    assert auto_val_fraction(1_437) == 0.2  # digits: 287 images instead of 144
+    assert auto_val_fraction(2_000) == 0.15
+    assert auto_val_fraction(None) == 0.1  # size unknown: the usual share

@@ -132,6 +132,8 @@ BAD_INPUTS = [
     (["run", "--gpus", "a,b"], "--gpus must be a comma-separated list"),
     (["run", "--gpus", "7"], "--gpus asks for GPU 7"),
     (["run", "--bogus"], "No such option: --bogus"),
+    (["run", "--val-fraction", "0.7"], "--val-fraction must be between 0 and 0.5"),
+    (["run", "--val-fraction", "abc"], "Invalid value for '--val-fraction'"),
     # run: the study's name
     (["run", "--study", STUDY], f"study '{STUDY}' already exists"),
     (["run", "--study", ""], "--study must be 1 to 200 characters"),

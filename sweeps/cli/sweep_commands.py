@@ -65,6 +65,13 @@ def run(
     baseline: Annotated[
         bool, typer.Option(help="Run the notebook's recipe as the first trial.")
     ] = True,
+    val_fraction: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Share of the training split held out for validation (selection); default "
+            "0.1, raised up to 0.2 for small datasets so it holds about 300 images."
+        ),
+    ] = None,
     lr_range_test: Annotated[
         bool,
         typer.Option(
@@ -117,6 +124,7 @@ def run(
         patience=patience,
         baseline=baseline,
         lr_range_test=lr_range_test,
+        val_fraction=val_fraction,
         weights=weights,
         workers=workers,
         gpus=_parse_gpus(gpus),

@@ -10,12 +10,14 @@ from __future__ import annotations
 from sweeps.data.base import DatasetInfo, Splits
 from sweeps.data.pipeline import Augmentation, PipelineOptions, make_pipelines
 from sweeps.data.registry import check_dataset, dataset_info, list_datasets, load_splits
+from sweeps.data.splits import auto_val_fraction
 
 __all__ = [
     "Augmentation",
     "DatasetInfo",
     "PipelineOptions",
     "Splits",
+    "auto_val_fraction",
     "check_dataset",
     "dataset_info",
     "list_datasets",

@@ -8,12 +8,28 @@ import numpy as np
 
 from sweeps.errors import DatasetError
 
-__all__ = ["TEST_FRACTION", "TEST_SEED", "carve", "carved_size"]
+__all__ = ["TEST_FRACTION", "TEST_SEED", "auto_val_fraction", "carve", "carved_size"]
 
 # Datasets without an official test split (digits, a flat image folder) get one carved with a
 # fixed seed, independent of the sweep's seed, so every sweep reports on the same test images.
 TEST_FRACTION = 0.2
 TEST_SEED = 0
+
+
+# Selection on a small validation split picks noise: a 144-image split of digits cannot tell
+# 0.98 from 0.99. Small datasets get a larger share, up to MAX_AUTO_VAL_FRACTION.
+MIN_VAL_IMAGES = 300
+DEFAULT_VAL_FRACTION = 0.1
+MAX_AUTO_VAL_FRACTION = 0.2
+
+
+def auto_val_fraction(train_size: int | None) -> float:
+    """The validation share for ``train_size`` training images: 0.1, or more (at most 0.2)
+    so that the split holds about MIN_VAL_IMAGES images."""
+    if not train_size:
+        return DEFAULT_VAL_FRACTION
+    wanted = MIN_VAL_IMAGES / train_size
+    return round(min(MAX_AUTO_VAL_FRACTION, max(DEFAULT_VAL_FRACTION, wanted)), 3)
 
 
 def carved_size(n: int, fraction: float) -> int:
