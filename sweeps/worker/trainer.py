@@ -225,11 +225,13 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     if outcome.status in (TrialStatus.FAILED, TrialStatus.INTERRUPTED):
         return outcome
 
-    # Report the best-validation weights: evaluate them on val (the selection metric) and on
-    # test (recorded, never used to select).
+    # Report the best-validation weights: their val metrics are the best epoch's (the same
+    # weights on the same deterministic split), and test is evaluated once, for the record
+    # only, never to select.
     if checkpoint.restore_best(run.checkpoint_dir, model, state):
+        best = next(e for e in state.history if e["epoch"] == state.best_epoch)
         outcome.best_epoch = state.best_epoch
-        outcome.val_loss, outcome.val_accuracy = model.evaluate(val_ds, verbose=0)
+        outcome.val_loss, outcome.val_accuracy = best["val_loss"], best["val_accuracy"]
         outcome.test_loss, outcome.test_accuracy = model.evaluate(test_ds, verbose=0)
     elif outcome.status == TrialStatus.COMPLETE:
         outcome.status = TrialStatus.FAILED
