@@ -33,8 +33,8 @@ __all__ = ["DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"]
 
 DEFAULT_STORAGE = "sweeps.db"
 
-# Settings that describe where a sweep runs rather than what it searches: given to run()
-# directly, not through **settings.
+# SweepConfig fields that run() takes as its own arguments or works out itself (the study's
+# checkpoint folder, the measured learning rates), never through **settings.
 _PLACEMENT = {"space", "dataset", "artifacts", "study_folder", "learning_rates"}
 _MAX_STUDY_NAME = 200
 
