@@ -344,6 +344,7 @@ def join(
         ConfigError: bad device settings.
     """
     from storage.queries import trial_counts
+    from sweeps.artifacts import check_root
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import load_study as open_handle
 
@@ -352,6 +353,7 @@ def join(
     ).validate()
     slots = plan_slots(local)
     console = _console(quiet)
+    root = check_root(artifacts) if artifacts else None
     handle = open_handle(study, storage)
     counts = trial_counts(handle.engine, handle.study_id)
     if counts.finished >= handle.config.trials:
@@ -362,7 +364,7 @@ def join(
             "`sweeps resume --trials N`).",
         )
         return Study(handle.sweep, handle.engine, handle.url)
-    folder = str(Path(artifacts).resolve()) if artifacts else str(handle.config.artifacts)
+    folder = root or str(handle.config.artifacts)
     return _dispatch(handle, slots, folder, console)
 
 

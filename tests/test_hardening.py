@@ -169,6 +169,7 @@ BAD_INPUTS = [
     (["resume", STUDY, "--storage", "sqlite://"], "in-memory SQLite"),
     (["worker", "ghost"], "study 'ghost' does not exist"),
     (["worker", STUDY, "--workers", "0"], "--workers must be a positive integer"),
+    (["worker", STUDY, "--artifacts", FILE], "is not a folder"),
     (["status", "ghost"], "study 'ghost' does not exist"),
     # queries
     (["best", "ghost"], "study 'ghost' does not exist"),
