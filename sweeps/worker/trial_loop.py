@@ -159,12 +159,22 @@ class TrialLoop:
             from sweeps.worker.lr_finder import run_range_tests
 
             self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
-            tests = run_range_tests(self.space, self.splits, self.config.seed)
+            try:
+                tests = run_range_tests(self.space, self.splits, self.config.seed)
+            except Exception as exc:  # a space that cannot train: its trials will say why
+                tests = []
+                self.emit(WorkerMessage(
+                    self.options.slot,
+                    text=f"learning-rate range test failed ({_one_line(exc)}); "
+                    "searching the generic ranges",
+                ))  # fmt: skip
+            # An empty result is saved too: the other workers stop waiting for one.
             measured = {t.family: [t.low, t.high] for t in tests}
             self.config = dataclasses.replace(self.config, learning_rates=measured)
             records.update_config(self.engine, self.study_id, self.config.to_json())
-            text = ", ".join(f"{t.family} {t.low:.2g}..{t.high:.2g}" for t in tests)
-            self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
+            if tests:
+                text = ", ".join(f"{t.family} {t.low:.2g}..{t.high:.2g}" for t in tests)
+                self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
         else:
             while not self.should_stop():
                 sweep = find_sweep(self.engine, self.handle.name)
