@@ -9,10 +9,30 @@ from typing import Any
 
 from sweeps.errors import ConfigError
 
-__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig"]
+__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "keep_count"]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc")
 PRUNERS = ("none", "median", "hyperband")
+
+
+def keep_count(policy: str) -> int | None:
+    """How many finished trials' checkpoints ``--keep-models`` keeps, best by validation first:
+    K for ``top-K``, None for ``all`` (every one), 0 for ``none``.
+
+    Raises:
+        ConfigError: the policy is not ``top-K`` with K a positive integer, ``all`` or ``none``.
+    """
+    if policy == "all":
+        return None
+    if policy == "none":
+        return 0
+    prefix, _, count = str(policy).partition("-")
+    if prefix == "top" and count.isdigit() and int(count) > 0:
+        return int(count)
+    raise ConfigError(
+        f"--keep-models must be top-K (K a positive integer, e.g. top-5), all or none, "
+        f"but got {policy!r}."
+    )
 
 
 @dataclass
@@ -34,6 +54,7 @@ class SweepConfig:
     patience: int = 5  # early stopping on val accuracy; 0 turns it off
     baseline: bool = True  # the space's notebook recipe is the first trial
     weights: str | None = None  # pretrained weights for spaces that take them
+    keep_models: str = "top-5"  # checkpoints kept after trials end: top-K, all or none
     # Orchestration.
     workers: int = 1
     gpus: list[int] = field(default_factory=list)
@@ -77,6 +98,7 @@ class SweepConfig:
             raise ConfigError(
                 f"--sampler must be one of {', '.join(SAMPLERS)}, but got {self.sampler!r}."
             )
+        keep_count(self.keep_models)  # raises on a malformed policy
         if self.pruner not in PRUNERS:
             raise ConfigError(
                 f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."
