@@ -38,11 +38,13 @@ __all__ = [
     "ModelReport",
     "RefitReport",
     "build_ensemble",
+    "ensemble_members",
     "evaluate_trial",
     "model_kept",
     "refit_trial",
     "resolve_trial",
     "save_trial_model",
+    "trial_spec",
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -171,7 +173,12 @@ def _not_kept(config: SweepConfig, numbers: list[int], study: str) -> ConfigErro
     )
 
 
-def _spec(sweep: Sweep, detail: TrialDetail, *, need_model: bool = True) -> TrialSpec:
+def trial_spec(sweep: Sweep, detail: TrialDetail, *, need_model: bool = True) -> TrialSpec:
+    """What a worker-side task needs to rebuild ``detail``'s trial.
+
+    Raises:
+        ConfigError: ``need_model`` and the trial's checkpoints were not kept.
+    """
     config = SweepConfig.from_json(sweep.config_json)
     result = detail.result
     if need_model and not model_kept(result):
@@ -192,8 +199,8 @@ def _stem(sweep: Sweep, number: int) -> str:
     return f"{_UNSAFE.sub('-', sweep.study_name).strip('.-') or 'study'}-trial-{number}"
 
 
-def _model_file(out: str | Path | None, default: str) -> Path:
-    """A ``.keras`` path whose folder exists."""
+def _model_file(out: str | Path | None, default: str = "") -> Path:
+    """``out`` (or ``default``) as a ``.keras`` path whose folder exists."""
     path = Path(out) if out is not None else Path(default)
     if path.suffix != ".keras":
         raise ConfigError(
@@ -220,7 +227,7 @@ def save_trial_model(
         ConfigError: see :func:`resolve_trial`; the trial's model was not kept; a bad ``out``.
     """
     detail = resolve_trial(engine, sweep, trial)
-    spec = _spec(sweep, detail)
+    spec = trial_spec(sweep, detail)
     path = _model_file(out, f"{_stem(sweep, spec.number)}.keras")
     export = run_in_child("sweeps.worker.export:export_model", spec, str(path))
     return ModelReport(spec.number, float(detail.result.val_accuracy), spec.test_accuracy, export)
@@ -242,7 +249,7 @@ def evaluate_trial(
     if not folder.is_dir():
         raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
     detail = resolve_trial(engine, sweep, trial)
-    spec = _spec(sweep, detail)
+    spec = trial_spec(sweep, detail)
     stem = folder / _stem(sweep, spec.number)
     result: EvaluationResult = run_in_child(
         "sweeps.worker.evaluation:evaluate_trial",
@@ -263,6 +270,27 @@ def evaluate_trial(
     return EvaluationReport(spec.number, spec.test_accuracy, result)
 
 
+def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
+    """The ``k`` best finished trials by validation accuracy (the ranking of ``sweeps best``;
+    test accuracy plays no part), best first.
+
+    Raises:
+        ConfigError: ``k`` is not a positive integer, or fewer than ``k`` trials finished.
+    """
+    from storage.queries import ranked_trials
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"--top must be a positive integer, but got {k!r}.")
+    ranked = ranked_trials(engine, sweep, limit=k)
+    if len(ranked) < k:
+        raise ConfigError(
+            f"--top {k} needs {k} finished trials, but study {sweep.study_name!r} has "
+            f"{len(ranked)}; lower --top or raise the budget (`sweeps resume "
+            f"{sweep.study_name} --trials N`)."
+        )
+    return [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
+
+
 def build_ensemble(
     engine: Engine, sweep: Sweep, k: int, out: str | Path | None = None
 ) -> EnsembleReport:
@@ -275,24 +303,14 @@ def build_ensemble(
     """
     import pandas as pd
 
-    from storage.queries import ranked_trials
     from storage.records import record_ensemble
 
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"--top must be a positive integer, but got {k!r}.")
-    path = _model_file(out, "unused.keras") if out is not None else None
-    ranked = ranked_trials(engine, sweep, limit=k)  # by validation accuracy, never test
-    if len(ranked) < k:
-        raise ConfigError(
-            f"--top {k} needs {k} finished trials, but study {sweep.study_name!r} has "
-            f"{len(ranked)}; lower --top or raise the budget (`sweeps resume "
-            f"{sweep.study_name} --trials N`)."
-        )
-    details = [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
+    path = _model_file(out) if out is not None else None
+    details = ensemble_members(engine, sweep, k)
     missing = [d.result.number for d in details if not model_kept(d.result)]
     if missing:
         raise _not_kept(SweepConfig.from_json(sweep.config_json), missing, sweep.study_name)
-    specs = [_spec(sweep, d) for d in details]
+    specs = [trial_spec(sweep, d) for d in details]
     result: EnsembleResult = run_in_child(
         "sweeps.worker.ensemble:ensemble_trials", specs, None if path is None else str(path)
     )
@@ -338,7 +356,7 @@ def refit_trial(
     from storage.records import record_refit
 
     detail = resolve_trial(engine, sweep, trial)
-    spec = _spec(sweep, detail, need_model=False)
+    spec = trial_spec(sweep, detail, need_model=False)
     path = _model_file(out, f"{_stem(sweep, spec.number)}-refit.keras")
     result: RefitResult = run_in_child("sweeps.worker.refit:refit_trial", spec, str(path))
     record_refit(
