@@ -87,7 +87,7 @@ def plot_samples(
     predicted = probabilities.argmax(axis=1)
     shown = sample_indices(labels, predicted, columns * rows)
     rows = max(1, -(-len(shown) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.5 * rows), squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -114,8 +114,8 @@ def plot_samples(
                 spine.set_linewidth(3)
     wrong = int((labels[shown] != predicted[shown]).sum())
     fig.suptitle(
-        f"{title}\n{len(shown)} test images drawn at random: {wrong} mistakes (framed in red, "
-        f"drawn first, up to a third of the grid) and {len(shown) - wrong} correct"
+        f"{title}\n{len(shown)} test images drawn at random: {wrong} mistakes (framed in red; "
+        f"up to a third of the grid is kept for them) and {len(shown) - wrong} correct ones"
     )
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -113,6 +113,7 @@ def evaluate(
         f"val accuracy {val.accuracy:.4f} ({val.images} images).",
         soft_wrap=True,
     )
+    console.print("Per class (accuracy: the share of the class's images classified correctly):")
     console.print(_class_table(test, val))
     pairs = test.confused_pairs(5)
     if pairs:
@@ -135,8 +136,6 @@ def _class_table(test: Any, val: Any) -> Table:
         "test accuracy",
         "test precision",
         "val accuracy",
-        title="Per class (accuracy: the share of the class's images classified correctly)",
-        title_justify="left",
     )
     for i, name in enumerate(test.class_names):
         table.add_row(
