@@ -70,10 +70,12 @@ class EvaluationReport:
 
     @property
     def val(self) -> SplitEvaluation:
+        """The validation split's scores."""
         return self.result.val
 
     @property
     def test(self) -> SplitEvaluation:
+        """The test split's scores."""
         return self.result.test
 
 
@@ -88,6 +90,7 @@ class EnsembleReport:
 
     @property
     def size(self) -> int:
+        """How many trials the ensemble combines."""
         return len(self.members)
 
     @property
@@ -106,10 +109,12 @@ class RefitReport:
 
     @property
     def test_accuracy(self) -> float:
+        """The refit model's accuracy on the test split (evaluated once)."""
         return self.result.test_accuracy
 
     @property
     def path(self) -> str:
+        """The refit model's ``.keras`` file."""
         return self.result.export.path
 
 

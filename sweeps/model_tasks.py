@@ -96,18 +96,22 @@ class SplitEvaluation:
 
     @property
     def images(self) -> int:
+        """Images in the split."""
         return int(np.sum(self.confusion))
 
     @property
     def support(self) -> list[int]:
+        """Images of each class."""
         return [int(sum(row)) for row in self.confusion]
 
     @property
     def correct(self) -> list[int]:
+        """Images of each class classified correctly."""
         return [int(self.confusion[i][i]) for i in range(len(self.confusion))]
 
     @property
     def accuracy(self) -> float:
+        """The share of all images classified correctly."""
         return sum(self.correct) / max(self.images, 1)
 
     def confused_pairs(self, n: int = 5) -> list[tuple[str, str, int]]:
