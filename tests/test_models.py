@@ -262,6 +262,25 @@ def test_refit_trains_on_exactly_train_and_val(cli, store, tmp_path) -> None:
     assert "Refit on train+val (1437 images" in shown.output
 
 
+def test_the_refit_recipe_on_the_trials_own_split_repeats_the_trial(store) -> None:
+    """Same seed, recipe, shuffling and epochs: trained on the trial's own training part, the
+    refit's training gives the trial's recorded test numbers, so a refit changes the data only.
+    """
+    from sweeps.worker.export import trial_splits
+    from sweeps.worker.refit import retrain
+
+    study = sweeps.load_study(CNN, store)
+    number = int(study.best(1).iloc[0]["trial"])
+    result = study.show(number).result
+    spec = trial_spec(study._sweep, study.show(number), need_model=False)
+    splits = trial_splits(spec)
+    again = retrain(spec, splits)
+    assert round(again.test_accuracy * 360) == round(result.test_accuracy * 360)
+    assert again.test_loss == pytest.approx(result.test_loss, rel=1e-4)
+    batch = spec.params["batch_size"]
+    assert again.iterations == result.best_epoch * math.ceil(len(splits.y_train) / batch)
+
+
 def test_the_keep_policy_pruned_the_trial_that_cannot_make_the_top_3(cli, store) -> None:
     study = sweeps.load_study(CNN, store)
     ranked = [int(t) for t in study.best(4)["trial"]]

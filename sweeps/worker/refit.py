@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -23,6 +24,7 @@ from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
 from sweeps.errors import ConfigError, TrialFailedError
 from sweeps.model_tasks import RefitResult, TrialSpec
 from sweeps.worker.export import (
+    Rebuilt,
     input_path,
     rebuild_network,
     save_with_metadata,
@@ -30,7 +32,7 @@ from sweeps.worker.export import (
     use_gpu_memory_growth,
 )
 
-__all__ = ["merged_splits", "refit_trial"]
+__all__ = ["Retrained", "merged_splits", "refit_trial", "retrain"]
 
 
 def merged_splits(splits: Splits) -> Splits:
@@ -47,11 +49,24 @@ def merged_splits(splits: Splits) -> Splits:
     )
 
 
-def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
-    """Retrain ``spec``'s configuration on train+val for its best epoch count, evaluate it
-    once on test and save it (raw images in, logits out) to ``out``.
+@dataclass
+class Retrained:
+    """A trial's configuration trained afresh: the network, its input plan, how it went."""
 
-    Runs in a spawned child (:func:`sweeps.spawn.run_in_child`).
+    rebuilt: Rebuilt
+    test_loss: float
+    test_accuracy: float
+    iterations: int  # optimizer steps taken
+    seconds: float
+    history: dict[str, list[float]]
+
+
+def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
+    """Train ``spec``'s configuration on ``splits``' training part for its best epoch count,
+    as its trial trained (same seed, recipe, augmentation, shuffling), then evaluate on test.
+
+    Given the trial's own splits it repeats the trial's training up to its best epoch; given
+    :func:`merged_splits` it is the refit.
 
     Raises:
         ConfigError: the trial has no best epoch (it never finished one).
@@ -62,8 +77,6 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
             f"trial {spec.number} of {spec.study!r} has no best epoch to refit for; "
             "refit a finished trial (`sweeps best` lists them)."
         )
-    use_gpu_memory_growth()
-    splits = merged_splits(trial_splits(spec))
     rebuilt = rebuild_network(spec, splits)
     network, recipe = rebuilt.network, rebuilt.recipe
     options = PipelineOptions(
@@ -77,8 +90,7 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
         shuffle_seed=spec.config.seed + spec.number,
     )
     train_ds, _, test_ds = make_pipelines(splits, options)
-    train_images = len(splits.y_train)
-    steps_per_epoch = math.ceil(train_images / recipe.batch_size)
+    steps_per_epoch = math.ceil(len(splits.y_train) / recipe.batch_size)
     tunables.compile_model(network, recipe, steps_per_epoch, spec.config.epochs)
 
     started = time.perf_counter()
@@ -97,27 +109,48 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
             f"{losses[-1] if losses else 'nan'} in epoch {max(len(losses), 1)}"
         )
     test_loss, test_accuracy = network.evaluate(test_ds, verbose=0)
-
-    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
-    model = keras.Model(
-        raw, network(input_path(raw, rebuilt.plan, splits.x_train)), name=f"refit_{spec.number}"
+    return Retrained(
+        rebuilt=rebuilt,
+        test_loss=float(test_loss),
+        test_accuracy=float(test_accuracy),
+        iterations=int(keras.ops.convert_to_numpy(network.optimizer.iterations)),
+        seconds=seconds,
+        history={k: [float(v) for v in values] for k, values in history.items()},
     )
+
+
+def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
+    """Retrain ``spec``'s configuration on train+val for its best epoch count, evaluate it
+    once on test and save it (raw images in, logits out) to ``out``.
+
+    Runs in a spawned child (:func:`sweeps.spawn.run_in_child`).
+
+    Raises:
+        ConfigError: the trial has no best epoch (it never finished one).
+        TrialFailedError: the loss became NaN or infinite.
+    """
+    use_gpu_memory_growth()
+    splits = merged_splits(trial_splits(spec))
+    done = retrain(spec, splits)
+    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
+    features = input_path(raw, done.rebuilt.plan, splits.x_train)
+    model = keras.Model(raw, done.rebuilt.network(features), name=f"refit_{spec.number}")
     metadata = {
         **spec.metadata(list(splits.class_names)),
         "refit": {
             "trained_on": "train+val",
-            "images": train_images,
+            "images": len(splits.y_train),
             "epochs": spec.best_epoch,
-            "test_accuracy": float(test_accuracy),
+            "test_accuracy": done.test_accuracy,
         },
     }
     return RefitResult(
-        epochs=spec.best_epoch,
-        train_images=train_images,
-        iterations=int(keras.ops.convert_to_numpy(network.optimizer.iterations)),
-        test_accuracy=float(test_accuracy),
-        test_loss=float(test_loss),
-        seconds=seconds,
+        epochs=int(spec.best_epoch or 0),
+        train_images=len(splits.y_train),
+        iterations=done.iterations,
+        test_accuracy=done.test_accuracy,
+        test_loss=done.test_loss,
+        seconds=done.seconds,
         export=save_with_metadata(model, out, metadata, splits),
-        history={k: [float(v) for v in values] for k, values in history.items()},
+        history=done.history,
     )
