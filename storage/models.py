@@ -15,7 +15,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 __all__ = [
     "FINISHED",
     "Base",
+    "ClassMetric",
+    "Ensemble",
+    "EnsembleMember",
     "EpochMetric",
+    "Evaluation",
+    "Refit",
     "Sweep",
     "TrialResult",
     "TrialStatus",
@@ -168,3 +173,111 @@ class WorkerRecord(Base):
     @property
     def name(self) -> str:
         return f"{self.host}:{self.pid}"
+
+
+# What comes after a sweep: evaluations, ensembles and refits of its trials. ---------------
+
+
+class Evaluation(Base):
+    """One trial's predictions scored on one split (``val`` or ``test``) by ``sweeps evaluate``.
+
+    The confusion matrix is a JSON list of rows: row ``i`` counts the images of class ``i`` by
+    the class predicted. Evaluating again replaces the row.
+    """
+
+    __tablename__ = "sweeps_evaluation"
+    __table_args__ = (
+        sa.UniqueConstraint("trial_id", "split", name="uq_evaluation_trial_split"),
+        sa.CheckConstraint("split IN ('val', 'test')", name="ck_evaluation_split"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(index=True)
+    trial_id: Mapped[int]
+    split: Mapped[str] = mapped_column(sa.String(8))
+    images: Mapped[int]
+    accuracy: Mapped[float]
+    confusion_json: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClassMetric(Base):
+    """Per-class numbers of one evaluation. ``recall`` is the class's accuracy: the share of its
+    images that were classified correctly."""
+
+    __tablename__ = "sweeps_class_metric"
+
+    evaluation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sweeps_evaluation.id", ondelete="CASCADE"), primary_key=True
+    )
+    class_index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    class_name: Mapped[str] = mapped_column(sa.String(256))
+    support: Mapped[int]  # images of this class in the split
+    correct: Mapped[int]
+    precision: Mapped[float]
+    recall: Mapped[float]
+
+    @classmethod
+    def for_evaluation(cls, session: Session, evaluation_id: int) -> list[ClassMetric]:
+        query = sa.select(cls).where(cls.evaluation_id == evaluation_id).order_by(cls.class_index)
+        return list(session.scalars(query))
+
+
+class Ensemble(Base):
+    """The top ``size`` trials of a study by validation accuracy, their logits averaged.
+
+    One per study and size: building it again (after more trials) replaces it. Its members are
+    chosen on validation only; its test accuracy is reported, never used to choose.
+    """
+
+    __tablename__ = "sweeps_ensemble"
+    __table_args__ = (
+        sa.UniqueConstraint("study_id", "size", name="uq_ensemble_study_size"),
+        sa.CheckConstraint("size > 0", name="ck_ensemble_size_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(index=True)
+    size: Mapped[int]
+    val_accuracy: Mapped[float]
+    test_accuracy: Mapped[float]
+    model_path: Mapped[str | None] = mapped_column(sa.Text)  # the exported .keras, if any
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EnsembleMember(Base):
+    """One trial of an ensemble, with its rank by validation accuracy when it was chosen."""
+
+    __tablename__ = "sweeps_ensemble_member"
+
+    ensemble_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sweeps_ensemble.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 1-based
+    trial_id: Mapped[int]
+    number: Mapped[int]
+    val_accuracy: Mapped[float | None]
+    test_accuracy: Mapped[float | None]
+
+    @classmethod
+    def for_ensemble(cls, session: Session, ensemble_id: int) -> list[EnsembleMember]:
+        query = sa.select(cls).where(cls.ensemble_id == ensemble_id).order_by(cls.rank)
+        return list(session.scalars(query))
+
+
+class Refit(Base):
+    """A trial's configuration retrained on train+val for its best epoch count, scored once on
+    test. One per trial: refitting again replaces it."""
+
+    __tablename__ = "sweeps_refit"
+
+    trial_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    study_id: Mapped[int] = mapped_column(index=True)
+    number: Mapped[int]
+    epochs: Mapped[int]
+    train_images: Mapped[int]  # the trial's train and validation images together
+    test_accuracy: Mapped[float]
+    test_loss: Mapped[float]
+    seconds: Mapped[float]
+    model_path: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

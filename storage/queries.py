@@ -15,15 +15,31 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
-from storage.models import FINISHED, EpochMetric, Sweep, TrialResult, TrialStatus, WorkerRecord
+from storage.models import (
+    FINISHED,
+    ClassMetric,
+    Ensemble,
+    EnsembleMember,
+    EpochMetric,
+    Evaluation,
+    Refit,
+    Sweep,
+    TrialResult,
+    TrialStatus,
+    WorkerRecord,
+)
 from storage.optuna_tables import OptunaState, decode_param, trial_params, trials
 from storage.optuna_tables import studies as optuna_studies
 
 __all__ = [
+    "ResultRow",
+    "StoredEvaluation",
     "TrialCounts",
     "TrialDetail",
     "all_trials",
+    "ensembles_of",
     "epochs_of",
+    "evaluations_of",
     "find_sweep",
     "latest_study_name",
     "list_studies",
@@ -31,6 +47,8 @@ __all__ = [
     "ranked_trials",
     "recent_statuses",
     "results_recorded",
+    "refit_of",
+    "result_rows",
     "trial_counts",
     "trial_detail",
     "trial_params_of",
@@ -308,3 +326,106 @@ def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
         for r in results
     ]
     return pd.DataFrame(rows, columns=columns) if not rows else pd.DataFrame(rows)
+
+
+# After the sweep: evaluations, ensembles, refits, and which checkpoints are still needed. ----
+
+
+@dataclass
+class StoredEvaluation:
+    """One recorded evaluation of a trial on a split, with its per-class rows."""
+
+    split: str
+    images: int
+    accuracy: float
+    confusion: list[list[int]]
+    classes: list[ClassMetric]
+
+
+def evaluations_of(engine: Engine, trial_id: int) -> dict[str, StoredEvaluation]:
+    """A trial's recorded evaluations by split (``val``, ``test``); empty when never evaluated."""
+    if not sa.inspect(engine).has_table(Evaluation.__tablename__):
+        return {}
+    with session_scope(engine) as session:
+        rows = session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id))
+        return {
+            row.split: StoredEvaluation(
+                split=row.split,
+                images=row.images,
+                accuracy=row.accuracy,
+                confusion=json.loads(row.confusion_json),
+                classes=ClassMetric.for_evaluation(session, row.id),
+            )
+            for row in rows
+        }
+
+
+def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
+    """Recorded ensembles (of one study, or of all), smallest first, with their members."""
+    columns = [
+        "study",
+        "size",
+        "val_accuracy",
+        "test_accuracy",
+        "members",
+        "model_path",
+        "created",
+    ]
+    if not sa.inspect(engine).has_table(Ensemble.__tablename__):
+        return pd.DataFrame(columns=columns)
+    query = (
+        sa.select(Ensemble, Sweep.study_name)
+        .join(Sweep, Sweep.study_id == Ensemble.study_id)
+        .order_by(Sweep.created_at, Ensemble.size)
+    )
+    if study_id is not None:
+        query = query.where(Ensemble.study_id == study_id)
+    with session_scope(engine) as session:
+        rows = [
+            {
+                "study": name,
+                "size": ensemble.size,
+                "val_accuracy": ensemble.val_accuracy,
+                "test_accuracy": ensemble.test_accuracy,
+                "members": [m.number for m in EnsembleMember.for_ensemble(session, ensemble.id)],
+                "model_path": ensemble.model_path,
+                "created": ensemble.created_at.strftime("%Y-%m-%d %H:%M"),
+            }
+            for ensemble, name in session.execute(query)
+        ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def refit_of(engine: Engine, trial_id: int) -> Refit | None:
+    """A trial's recorded refit, if it has one."""
+    if not sa.inspect(engine).has_table(Refit.__tablename__):
+        return None
+    with session_scope(engine) as session:
+        return session.get(Refit, trial_id)
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """What the keep policy needs of a trial: how it ended, which trial it continues, and the
+    checkpoint folder it wrote."""
+
+    number: int
+    status: str
+    retry_of: int | None
+    checkpoint_dir: str | None
+
+
+def result_rows(engine: Engine, study_id: int) -> list[ResultRow]:
+    """Every trial a worker started in a study, in number order."""
+    query = (
+        sa.select(
+            TrialResult.number,
+            TrialResult.status,
+            TrialResult.retry_of,
+            TrialResult.checkpoint_dir,
+        )
+        .where(TrialResult.study_id == study_id)
+        .order_by(TrialResult.number)
+    )
+    with engine.connect() as connection:
+        return [ResultRow(int(n), str(s), r, d) for n, s, r, d in connection.execute(query)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,12 @@ from sqlalchemy.engine import Engine
 from storage.engine import session_scope
 from storage.models import (
     Base,
+    ClassMetric,
+    Ensemble,
+    EnsembleMember,
     EpochMetric,
+    Evaluation,
+    Refit,
     Sweep,
     TrialResult,
     TrialStatus,
@@ -29,8 +35,11 @@ __all__ = [
     "finish_result",
     "heartbeat",
     "reconcile_claims",
+    "record_ensemble",
     "record_epoch",
     "restore_epochs",
+    "record_evaluation",
+    "record_refit",
     "register_worker",
     "release_slot",
     "set_worker",
@@ -206,3 +215,95 @@ def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
 
 def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: Any) -> None:
     update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)
+
+
+# After the sweep: evaluations, ensembles, refits. -----------------------------------------
+
+
+def _ensure_tables(engine: Engine, *models: type[Base]) -> None:
+    """Create these tables if the store predates them (a store made before they existed)."""
+    Base.metadata.create_all(engine, tables=[model.__table__ for model in models])
+
+
+def record_evaluation(
+    engine: Engine,
+    *,
+    study_id: int,
+    trial_id: int,
+    split: str,
+    accuracy: float,
+    confusion: list[list[int]],
+    classes: list[dict[str, Any]],
+) -> None:
+    """Store one trial's evaluation on ``split``, replacing an earlier one.
+
+    ``classes`` holds one dict per class in label order: class_name, support, correct,
+    precision, recall.
+    """
+    _ensure_tables(engine, Evaluation, ClassMetric)
+    with session_scope(engine) as session:
+        old = session.scalar(
+            sa.select(Evaluation.id).where(
+                Evaluation.trial_id == trial_id, Evaluation.split == split
+            )
+        )
+        if old is not None:
+            session.execute(sa.delete(ClassMetric).where(ClassMetric.evaluation_id == old))
+            session.execute(sa.delete(Evaluation).where(Evaluation.id == old))
+        evaluation = Evaluation(
+            study_id=study_id,
+            trial_id=trial_id,
+            split=split,
+            images=int(sum(map(sum, confusion))),
+            accuracy=accuracy,
+            confusion_json=json.dumps(confusion),
+        )
+        session.add(evaluation)
+        session.flush()
+        session.add_all(
+            ClassMetric(evaluation_id=evaluation.id, class_index=index, **values)
+            for index, values in enumerate(classes)
+        )
+
+
+def record_ensemble(
+    engine: Engine,
+    *,
+    study_id: int,
+    val_accuracy: float,
+    test_accuracy: float,
+    members: list[dict[str, Any]],
+    model_path: str | None = None,
+) -> None:
+    """Store an ensemble of ``len(members)`` trials, replacing the study's earlier one of that
+    size. ``members`` are dicts of trial_id, number, val_accuracy, test_accuracy, best first."""
+    _ensure_tables(engine, Ensemble, EnsembleMember)
+    with session_scope(engine) as session:
+        old = session.scalar(
+            sa.select(Ensemble.id).where(
+                Ensemble.study_id == study_id, Ensemble.size == len(members)
+            )
+        )
+        if old is not None:
+            session.execute(sa.delete(EnsembleMember).where(EnsembleMember.ensemble_id == old))
+            session.execute(sa.delete(Ensemble).where(Ensemble.id == old))
+        ensemble = Ensemble(
+            study_id=study_id,
+            size=len(members),
+            val_accuracy=val_accuracy,
+            test_accuracy=test_accuracy,
+            model_path=model_path,
+        )
+        session.add(ensemble)
+        session.flush()
+        session.add_all(
+            EnsembleMember(ensemble_id=ensemble.id, rank=rank, **member)
+            for rank, member in enumerate(members, start=1)
+        )
+
+
+def record_refit(engine: Engine, *, trial_id: int, **values: Any) -> None:
+    """Store a trial's refit (see :class:`storage.models.Refit`), replacing an earlier one."""
+    _ensure_tables(engine, Refit)
+    with session_scope(engine) as session:
+        session.merge(Refit(trial_id=trial_id, created_at=utcnow(), **values))

@@ -9,7 +9,7 @@ from typing import Any
 
 from sweeps.errors import ConfigError
 
-__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig"]
+__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "keep_count"]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc")
 PRUNERS = ("none", "median", "hyperband")
@@ -30,6 +30,26 @@ _INT_RANGES = {
     "max_consecutive_failures": (1, 1_000_000),
 }
 _MAX_GPU_INDEX = 1023
+
+
+def keep_count(policy: str) -> int | None:
+    """How many finished trials' checkpoints ``--keep-models`` keeps, best by validation first:
+    K for ``top-K``, None for ``all`` (every one), 0 for ``none``.
+
+    Raises:
+        ConfigError: the policy is not ``top-K`` with K a positive integer, ``all`` or ``none``.
+    """
+    if policy == "all":
+        return None
+    if policy == "none":
+        return 0
+    prefix, _, count = str(policy).partition("-")
+    if prefix == "top" and count.isdigit() and int(count) > 0:
+        return int(count)
+    raise ConfigError(
+        f"--keep-models must be top-K (K a positive integer, e.g. top-5), all or none, "
+        f"but got {policy!r}."
+    )
 
 
 @dataclass
@@ -56,6 +76,7 @@ class SweepConfig:
     # first trial (sweeps.worker.lr_finder); the result is saved here, family -> [low, high].
     lr_range_test: bool = True
     learning_rates: dict[str, list[float]] | None = None
+    keep_models: str = "top-5"  # checkpoints kept after trials end: top-K, all or none
     # Orchestration.
     workers: int = 1
     gpus: list[int] = field(default_factory=list)
@@ -79,6 +100,7 @@ class SweepConfig:
             raise ConfigError(
                 f"--sampler must be one of {', '.join(SAMPLERS)}, but got {self.sampler!r}."
             )
+        keep_count(self.keep_models)  # raises on a malformed policy
         if self.pruner not in PRUNERS:
             raise ConfigError(
                 f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."

@@ -9,7 +9,6 @@ the last checkpoint. A second Ctrl-C kills the workers at once.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import pickle
 import signal
@@ -17,7 +16,6 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -32,6 +30,7 @@ from sweeps.optuna_study import StudyHandle
 from sweeps.progress import SweepProgress
 from sweeps.protocol import TrialEnded, WorkerExit, WorkerFatal, WorkerOptions
 from sweeps.reaper import reap_dead_workers
+from sweeps.spawn import without_main_module
 
 __all__ = ["DispatchResult", "Dispatcher"]
 
@@ -56,31 +55,6 @@ def _worker_entry(options: WorkerOptions, events: Connection) -> None:
     from sweeps.worker.process import worker_main
 
     sys.exit(int(worker_main(options, events)))
-
-
-@contextlib.contextmanager
-def _without_main_module() -> Iterator[None]:
-    """Start spawned workers without re-running the caller's script.
-
-    A spawned child normally re-imports ``__main__``: a user's script that calls
-    ``sweeps.run()`` without an ``if __name__ == "__main__":`` guard would then start a sweep
-    in every worker. The workers' target lives in this package and needs nothing from
-    ``__main__``, so it is hidden from multiprocessing while the processes start.
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    spec, file = getattr(main, "__spec__", None), getattr(main, "__file__", None)
-    main.__spec__ = None  # multiprocessing reads both (spawn.get_preparation_data)
-    if file is not None:
-        del main.__file__
-    try:
-        yield
-    finally:
-        main.__spec__ = spec
-        if file is not None:
-            main.__file__ = file
 
 
 class Dispatcher:
@@ -132,7 +106,7 @@ class Dispatcher:
             name=f"sweeps-worker-{slot.index}",
             daemon=False,
         )
-        with _without_main_module():
+        with without_main_module():
             process.start()
         sender.close()  # the worker holds the only writing end: EOF when it exits
         self.processes[slot.index] = process

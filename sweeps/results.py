@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Engine
 
-    from storage.models import Sweep
-    from storage.queries import TrialCounts, TrialDetail
+    from storage.models import Refit, Sweep
+    from storage.queries import StoredEvaluation, TrialCounts, TrialDetail
     from sweeps.dispatcher import DispatchResult
+    from sweeps.model_api import EnsembleReport, EvaluationReport, ModelReport, RefitReport
 
-__all__ = ["Study", "StudyStatus", "open_study"]
+__all__ = ["Study", "StudyStatus", "all_ensembles", "open_study"]
 
 EXPORT_FILES = ("trials.csv", "epochs.csv")
 _MAX_ROWS = 1_000_000
@@ -216,6 +217,128 @@ class Study:
         with _writing(target.parent):
             return plot_sweep(kind, trials, self.epochs(), target, self.name)
 
+    # From the sweep to a model. TensorFlow runs in a spawned child (sweeps.spawn), so these
+    # leave the caller free of the worker's TensorFlow state; only model() loads Keras here.
+
+    def save_model(self, trial: int | None = None, out: str | Path | None = None) -> ModelReport:
+        """Write a trial's model as a ``.keras`` file that takes the dataset's raw images.
+
+        The model holds the trial's best-validation weights behind its whole input path
+        (resize, normalisation, channel conversion; no augmentation): it takes uint8 images of
+        the dataset's size and returns logits. It loads with plain
+        ``keras.saving.load_model(path)`` without ``sweeps``; a JSON file beside it
+        (``best.keras`` -> ``best.json``) records the study, trial, parameters and class names.
+
+        Args:
+            trial: Trial number; None picks the best by validation accuracy.
+            out: The ``.keras`` file; default ``STUDY-trial-N.keras`` here.
+
+        Raises:
+            ConfigError: no such finished trial, its model was not kept (``--keep-models``),
+                or ``out`` is not a ``.keras`` path in an existing folder.
+        """
+        from sweeps.model_api import save_trial_model
+
+        return save_trial_model(self._engine, self._sweep, trial, out)
+
+    def model(self, trial: int | None = None) -> Any:
+        """A trial's model (default: the best by validation), loaded as a ``keras.Model``.
+
+        The same model as :meth:`save_model` writes: raw uint8 images in, logits out.
+
+        Raises:
+            ConfigError: as :meth:`save_model`.
+        """
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="sweeps-model-") as folder:
+            report = self.save_model(trial, Path(folder) / "model.keras")
+            import keras
+
+            return keras.saving.load_model(report.export.path)
+
+    def evaluate(self, trial: int | None = None, out: str | Path = ".") -> EvaluationReport:
+        """Score a trial's model on val and test: confusion matrix, per-class precision and
+        recall (a class's recall is its accuracy), the most confused pairs.
+
+        Records the numbers in the store (``sweeps show`` prints them) and draws the test
+        split's confusion matrix and a grid of sample predictions (mistakes framed in red) into
+        the folder ``out``, as ``STUDY-trial-N-confusion.png`` and ``-predictions.png``.
+
+        Raises:
+            ConfigError: as :meth:`save_model`, or ``out`` is not an existing folder.
+        """
+        from sweeps.model_api import evaluate_trial
+
+        return evaluate_trial(self._engine, self._sweep, trial, out)
+
+    def evaluation(self, trial: int) -> dict[str, StoredEvaluation]:
+        """A trial's recorded evaluations by split (``val``, ``test``); empty if never run.
+
+        Raises:
+            ConfigError: the study has no recorded trial with that number.
+        """
+        from storage.queries import evaluations_of
+
+        return evaluations_of(self._engine, self.show(trial).result.trial_id)
+
+    def ensemble(self, k: int = 5, out: str | Path | None = None) -> EnsembleReport:
+        """Combine the ``k`` best trials by validation accuracy by averaging their logits
+        (notebook 003's ensemble), and score it beside the best single trial.
+
+        The members are chosen on validation only. The ensemble is recorded (``sweeps best``
+        and ``sweeps studies`` show it as its own row); with ``out`` it is also saved as one
+        ``.keras`` model that takes raw images.
+
+        Raises:
+            ConfigError: ``k`` is not positive, fewer than ``k`` trials finished, a member's
+                model was not kept (``--keep-models``), or a bad ``out``.
+        """
+        from sweeps.model_api import build_ensemble
+
+        return build_ensemble(self._engine, self._sweep, k, out)
+
+    def ensembles(self) -> pd.DataFrame:
+        """The study's recorded ensembles: size, val/test accuracy, members, model path."""
+        from storage.queries import ensembles_of
+
+        return ensembles_of(self._engine, self._sweep.study_id)
+
+    def refit(self, trial: int | None = None, out: str | Path | None = None) -> RefitReport:
+        """Retrain a trial's configuration on train+val for the epochs at which it was best,
+        evaluate it once on test, save it (default ``STUDY-trial-N-refit.keras``) and record
+        the refit with its trial. Epoch-based learning-rate schedules keep their per-epoch
+        rates (more steps per epoch); nothing is selected, on test or otherwise.
+
+        Raises:
+            ConfigError: no such finished trial, or ``out`` is not a ``.keras`` path in an
+                existing folder.
+        """
+        from sweeps.model_api import refit_trial
+
+        return refit_trial(self._engine, self._sweep, trial, out)
+
+    def recorded_refit(self, trial: int) -> Refit | None:
+        """The trial's recorded refit, if it has one.
+
+        Raises:
+            ConfigError: the study has no recorded trial with that number.
+        """
+        from storage.queries import refit_of
+
+        return refit_of(self._engine, self.show(trial).result.trial_id)
+
+    def model_kept(self, trial: int) -> bool:
+        """Whether the trial's checkpoints are still on disk (``--keep-models`` deletes those
+        of trials that can no longer make the top K).
+
+        Raises:
+            ConfigError: the study has no recorded trial with that number.
+        """
+        from sweeps.model_api import model_kept
+
+        return model_kept(self.show(trial).result)
+
 
 def open_study(study_name: str | None, storage: str) -> Study:
     """A recorded study, read-only (None: the newest); raises StorageError when not found."""
@@ -223,3 +346,16 @@ def open_study(study_name: str | None, storage: str) -> Study:
 
     sweep, engine = load_sweep(study_name, storage)
     return Study(sweep, engine, str(engine.url.render_as_string(hide_password=False)))
+
+
+def all_ensembles(storage: str) -> pd.DataFrame:
+    """Every recorded ensemble in a store, with its study's name (``sweeps studies``).
+
+    Raises:
+        StorageError: the store does not exist or cannot be opened.
+    """
+    from storage.queries import ensembles_of
+    from sweeps.store_access import open_store
+
+    _, engine = open_store(storage, must_exist=True)
+    return ensembles_of(engine)

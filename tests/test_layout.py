@@ -1,5 +1,6 @@
-"""The house's boundaries, checked on the source: who may import the worker side, no import
-cycles, Optuna through its public API only."""
+"""The house's boundaries, checked on the source: who may reach the worker side (the
+dispatcher's process entry, and spawn targets named by string), no import cycles, Optuna through
+its public API only."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ def _modules() -> dict[str, Path]:
 def _imports(path: Path, *, top_level_only: bool) -> list[tuple[str, ast.AST]]:
     """Absolute module names imported by ``path`` with the node's enclosing function (or the
     module itself)."""
-    tree = ast.parse(path.read_text())
+    return _imports_of(ast.parse(path.read_text()), top_level_only=top_level_only)
+
+
+def _imports_of(tree: ast.AST, *, top_level_only: bool) -> list[tuple[str, ast.AST]]:
     found: list[tuple[str, ast.AST]] = []
 
     def visit(node: ast.AST, scope: ast.AST) -> None:
@@ -47,17 +51,81 @@ def _imports(path: Path, *, top_level_only: bool) -> list[tuple[str, ast.AST]]:
     return found
 
 
-def test_only_the_dispatchers_process_entry_imports_the_worker_package() -> None:
+# The one way outside sweeps/worker/ to reach the worker side besides the dispatcher's process
+# entry: a literal "sweeps.worker.MODULE:FUNCTION" as the first argument of the spawn helper,
+# imported by name inside the spawned child.
+SPAWN_HELPER = "run_in_child"
+SPAWN_TARGET = re.compile(r"sweeps\.worker\.(\w+):(\w+)")
+NAMES_WORKER = re.compile(r"sweeps\.worker(\.\w+)*(:\w+)?")
+
+
+def _worker_references(name: str, tree: ast.AST) -> list[str]:
+    """How module ``name`` reaches the worker package other than as allowed: static imports
+    (except the dispatcher's process entry) and strings naming it (except spawn targets)."""
+    offenders = []
+    for imported, scope in _imports_of(tree, top_level_only=False):
+        if imported == "sweeps.worker" or imported.startswith("sweeps.worker."):
+            where = getattr(scope, "name", "<module>")
+            if (name, where) != ("sweeps.dispatcher", "_worker_entry"):
+                offenders.append(f"{name} ({where}) imports {imported}")
+    targets = {
+        id(node.args[0])
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and SPAWN_HELPER in (getattr(node.func, "id", None), getattr(node.func, "attr", None))
+        and node.args
+    }
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        if NAMES_WORKER.fullmatch(node.value) and not (
+            id(node) in targets and SPAWN_TARGET.fullmatch(node.value)
+        ):
+            offenders.append(f"{name}:{node.lineno} names {node.value!r} outside {SPAWN_HELPER}")
+    return offenders
+
+
+def test_only_the_process_entries_reach_the_worker_package() -> None:
     offenders = []
     for name, path in _modules().items():
-        if name.startswith("sweeps.worker"):
-            continue
-        for imported, scope in _imports(path, top_level_only=False):
-            if imported == "sweeps.worker" or imported.startswith("sweeps.worker."):
-                where = getattr(scope, "name", "<module>")
-                if (name, where) != ("sweeps.dispatcher", "_worker_entry"):
-                    offenders.append(f"{name} ({where}) imports {imported}")
+        if not name.startswith("sweeps.worker"):
+            offenders += _worker_references(name, ast.parse(path.read_text()))
     assert not offenders, offenders
+
+
+def test_every_spawn_target_names_a_worker_function() -> None:
+    targets = [
+        (path, node.value)
+        for name, path in _modules().items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and SPAWN_TARGET.fullmatch(node.value)
+    ]
+    assert targets, "no spawn target found: the check below checks nothing"
+    for path, target in targets:
+        module, function = SPAWN_TARGET.fullmatch(target).groups()
+        source = REPO / "sweeps" / "worker" / f"{module}.py"
+        assert source.is_file(), f"{path.name}: {target} names a missing module"
+        defined = {n.name for n in ast.parse(source.read_text()).body if hasattr(n, "name")}
+        assert function in defined, f"{path.name}: {target} names a missing function"
+
+
+def test_the_worker_check_catches_a_static_import_or_a_stray_name() -> None:
+    def offenders(code: str, name: str = "sweeps.results") -> list[str]:
+        return _worker_references(name, ast.parse(code))
+
+    assert offenders("def f():\n    from sweeps.worker import export")
+    assert offenders("import sweeps.worker.refit")
+    assert offenders("def _worker_entry():\n    import sweeps.worker.process")
+    assert not offenders(
+        "def _worker_entry():\n    import sweeps.worker.process", "sweeps.dispatcher"
+    )
+    assert offenders("importlib.import_module('sweeps.worker.export')")
+    assert offenders("run_in_child('sweeps.worker.export')")  # no function named
+    assert offenders("other('sweeps.worker.export:export_model')")
+    assert not offenders("run_in_child('sweeps.worker.export:export_model', spec)")
+    assert not offenders("spawn.run_in_child('sweeps.worker.refit:refit_trial', spec, out)")
 
 
 def test_no_import_cycles_at_module_level() -> None:

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import os
 
-from sweeps.cli import catalog_commands, query_commands, sweep_commands  # noqa: F401  (register)
+from sweeps.cli import (  # noqa: F401  (register)
+    catalog_commands,
+    model_commands,
+    query_commands,
+    sweep_commands,
+)
 from sweeps.cli.app import app
 
 __all__ = ["app", "main"]

@@ -62,7 +62,14 @@ def best(
         return
     if format == "json":
         records = frame.to_dict(orient="records")
-        typer.echo(json.dumps({"study": opened.name, "trials": records}, indent=2, default=str))
+        ensembles = opened.ensembles().drop(columns=["study"]).to_dict(orient="records")
+        typer.echo(
+            json.dumps(
+                {"study": opened.name, "trials": records, "ensembles": ensembles},
+                indent=2,
+                default=str,
+            )
+        )
         return
     notebook = _notebook_of(opened.config.space)
     table = Table(
@@ -99,7 +106,26 @@ def best(
     if frame.empty:
         typer.echo(f"{opened.name}: no finished trials yet.")
         return
+    _add_ensemble_rows(table, opened.ensembles())
     Console(width=120).print(table)
+
+
+def _add_ensemble_rows(table: Table, ensembles: object) -> None:
+    """``sweeps ensemble`` results as rows of their own below the trials, marked."""
+    rows = list(ensembles.itertuples())  # type: ignore[attr-defined]
+    if rows:
+        table.add_section()
+    for row in rows:
+        table.add_row(
+            "ens",
+            f"top {row.size}",
+            _fmt(row.val_accuracy),
+            _fmt(row.test_accuracy),
+            "-",
+            "-",
+            "ensemble",
+            f"trials {', '.join(map(str, row.members))}, logits averaged",
+        )
 
 
 @app.command()
@@ -156,6 +182,7 @@ def show(
     ]:
         facts.add_row(name, _fmt(value))
     console.print(facts)
+    _print_model_facts(console, opened, detail)
     params = Table("parameter", "value", title="Parameters", title_justify="left")
     for name, value in detail.params.items():
         params.add_row(name, _fmt(value, 6))
@@ -188,6 +215,55 @@ def show(
         console.print("* restored from the checkpoint of the trial this one retries")
 
 
+def _print_model_facts(console: Console, opened: sweeps.Study, detail: object) -> None:
+    """Whether the trial's model is kept, its refit, and its per-class evaluation."""
+    from storage.models import FINISHED
+
+    r = detail.result  # type: ignore[attr-defined]
+    if r.status not in FINISHED:
+        return
+    if opened.model_kept(r.number):
+        console.print(f"Model: kept (`sweeps model {r.number}` writes it as a .keras file).")
+    else:
+        console.print(
+            f"Model: not kept (--keep-models {opened.config.keep_models}); "
+            f"`sweeps refit {r.number}` retrains its configuration.",
+            soft_wrap=True,
+        )
+    refit = opened.recorded_refit(r.number)
+    if refit is not None:
+        console.print(
+            f"Refit on train+val ({refit.train_images} images, {refit.epochs} epochs): test "
+            f"accuracy {_fmt(refit.test_accuracy)}, model {refit.model_path}",
+            soft_wrap=True,
+            markup=False,
+        )
+    evaluation = opened.evaluation(r.number)
+    if "test" not in evaluation:
+        console.print(f"Per-class accuracy: run `sweeps evaluate {r.number}`.")
+        return
+    test, val = evaluation["test"], evaluation.get("val")
+    table = Table(
+        "class",
+        "test images",
+        "test accuracy",
+        "test precision",
+        "val accuracy",
+        title=f"Per-class accuracy (`sweeps evaluate`): test {_fmt(test.accuracy)}",
+        title_justify="left",
+    )
+    val_recall = {c.class_index: c.recall for c in val.classes} if val else {}
+    for c in test.classes:
+        table.add_row(
+            c.class_name,
+            str(c.support),
+            _fmt(c.recall),
+            _fmt(c.precision),
+            _fmt(val_recall.get(c.class_index)),
+        )
+    console.print(table)
+
+
 @app.command()
 @reports_errors
 def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
@@ -216,6 +292,7 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
         "its test",
         "created",
     )
+    ensembles = sweeps.results.all_ensembles(storage)
     for row in frame.itertuples():
         table.add_row(
             row.study,
@@ -228,6 +305,15 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
             _fmt(row.test_accuracy),
             row.created,
         )
+        for ens in ensembles[ensembles["study"] == row.study].itertuples():
+            members = ", ".join(map(str, ens.members))
+            table.add_row(
+                f"  ensemble of top {ens.size}: trials {members}",
+                "", "", "", "", "",
+                _fmt(ens.val_accuracy),
+                _fmt(ens.test_accuracy),
+                ens.created,
+            )  # fmt: skip
     Console(width=140).print(table)
 
 

@@ -82,6 +82,12 @@ def run(
     weights: Annotated[
         Optional[str], typer.Option(help="Pretrained weights file for spaces that take one.")
     ] = None,
+    keep_models: Annotated[
+        str,
+        typer.Option(
+            help="Checkpoints kept once trials end: top-K (the K best by validation), all or none."
+        ),
+    ] = _defaults.keep_models,
     workers: Annotated[
         int, typer.Option(help="CPU worker processes (ignored with --gpus).")
     ] = _defaults.workers,
@@ -126,6 +132,7 @@ def run(
         lr_range_test=lr_range_test,
         val_fraction=val_fraction,
         weights=weights,
+        keep_models=keep_models,
         workers=workers,
         gpus=_parse_gpus(gpus),
         trials_per_gpu=trials_per_gpu,

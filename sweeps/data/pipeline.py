@@ -92,7 +92,7 @@ class PipelineOptions:
             )
 
 
-def _train_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def train_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std of uint8 images, in chunks (no float64 copy of the whole set)."""
     total = np.zeros(x.shape[-1])
     squares = np.zeros(x.shape[-1])
@@ -116,7 +116,7 @@ def _normalizer(mode: str, x_train: np.ndarray) -> Callable[[tf.Tensor], tf.Tens
         return lambda x: x / 255.0 - 0.5
     if mode == "per_image":
         return tf.image.per_image_standardization
-    mean, std = _train_stats(x_train)  # from the training part only: val/test must not leak in
+    mean, std = train_stats(x_train)  # from the training part only: val/test must not leak in
     return lambda x: (x - mean) / std
 
 

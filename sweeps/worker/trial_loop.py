@@ -33,6 +33,7 @@ from sweeps.protocol import (
     WorkerMessage,
     WorkerOptions,
 )
+from sweeps.worker.keep import prune_checkpoints
 from sweeps.worker.trainer import EpochRecord, TrialOutcome
 
 __all__ = ["TrialLoop"]
@@ -308,6 +309,7 @@ class TrialLoop:
                 reason=outcome.failure_reason,
             )
         )
+        prune_checkpoints(self.handle)  # --keep-models: drop what can no longer make the top K
         return fatal
 
     def _abandon(self, trial: optuna.Trial, trial_id: int, exc: BaseException) -> None:

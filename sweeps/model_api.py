@@ -1,0 +1,379 @@
+"""From a sweep to a model: the work behind ``Study.save_model / evaluate / ensemble / refit``.
+
+Each function checks its input against the store (cheap, no TensorFlow), runs the TensorFlow
+part in a spawned child (:func:`sweeps.spawn.run_in_child`) and records what came back.
+Selection reads validation accuracy only: the default trial is the best by validation, and an
+ensemble's members are the top K by validation; test accuracy is reported, never used to choose.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sweeps.config import SweepConfig, keep_count
+from sweeps.errors import ConfigError
+from sweeps.model_tasks import (
+    EnsembleResult,
+    EvaluationResult,
+    ExportResult,
+    RefitResult,
+    SplitEvaluation,
+    TrialSpec,
+)
+from sweeps.spawn import run_in_child
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Engine
+
+    from storage.models import Sweep, TrialResult
+    from storage.queries import TrialDetail
+
+__all__ = [
+    "EnsembleReport",
+    "EvaluationReport",
+    "ModelReport",
+    "RefitReport",
+    "build_ensemble",
+    "ensemble_members",
+    "evaluate_trial",
+    "model_kept",
+    "refit_trial",
+    "resolve_trial",
+    "save_trial_model",
+    "trial_spec",
+]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """A trial's model written to disk: which trial, its recorded accuracies, the files."""
+
+    trial: int
+    val_accuracy: float
+    test_accuracy: float | None
+    export: ExportResult
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """A trial's model scored on val and test (recorded in the store) and its two figures."""
+
+    trial: int
+    recorded_test_accuracy: float | None  # what the trial recorded when it finished
+    result: EvaluationResult
+
+    @property
+    def val(self) -> SplitEvaluation:
+        """The validation split's scores."""
+        return self.result.val
+
+    @property
+    def test(self) -> SplitEvaluation:
+        """The test split's scores."""
+        return self.result.test
+
+
+@dataclass(frozen=True)
+class EnsembleReport:
+    """An ensemble of the top trials by validation, beside the best single trial."""
+
+    members: pd.DataFrame  # rank, trial, val_accuracy, test_accuracy (each member alone)
+    val_accuracy: float
+    test_accuracy: float
+    export: ExportResult | None
+
+    @property
+    def size(self) -> int:
+        """How many trials the ensemble combines."""
+        return len(self.members)
+
+    @property
+    def best_single(self) -> pd.Series:
+        """The best single trial by validation: the ensemble's first member."""
+        return self.members.iloc[0]
+
+
+@dataclass(frozen=True)
+class RefitReport:
+    """A trial refit on train+val, beside the trial's own test accuracy."""
+
+    trial: int
+    trial_test_accuracy: float | None
+    result: RefitResult
+
+    @property
+    def test_accuracy(self) -> float:
+        """The refit model's accuracy on the test split (evaluated once)."""
+        return self.result.test_accuracy
+
+    @property
+    def path(self) -> str:
+        """The refit model's ``.keras`` file."""
+        return self.result.export.path
+
+
+# Checks, before any process starts ---------------------------------------------------------
+
+
+def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetail:
+    """The finished trial ``trial``, or the best by validation accuracy when None.
+
+    Raises:
+        ConfigError: no such trial, it did not finish (complete or pruned), or the study has
+            no finished trial yet.
+    """
+    from storage.models import FINISHED
+    from storage.queries import ranked_trials, trial_detail
+
+    if trial is None:
+        best = ranked_trials(engine, sweep, limit=1)
+        if best.empty:
+            raise ConfigError(
+                f"study {sweep.study_name!r} has no finished trials yet; wait for one "
+                f"(`sweeps status {sweep.study_name}`) or resume it."
+            )
+        trial = int(best.iloc[0]["trial"])
+    if isinstance(trial, bool) or not isinstance(trial, int):
+        raise ConfigError(f"trial must be a trial number, but got {trial!r}.")
+    detail = trial_detail(engine, sweep, trial)
+    if detail is None:
+        raise ConfigError(
+            f"study {sweep.study_name!r} has no recorded trial {trial}; "
+            "`sweeps best` lists its trials."
+        )
+    result = detail.result
+    if result.status not in FINISHED or result.val_accuracy is None:
+        raise ConfigError(
+            f"trial {trial} of {sweep.study_name!r} is {result.status}: only finished trials "
+            "(complete or pruned) have a best-validation model; `sweeps best` lists them."
+        )
+    return detail
+
+
+def model_kept(result: TrialResult) -> bool:
+    """Whether the trial's checkpoint folder is still on disk (the keep policy deletes those of
+    trials that can no longer make the top K)."""
+    return bool(result.checkpoint_dir) and Path(str(result.checkpoint_dir)).is_dir()
+
+
+def _not_kept(config: SweepConfig, numbers: list[int], study: str) -> ConfigError:
+    policy = config.keep_models
+    count = keep_count(policy)
+    kept = (
+        "keeps no trial's checkpoints"
+        if count == 0
+        else f"keeps the checkpoints of its {count} best trials by validation"
+    )
+    which = ", ".join(map(str, numbers))
+    return ConfigError(
+        f"the model of trial {which} of {study!r} was not kept: the study {kept} "
+        f"(--keep-models {policy}); `sweeps refit {numbers[0]}` retrains it, or choose a kept "
+        "trial (`sweeps show N` says whether its model is kept)."
+    )
+
+
+def trial_spec(sweep: Sweep, detail: TrialDetail, *, need_model: bool = True) -> TrialSpec:
+    """What a worker-side task needs to rebuild ``detail``'s trial.
+
+    Raises:
+        ConfigError: ``need_model`` and the trial's checkpoints were not kept.
+    """
+    config = SweepConfig.from_json(sweep.config_json)
+    result = detail.result
+    if need_model and not model_kept(result):
+        raise _not_kept(config, [result.number], sweep.study_name)
+    return TrialSpec(
+        study=sweep.study_name,
+        number=result.number,
+        config=config,
+        params=dict(detail.params),
+        checkpoint_dir=result.checkpoint_dir,
+        best_epoch=result.best_epoch,
+        val_accuracy=result.val_accuracy,
+        test_accuracy=result.test_accuracy,
+    )
+
+
+def _stem(sweep: Sweep, number: int) -> str:
+    return f"{_UNSAFE.sub('-', sweep.study_name).strip('.-') or 'study'}-trial-{number}"
+
+
+def _model_file(out: str | Path | None, default: str = "") -> Path:
+    """``out`` (or ``default``) as a ``.keras`` path whose folder exists."""
+    path = Path(out) if out is not None else Path(default)
+    if path.suffix != ".keras":
+        raise ConfigError(
+            f"--out must be a .keras file (Keras' own format), but got {str(path)!r}."
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"--out {str(path)!r} is in {str(path.parent)!r}, which does not exist; create it "
+            "first."
+        )
+    return path
+
+
+# The tasks ----------------------------------------------------------------------------------
+
+
+def save_trial_model(
+    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path | None
+) -> ModelReport:
+    """Write a trial's model (default: the best by validation) to ``out`` (default
+    ``STUDY-trial-N.keras``) with its metadata JSON beside it.
+
+    Raises:
+        ConfigError: see :func:`resolve_trial`; the trial's model was not kept; a bad ``out``.
+    """
+    detail = resolve_trial(engine, sweep, trial)
+    spec = trial_spec(sweep, detail)
+    path = _model_file(out, f"{_stem(sweep, spec.number)}.keras")
+    export = run_in_child("sweeps.worker.export:export_model", spec, str(path))
+    return ModelReport(spec.number, float(detail.result.val_accuracy), spec.test_accuracy, export)
+
+
+def evaluate_trial(
+    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path = "."
+) -> EvaluationReport:
+    """Score a trial's model on val and test, record the numbers, and draw the confusion
+    matrix and sample predictions of the test split into the folder ``out``.
+
+    Raises:
+        ConfigError: see :func:`resolve_trial`; the trial's model was not kept; ``out`` is not
+            an existing folder.
+    """
+    from storage.records import record_evaluation
+
+    folder = Path(out)
+    if not folder.is_dir():
+        raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
+    detail = resolve_trial(engine, sweep, trial)
+    spec = trial_spec(sweep, detail)
+    stem = folder / _stem(sweep, spec.number)
+    result: EvaluationResult = run_in_child(
+        "sweeps.worker.evaluation:evaluate_trial",
+        spec,
+        f"{stem}-confusion.png",
+        f"{stem}-predictions.png",
+    )
+    for split in (result.val, result.test):
+        record_evaluation(
+            engine,
+            study_id=sweep.study_id,
+            trial_id=detail.result.trial_id,
+            split=split.split,
+            accuracy=split.accuracy,
+            confusion=split.confusion,
+            classes=split.class_rows(),
+        )
+    return EvaluationReport(spec.number, spec.test_accuracy, result)
+
+
+def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
+    """The ``k`` best finished trials by validation accuracy (the ranking of ``sweeps best``;
+    test accuracy plays no part), best first.
+
+    Raises:
+        ConfigError: ``k`` is not a positive integer, or fewer than ``k`` trials finished.
+    """
+    from storage.queries import ranked_trials
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"--top must be a positive integer, but got {k!r}.")
+    ranked = ranked_trials(engine, sweep, limit=k)
+    if len(ranked) < k:
+        raise ConfigError(
+            f"--top {k} needs {k} finished trials, but study {sweep.study_name!r} has "
+            f"{len(ranked)}; lower --top or raise the budget (`sweeps resume "
+            f"{sweep.study_name} --trials N`)."
+        )
+    return [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
+
+
+def build_ensemble(
+    engine: Engine, sweep: Sweep, k: int, out: str | Path | None = None
+) -> EnsembleReport:
+    """Average the logits of the ``k`` best trials by validation accuracy; score and record
+    the ensemble; with ``out``, save it as one ``.keras`` model.
+
+    Raises:
+        ConfigError: ``k`` is not a positive integer, the study has fewer than ``k`` finished
+            trials, a member's model was not kept, or a bad ``out``.
+    """
+    import pandas as pd
+
+    from storage.records import record_ensemble
+
+    path = _model_file(out) if out is not None else None
+    details = ensemble_members(engine, sweep, k)
+    missing = [d.result.number for d in details if not model_kept(d.result)]
+    if missing:
+        raise _not_kept(SweepConfig.from_json(sweep.config_json), missing, sweep.study_name)
+    specs = [trial_spec(sweep, d) for d in details]
+    result: EnsembleResult = run_in_child(
+        "sweeps.worker.ensemble:ensemble_trials", specs, None if path is None else str(path)
+    )
+    record_ensemble(
+        engine,
+        study_id=sweep.study_id,
+        val_accuracy=result.val_accuracy,
+        test_accuracy=result.test_accuracy,
+        model_path=result.export.path if result.export else None,
+        members=[
+            {
+                "trial_id": d.result.trial_id,
+                "number": d.result.number,
+                "val_accuracy": d.result.val_accuracy,
+                "test_accuracy": d.result.test_accuracy,
+            }
+            for d in details
+        ],
+    )
+    members = pd.DataFrame(
+        {
+            "rank": range(1, k + 1),
+            "trial": [d.result.number for d in details],
+            "val_accuracy": result.member_val_accuracy,
+            "test_accuracy": result.member_test_accuracy,
+        }
+    )
+    return EnsembleReport(members, result.val_accuracy, result.test_accuracy, result.export)
+
+
+def refit_trial(
+    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path | None = None
+) -> RefitReport:
+    """Retrain a trial's configuration (default: the best by validation) on train+val for its
+    best epoch count, evaluate it once on test, save it to ``out`` (default
+    ``STUDY-trial-N-refit.keras``) and record the refit with its trial.
+
+    Needs no checkpoint: the configuration is the trial's parameters.
+
+    Raises:
+        ConfigError: see :func:`resolve_trial`; a bad ``out``.
+    """
+    from storage.records import record_refit
+
+    detail = resolve_trial(engine, sweep, trial)
+    spec = trial_spec(sweep, detail, need_model=False)
+    path = _model_file(out, f"{_stem(sweep, spec.number)}-refit.keras")
+    result: RefitResult = run_in_child("sweeps.worker.refit:refit_trial", spec, str(path))
+    record_refit(
+        engine,
+        trial_id=detail.result.trial_id,
+        study_id=sweep.study_id,
+        number=spec.number,
+        epochs=result.epochs,
+        train_images=result.train_images,
+        test_accuracy=result.test_accuracy,
+        test_loss=result.test_loss,
+        seconds=result.seconds,
+        model_path=result.export.path,
+    )
+    return RefitReport(spec.number, spec.test_accuracy, result)

@@ -1,0 +1,182 @@
+"""What the API hands the worker-side model tasks (export, evaluate, ensemble, refit) and what
+they hand back: picklable dataclasses, free of TensorFlow, as :mod:`sweeps.protocol` is for
+the dispatcher and its workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sweeps.config import SweepConfig
+
+__all__ = [
+    "EnsembleResult",
+    "EvaluationResult",
+    "ExportResult",
+    "RefitResult",
+    "SplitEvaluation",
+    "TrialSpec",
+]
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One finished trial, as much as rebuilding its network and finding its weights needs."""
+
+    study: str
+    number: int
+    config: SweepConfig  # the sweep's saved configuration: space, dataset, seed, splits
+    params: dict[str, Any]  # the trial's Optuna parameters
+    checkpoint_dir: str | None
+    best_epoch: int | None
+    val_accuracy: float | None
+    test_accuracy: float | None
+
+    def metadata(self, class_names: list[str]) -> dict[str, Any]:
+        """What a saved model records about where it came from (written beside it as JSON)."""
+        return {
+            "study": self.study,
+            "trial": self.number,
+            "space": self.config.space,
+            "dataset": self.config.dataset,
+            "params": self.params,
+            "best_epoch": self.best_epoch,
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "class_names": class_names,
+        }
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A model written as a ``.keras`` file, with its metadata JSON beside it."""
+
+    path: str
+    metadata_path: str
+    input_shape: tuple[int, ...]  # one raw image: (height, width, channels), uint8
+    class_names: list[str]
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """A model's predictions on one split, scored: confusion matrix and per-class numbers.
+
+    ``confusion[i][j]`` counts images of class ``i`` predicted as ``j``. A class's recall is
+    its accuracy: the share of its images classified correctly.
+    """
+
+    split: str
+    class_names: list[str]
+    confusion: list[list[int]]
+    precision: list[float]
+    recall: list[float]
+
+    @classmethod
+    def from_predictions(
+        cls, split: str, labels: np.ndarray, predicted: np.ndarray, class_names: list[str]
+    ) -> SplitEvaluation:
+        """Score ``predicted`` class indices against ``labels`` (both 1-D integer arrays)."""
+        from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+        classes = list(range(len(class_names)))
+        confusion = confusion_matrix(labels, predicted, labels=classes)
+        precision, recall, _, _ = precision_recall_fscore_support(
+            labels, predicted, labels=classes, zero_division=0
+        )
+        return cls(
+            split=split,
+            class_names=list(class_names),
+            confusion=confusion.tolist(),
+            precision=[float(p) for p in precision],
+            recall=[float(r) for r in recall],
+        )
+
+    @property
+    def images(self) -> int:
+        """Images in the split."""
+        return int(np.sum(self.confusion))
+
+    @property
+    def support(self) -> list[int]:
+        """Images of each class."""
+        return [int(sum(row)) for row in self.confusion]
+
+    @property
+    def correct(self) -> list[int]:
+        """Images of each class classified correctly."""
+        return [int(self.confusion[i][i]) for i in range(len(self.confusion))]
+
+    @property
+    def accuracy(self) -> float:
+        """The share of all images classified correctly."""
+        return sum(self.correct) / max(self.images, 1)
+
+    def confused_pairs(self, n: int = 5) -> list[tuple[str, str, int]]:
+        """The ``n`` most frequent mistakes as (true class, predicted class, count)."""
+        pairs = [
+            (count, i, j)
+            for i, row in enumerate(self.confusion)
+            for j, count in enumerate(row)
+            if i != j and count
+        ]
+        pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+        return [(self.class_names[i], self.class_names[j], c) for c, i, j in pairs[:n]]
+
+    def class_rows(self) -> list[dict[str, Any]]:
+        """One dict per class, as :func:`storage.records.record_evaluation` stores them."""
+        return [
+            {
+                "class_name": name,
+                "support": support,
+                "correct": correct,
+                "precision": precision,
+                "recall": recall,
+            }
+            for name, support, correct, precision, recall in zip(
+                self.class_names,
+                self.support,
+                self.correct,
+                self.precision,
+                self.recall,
+                strict=True,
+            )
+        ]
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """``sweeps evaluate``: both splits scored, and the two figures of the test split."""
+
+    val: SplitEvaluation
+    test: SplitEvaluation
+    confusion_image: str
+    samples_image: str
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    """Averaged logits of several trials, scored on val and test; each member re-scored too."""
+
+    numbers: list[int]
+    val_accuracy: float
+    test_accuracy: float
+    member_val_accuracy: list[float]  # each member alone, recomputed from its weights
+    member_test_accuracy: list[float]
+    export: ExportResult | None = None
+
+
+@dataclass(frozen=True)
+class RefitResult:
+    """A trial retrained on train+val for its best epoch count, scored once on test."""
+
+    epochs: int
+    train_images: int
+    iterations: int  # optimizer steps taken: epochs x ceil(train_images / batch size)
+    test_accuracy: float
+    test_loss: float
+    seconds: float
+    export: ExportResult
+    history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch loss, accuracy

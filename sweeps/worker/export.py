@@ -1,0 +1,207 @@
+"""A trial's network, rebuilt from its parameters, as a model that takes the dataset's raw images.
+
+The network is built exactly as its trial built it: the same parameters answered through the
+same :class:`~sweeps.worker.hp_adapter.OptunaHyperParameters` adapter (from an
+``optuna.trial.FixedTrial``), the same seed, the same input plan; its best-validation weights
+come from the trial's checkpoint. In front of it goes the trial's input path as Keras
+operations, the pipeline's ``prepare`` step by step (:mod:`sweeps.data.pipeline`): cast to
+float, resize (``Resizing`` is ``tf.image.resize``, bilinear), normalise, convert channels. No
+augmentation: that is training-time only.
+
+The saved ``.keras`` file holds only built-in layers and ``keras.ops`` operations, so it loads
+with plain ``keras.saving.load_model(path)`` (safe mode) in a process that never imported
+``sweeps``. It takes uint8 images of the dataset's own size and returns logits (apply
+``keras.ops.softmax`` for probabilities). Its metadata (study, trial, parameters, class names)
+is a JSON file beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+from keras import layers, ops
+
+from search_spaces import SearchSpace, load_space, tunables
+from search_spaces.tunables import TrainingRecipe
+from sweeps.data import PipelineOptions, Splits, load_splits
+from sweeps.data.pipeline import train_stats
+from sweeps.errors import ConfigError
+from sweeps.model_tasks import ExportResult, TrialSpec
+from sweeps.worker import checkpoint
+from sweeps.worker.hp_adapter import OptunaHyperParameters
+from sweeps.worker.trainer import input_plan
+
+__all__ = [
+    "Rebuilt",
+    "export_model",
+    "input_path",
+    "metadata_path",
+    "rebuild_network",
+    "save_with_metadata",
+    "trial_model",
+    "trial_splits",
+    "use_gpu_memory_growth",
+]
+
+# tf.image.rgb_to_grayscale's weights (ITU-R 601-2 luma).
+_GRAY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+
+
+def use_gpu_memory_growth() -> None:
+    """Take GPU memory as needed, not all of it: a sweep may be training beside this task."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process
+            pass
+
+
+def trial_splits(spec: TrialSpec) -> Splits:
+    """The trial's splits, carved exactly as its worker carved them."""
+    config = spec.config
+    return load_splits(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+
+
+@dataclass
+class Rebuilt:
+    """A trial's network (untrained or loaded), its training recipe and its input plan."""
+
+    space: SearchSpace
+    network: keras.Model
+    recipe: TrainingRecipe
+    plan: PipelineOptions  # target size, channels and normalisation of the trial's pipeline
+
+
+def rebuild_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
+    """Build the trial's network as its trial did: same seed, same answers, same input plan.
+
+    Raises:
+        search_spaces.SpaceError: the space cannot be loaded, or the stored parameters no
+            longer fit it (the space changed since the sweep).
+    """
+    config = spec.config
+    space = load_space(config.space)
+    keras.utils.set_random_seed(config.seed + spec.number)  # as train_trial: same initial weights
+    trial = optuna.trial.FixedTrial(spec.params, number=spec.number)
+    hp = OptunaHyperParameters(trial)
+    recipe = tunables.ask_training(
+        hp,
+        space.baseline,
+        normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+        learning_rates=config.learning_rates,
+    )
+    input_spec, plan, _ = input_plan(space, splits, config.weights)
+    network = space.build(hp, input_spec)
+    plan = PipelineOptions(
+        batch_size=recipe.batch_size,
+        normalization=recipe.normalization,
+        target_size=plan.target_size,
+        channels=plan.channels,
+    )
+    return Rebuilt(space, network, recipe, plan)
+
+
+def input_path(raw: Any, plan: PipelineOptions, x_train: np.ndarray) -> Any:
+    """The pipeline's ``prepare`` on a batch of raw images, as Keras operations.
+
+    Same order as :func:`sweeps.data.make_pipelines`: cast, resize, normalise, convert
+    channels. ``x_train`` gives the per-channel statistics of ``train_stats``.
+    """
+    x = ops.cast(raw, "float32")
+    if plan.target_size is not None:
+        height, width = (int(s) for s in plan.target_size)
+        x = layers.Resizing(height, width, interpolation="bilinear", name="resize")(x)
+    if plan.normalization == "unit":
+        x = x / 255.0
+    elif plan.normalization == "centered":
+        x = x / 255.0 - 0.5
+    elif plan.normalization == "per_image":  # tf.image.per_image_standardization
+        pixels = int(np.prod(x.shape[1:]))
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = ops.std(x, axis=(1, 2, 3), keepdims=True)
+        x = (x - mean) / ops.maximum(std, ops.rsqrt(float(pixels)))
+    else:  # train_stats: the training part's per-channel mean and std
+        mean, std = train_stats(x_train)
+        x = (x - mean) / std
+    have, want = int(raw.shape[-1]), plan.channels
+    if want is None or want == have:
+        return x
+    if have == 4:  # RGBA from an image folder: the alpha plane is not part of the image
+        x, have = x[..., :3], 3
+    if (have, want) == (1, 3):
+        return ops.concatenate([x, x, x], axis=-1)  # tf.image.grayscale_to_rgb
+    if (have, want) == (3, 1):  # tf.image.rgb_to_grayscale
+        return ops.expand_dims(ops.tensordot(x, _GRAY_WEIGHTS, axes=[[-1], [-1]]), -1)
+    return x
+
+
+def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> keras.Model:
+    """The trial's network with its best-validation weights, behind its input path: a model
+    from raw uint8 images (the dataset's own size) to logits.
+
+    Raises:
+        ConfigError: the trial's checkpoint folder holds no best-validation weights (its model
+            was not kept).
+    """
+    rebuilt = rebuild_network(spec, splits)
+    folder = Path(spec.checkpoint_dir or "")
+    state = checkpoint.load_state(folder) if spec.checkpoint_dir else None
+    if state is None or not checkpoint.restore_best(folder, rebuilt.network, state):
+        raise ConfigError(
+            f"trial {spec.number} of {spec.study!r} has no saved weights in "
+            f"{spec.checkpoint_dir!r} (its model was not kept); `sweeps refit "
+            f"{spec.number}` retrains it, or choose a kept trial (`sweeps show` says which)."
+        )
+    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
+    logits = rebuilt.network(input_path(raw, rebuilt.plan, splits.x_train))
+    return keras.Model(raw, logits, name=name or f"trial_{spec.number}")
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """Where a model's metadata JSON lives: beside it, ``best.keras`` -> ``best.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def save_with_metadata(
+    model: keras.Model, out: str, metadata: dict[str, Any], splits: Splits
+) -> ExportResult:
+    """Save ``model`` to ``out`` (``.keras``) and its metadata JSON beside it."""
+    path = Path(out)
+    model.save(path)
+    shape = tuple(int(d) for d in splits.x_train.shape[1:])
+    details = {
+        **metadata,
+        "input": {"shape": list(shape), "dtype": "uint8", "what": "raw images of the dataset"},
+        "output": "logits (keras.ops.softmax gives probabilities)",
+        "keras_version": keras.__version__,
+    }
+    metadata_path(path).write_text(json.dumps(details, indent=2, default=str) + "\n")
+    return ExportResult(
+        path=str(path.resolve()),
+        metadata_path=str(metadata_path(path).resolve()),
+        input_shape=shape,
+        class_names=list(splits.class_names),
+    )
+
+
+def export_model(spec: TrialSpec, out: str) -> ExportResult:
+    """Write the trial's model (raw images in, logits out) to ``out`` with its metadata.
+
+    Runs in a spawned child (:func:`sweeps.spawn.run_in_child`).
+
+    Raises:
+        ConfigError: the trial's model was not kept.
+    """
+    use_gpu_memory_growth()
+    splits = trial_splits(spec)
+    model = trial_model(spec, splits)
+    return save_with_metadata(model, out, spec.metadata(list(splits.class_names)), splits)

@@ -1,0 +1,156 @@
+"""``sweeps refit``: a trial's exact configuration retrained on train+val, scored once on test.
+
+The standard last step of a sweep: validation chose the configuration and its epoch count, so
+its images can now train the final model too. The refit runs the trial's recipe (same seed,
+parameters, augmentation, input path) for the number of epochs at which the trial was best.
+With more images an epoch has more steps; every epoch-based schedule is defined through
+``steps_per_epoch`` (:mod:`search_spaces.schedules`), so it keeps its per-epoch rates and is
+stretched in steps, and ``cosine`` still anneals over the sweep's epoch budget. The cyclical
+schedule is defined in optimizer steps and keeps its step size. Nothing is selected here:
+there is no validation split left to look at, and the test split is evaluated once, at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from search_spaces import tunables
+from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
+from sweeps.errors import ConfigError, TrialFailedError
+from sweeps.model_tasks import RefitResult, TrialSpec
+from sweeps.worker.export import (
+    Rebuilt,
+    input_path,
+    rebuild_network,
+    save_with_metadata,
+    trial_splits,
+    use_gpu_memory_growth,
+)
+
+__all__ = ["Retrained", "merged_splits", "refit_trial", "retrain"]
+
+
+def merged_splits(splits: Splits) -> Splits:
+    """Train and validation together as the training part, no validation part, the same test."""
+    return Splits(
+        x_train=np.concatenate([splits.x_train, splits.x_val]),
+        y_train=np.concatenate([splits.y_train, splits.y_val]),
+        x_val=splits.x_val[:0],
+        y_val=splits.y_val[:0],
+        x_test=splits.x_test,
+        y_test=splits.y_test,
+        class_names=splits.class_names,
+        info=splits.info,
+    )
+
+
+@dataclass
+class Retrained:
+    """A trial's configuration trained afresh: the network, its input plan, how it went."""
+
+    rebuilt: Rebuilt
+    test_loss: float
+    test_accuracy: float
+    iterations: int  # optimizer steps taken
+    seconds: float
+    history: dict[str, list[float]]
+
+
+def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
+    """Train ``spec``'s configuration on ``splits``' training part for its best epoch count,
+    as its trial trained (same seed, recipe, augmentation, shuffling), then evaluate on test.
+
+    Given the trial's own splits it repeats the trial's training up to its best epoch; given
+    :func:`merged_splits` it is the refit.
+
+    Raises:
+        ConfigError: the trial has no best epoch (it never finished one).
+        TrialFailedError: the loss became NaN or infinite.
+    """
+    if not spec.best_epoch:
+        raise ConfigError(
+            f"trial {spec.number} of {spec.study!r} has no best epoch to refit for; "
+            "refit a finished trial (`sweeps best` lists them)."
+        )
+    rebuilt = rebuild_network(spec, splits)
+    network, recipe = rebuilt.network, rebuilt.recipe
+    options = PipelineOptions(
+        batch_size=recipe.batch_size,
+        normalization=recipe.normalization,
+        target_size=rebuilt.plan.target_size,
+        channels=rebuilt.plan.channels,
+        augmentation=Augmentation(
+            flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
+        ),
+        shuffle_seed=spec.config.seed + spec.number,
+    )
+    train_ds, _, test_ds = make_pipelines(splits, options)
+    steps_per_epoch = math.ceil(len(splits.y_train) / recipe.batch_size)
+    tunables.compile_model(network, recipe, steps_per_epoch, spec.config.epochs)
+
+    started = time.perf_counter()
+    history = network.fit(
+        train_ds,
+        epochs=spec.best_epoch,
+        verbose=0,
+        shuffle=False,  # the train stream shuffles itself
+        callbacks=[keras.callbacks.TerminateOnNaN()],
+    ).history
+    seconds = time.perf_counter() - started
+    losses = history.get("loss", [])
+    if len(losses) < spec.best_epoch or not all(map(math.isfinite, losses)):
+        raise TrialFailedError(
+            f"the refit of trial {spec.number} diverged: loss became "
+            f"{losses[-1] if losses else 'nan'} in epoch {max(len(losses), 1)}"
+        )
+    test_loss, test_accuracy = network.evaluate(test_ds, verbose=0)
+    return Retrained(
+        rebuilt=rebuilt,
+        test_loss=float(test_loss),
+        test_accuracy=float(test_accuracy),
+        iterations=int(keras.ops.convert_to_numpy(network.optimizer.iterations)),
+        seconds=seconds,
+        history={k: [float(v) for v in values] for k, values in history.items()},
+    )
+
+
+def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
+    """Retrain ``spec``'s configuration on train+val for its best epoch count, evaluate it
+    once on test and save it (raw images in, logits out) to ``out``.
+
+    Runs in a spawned child (:func:`sweeps.spawn.run_in_child`).
+
+    Raises:
+        ConfigError: the trial has no best epoch (it never finished one).
+        TrialFailedError: the loss became NaN or infinite.
+    """
+    use_gpu_memory_growth()
+    splits = merged_splits(trial_splits(spec))
+    done = retrain(spec, splits)
+    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
+    features = input_path(raw, done.rebuilt.plan, splits.x_train)
+    model = keras.Model(raw, done.rebuilt.network(features), name=f"refit_{spec.number}")
+    metadata = {
+        **spec.metadata(list(splits.class_names)),
+        "refit": {
+            "trained_on": "train+val",
+            "images": len(splits.y_train),
+            "epochs": spec.best_epoch,
+            "test_accuracy": done.test_accuracy,
+        },
+    }
+    return RefitResult(
+        epochs=int(spec.best_epoch or 0),
+        train_images=len(splits.y_train),
+        iterations=done.iterations,
+        test_accuracy=done.test_accuracy,
+        test_loss=done.test_loss,
+        seconds=done.seconds,
+        export=save_with_metadata(model, out, metadata, splits),
+        history=done.history,
+    )

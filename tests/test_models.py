@@ -1,0 +1,391 @@
+"""From a sweep to a model: export, evaluate, ensemble and refit real trials of real sweeps.
+
+Two real sweeps on digits share one store: ``mnist_cnn`` (no resizing; four trials, the keep
+policy keeps three) and ``small_cnn`` (resizes the 8x8 images to 10x10 inside its input path).
+The TensorFlow work goes through the spawned children the CLI and the API use; the expected
+predictions are recomputed here, in this process, through the trial's own tf.data pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sweeps
+from search_spaces import SpaceError
+from sweeps.model_api import ensemble_members, trial_spec
+from sweeps.spawn import TaskFailedError, run_in_child
+from tests.conftest import REPO, invoke
+
+CNN, RESIZED = "digits-cnn", "digits-resized"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One store, two real sweeps: 4 trials of mnist_cnn keeping the top 3, 2 of small_cnn."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('models') / 'sweeps.db'}"
+    common = {"dataset": "digits", "epochs": 2, "pruner": "none", "storage": url, "quiet": True}
+    sweeps.run(space="mnist_cnn", trials=4, study=CNN, keep_models="top-3", **common)
+    sweeps.run(space="small_cnn", trials=2, study=RESIZED, **common)
+    return url
+
+
+def _splits(study: sweeps.Study):
+    from sweeps.data import load_splits
+
+    config = study.config
+    return load_splits(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+
+
+def _pipeline_predictions(study: sweeps.Study, number: int) -> np.ndarray:
+    """The trial's best weights on its own tf.data test stream: what the trial evaluated."""
+    from sweeps.data import make_pipelines
+    from sweeps.worker import checkpoint
+    from sweeps.worker.export import rebuild_network
+
+    spec = trial_spec(study._sweep, study.show(number))
+    splits = _splits(study)
+    rebuilt = rebuild_network(spec, splits)
+    folder = Path(spec.checkpoint_dir)
+    assert checkpoint.restore_best(folder, rebuilt.network, checkpoint.load_state(folder))
+    _, _, test_ds = make_pipelines(splits, rebuilt.plan)
+    return np.asarray(rebuilt.network.predict(test_ds, verbose=0)).argmax(axis=1)
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import json, sys
+    import keras
+    import numpy as np
+
+    data = np.load(sys.argv[2])
+    model = keras.saving.load_model(sys.argv[1])  # safe mode, no custom objects
+    predicted = model.predict(data["x"], verbose=0).argmax(axis=1)
+    print(json.dumps({
+        "predicted": predicted.tolist(),
+        "accuracy": float((predicted == data["y"]).mean()),
+        "input": [str(model.inputs[0].dtype), list(model.inputs[0].shape[1:])],
+        "layers": [layer.name for layer in model.layers],
+        "ours": sorted(m for m in sys.modules
+                       if m.split(".")[0] in ("sweeps", "search_spaces", "storage")),
+    }))
+""")
+
+
+def _in_fresh_process(model_path: str, x: np.ndarray, y: np.ndarray, folder: Path) -> dict:
+    np.savez(folder / "test.npz", x=x, y=y)
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, model_path, str(folder / "test.npz")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("study_name", [CNN, RESIZED])
+def test_a_saved_model_reproduces_its_trial_in_a_fresh_process(
+    cli, store, tmp_path, study_name
+) -> None:
+    study = sweeps.load_study(study_name, store)
+    best = study.best(1).iloc[0]
+    out = tmp_path / "best.keras"
+    if study_name == CNN:  # the CLI, with the trial given
+        args = ("model", best.trial, "--study", study_name, "--storage", store, "--out", out)
+        result = invoke(cli, *args)
+        assert result.exit_code == 0, result.output
+        assert f"trial {best.trial} of {study_name}" in result.output
+    else:  # the Python API, with the default trial: the best by validation
+        assert study.save_model(out=out).trial == best.trial
+
+    splits = _splits(study)
+    seen = _in_fresh_process(str(out), splits.x_test, splits.y_test, tmp_path)
+    assert seen["ours"] == [], "the model needed sweeps to load"
+    assert seen["input"] == ["uint8", [8, 8, 1]]  # the dataset's raw images
+    assert seen["predicted"] == _pipeline_predictions(study, int(best.trial)).tolist()
+    correct = round(best.test_accuracy * len(splits.y_test))
+    assert round(seen["accuracy"] * len(splits.y_test)) == correct
+    assert seen["accuracy"] == pytest.approx(best.test_accuracy, abs=1e-6)
+    assert ("resize" in seen["layers"]) == (study_name == RESIZED)
+
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    assert metadata["study"] == study_name and metadata["trial"] == best.trial
+    assert metadata["params"] == study.show(int(best.trial)).params
+    assert metadata["class_names"] == [str(i) for i in range(10)]
+    assert metadata["input"]["shape"] == [8, 8, 1] and "logits" in metadata["output"]
+
+
+def test_study_model_returns_a_loaded_keras_model(store) -> None:
+    study = sweeps.load_study(RESIZED, store)
+    model = study.model()
+    splits = _splits(study)
+    predicted = np.asarray(model.predict(splits.x_test, verbose=0)).argmax(axis=1)
+    assert np.mean(predicted == splits.y_test) == pytest.approx(
+        study.best(1).iloc[0].test_accuracy, abs=1e-6
+    )
+
+
+def test_evaluation_counts_every_image_and_matches_the_recorded_accuracy(
+    cli, store, tmp_path
+) -> None:
+    study = sweeps.load_study(CNN, store)
+    best = study.best(1).iloc[0]
+    report = study.evaluate(out=tmp_path)
+    splits = _splits(study)
+    test, val = report.test, report.val
+    assert report.trial == best.trial
+    assert test.images == len(splits.y_test) == 360 and val.images == len(splits.y_val)
+    assert sum(test.correct) == round(best.test_accuracy * 360)
+    assert sum(val.correct) == round(best.val_accuracy * len(splits.y_val))
+    assert test.support == np.bincount(splits.y_test, minlength=10).tolist()
+    assert test.recall == pytest.approx(
+        [c / s for c, s in zip(test.correct, test.support, strict=True)]
+    )
+    pairs = test.confused_pairs(3)
+    assert all(true != guess and count > 0 for true, guess, count in pairs)
+    assert [p[2] for p in pairs] == sorted((p[2] for p in pairs), reverse=True)
+    for image in (report.result.confusion_image, report.result.samples_image):
+        assert Path(image).read_bytes()[:4] == b"\x89PNG" and Path(image).parent == tmp_path
+
+    stored = study.evaluation(int(best.trial))
+    assert stored["test"].confusion == test.confusion and stored["val"].images == val.images
+    assert [c.recall for c in stored["test"].classes] == pytest.approx(test.recall)
+    shown = invoke(cli, "show", best.trial, "--study", CNN, "--storage", store)
+    assert "Per-class accuracy" in shown.output and "Model: kept" in shown.output
+
+
+def test_an_ensemble_of_copies_of_one_trial_equals_that_trial(store) -> None:
+    from sweeps.worker.ensemble import ensemble_model, ensemble_trials
+    from sweeps.worker.export import trial_model
+
+    study = sweeps.load_study(CNN, store)
+    best = study.best(1).iloc[0]
+    spec = trial_spec(study._sweep, study.show(int(best.trial)))
+    result = ensemble_trials([spec, spec, spec])
+    assert result.val_accuracy == pytest.approx(best.val_accuracy, abs=1e-6)
+    assert result.test_accuracy == pytest.approx(best.test_accuracy, abs=1e-6)
+    assert result.member_test_accuracy == [result.test_accuracy] * 3
+
+    splits = _splits(study)
+    members = [trial_model(spec, splits, name=f"copy_{i}") for i in range(3)]
+    alone = members[0].predict(splits.x_test, verbose=0)
+    together = ensemble_model(members, "copies").predict(splits.x_test, verbose=0)
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
+    assert (together.argmax(1) == alone.argmax(1)).all()
+
+
+def test_an_ensemble_is_the_top_k_by_validation_and_is_recorded(cli, store, tmp_path) -> None:
+    import keras
+
+    study = sweeps.load_study(CNN, store)
+    top = [int(t) for t in study.best(3)["trial"]]
+    out = tmp_path / "ensemble.keras"
+    result = invoke(cli, "ensemble", CNN, "--storage", store, "--top", 3, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (
+        "Ensemble of 3: val" in result.output and f"best single trial ({top[0]})" in result.output
+    )
+    recorded = study.ensembles()
+    assert len(recorded) == 1 and recorded.iloc[0]["members"] == top
+
+    best_table = invoke(cli, "best", CNN, "--storage", store)
+    assert "ensemble" in best_table.output
+    assert f"trials {', '.join(map(str, top))}, logits averaged" in best_table.output
+    as_json = json.loads(invoke(cli, "best", CNN, "--storage", store, "--format", "json").output)
+    assert as_json["ensembles"][0]["members"] == top and as_json["ensembles"][0]["size"] == 3
+    studies = invoke(cli, "studies", "--storage", store)
+    assert f"ensemble of top 3: trials {', '.join(map(str, top))}" in studies.output
+
+    model = keras.saving.load_model(out)
+    splits = _splits(study)
+    predicted = np.asarray(model.predict(splits.x_test, verbose=0)).argmax(axis=1)
+    assert np.mean(predicted == splits.y_test) == pytest.approx(
+        recorded.iloc[0]["test_accuracy"], abs=1e-9
+    )
+
+
+def test_ensemble_members_are_never_chosen_on_test(store, tmp_path) -> None:
+    """Reverse the test ranking in a copy of the store: the members do not move."""
+    study = sweeps.load_study(CNN, store)
+    by_val = [int(t) for t in study.best(4)["trial"]]
+    copy = tmp_path / "copy.db"
+    source = sqlite3.connect(store.removeprefix("sqlite:///"))
+    target = sqlite3.connect(copy)
+    source.backup(target)
+    target.execute("UPDATE sweeps_trial_result SET test_accuracy = 1.0 - val_accuracy")
+    target.commit()
+    source.close()
+    target.close()
+
+    tampered = sweeps.load_study(CNN, str(copy))
+    best_by_test = int(tampered.best(4).sort_values("test_accuracy").iloc[-1]["trial"])
+    assert best_by_test == by_val[-1]  # the test can fail: test now prefers the worst by val
+    chosen = ensemble_members(tampered._engine, tampered._sweep, 2)
+    assert [d.result.number for d in chosen] == by_val[:2]
+
+
+def test_refit_trains_on_exactly_train_and_val(cli, store, tmp_path) -> None:
+    from sweeps.worker.refit import merged_splits
+
+    study = sweeps.load_study(CNN, store)
+    splits = _splits(study)
+    merged = merged_splits(splits)
+    assert len(merged.y_train) == len(splits.y_train) + len(splits.y_val) == 1437
+    np.testing.assert_array_equal(merged.x_train, np.concatenate([splits.x_train, splits.x_val]))
+    np.testing.assert_array_equal(merged.y_train, np.concatenate([splits.y_train, splits.y_val]))
+    assert len(merged.y_val) == 0
+    np.testing.assert_array_equal(merged.x_test, splits.x_test)
+
+    # The trial whose checkpoints the keep policy deleted: a refit needs only its parameters.
+    last = study.best(4).iloc[-1]
+    assert not study.model_kept(int(last.trial))
+    report = study.refit(int(last.trial), out=tmp_path / "refit.keras")
+    result = report.result
+    batch = study.show(int(last.trial)).params["batch_size"]
+    assert result.train_images == 1437 and result.epochs == last.best_epoch
+    assert result.iterations == last.best_epoch * math.ceil(1437 / batch)
+    assert 0.0 <= result.test_accuracy <= 1.0 and Path(report.path).is_file()
+    metadata = json.loads((tmp_path / "refit.json").read_text())
+    assert metadata["refit"]["images"] == 1437 and metadata["trial"] == last.trial
+    recorded = study.recorded_refit(int(last.trial))
+    assert recorded.test_accuracy == result.test_accuracy and recorded.train_images == 1437
+    shown = invoke(cli, "show", last.trial, "--study", CNN, "--storage", store)
+    assert "Refit on train+val (1437 images" in shown.output
+
+
+def test_the_refit_recipe_on_the_trials_own_split_repeats_the_trial(store) -> None:
+    """Same seed, recipe, shuffling and epochs: trained on the trial's own training part, the
+    refit's training gives the trial's recorded test numbers, so a refit changes the data only.
+    """
+    from sweeps.worker.export import trial_splits
+    from sweeps.worker.refit import retrain
+
+    study = sweeps.load_study(CNN, store)
+    number = int(study.best(1).iloc[0]["trial"])
+    result = study.show(number).result
+    spec = trial_spec(study._sweep, study.show(number), need_model=False)
+    splits = trial_splits(spec)
+    again = retrain(spec, splits)
+    assert round(again.test_accuracy * 360) == round(result.test_accuracy * 360)
+    assert again.test_loss == pytest.approx(result.test_loss, rel=1e-4)
+    batch = spec.params["batch_size"]
+    assert again.iterations == result.best_epoch * math.ceil(len(splits.y_train) / batch)
+
+
+def test_the_keep_policy_pruned_the_trial_that_cannot_make_the_top_3(cli, store) -> None:
+    study = sweeps.load_study(CNN, store)
+    ranked = [int(t) for t in study.best(4)["trial"]]
+    assert [study.model_kept(t) for t in ranked] == [True, True, True, False]
+    assert study.config.keep_models == "top-3"  # recorded with the study
+    result = invoke(cli, "model", ranked[-1], "--study", CNN, "--storage", store)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "was not kept" in result.stderr and "--keep-models top-3" in result.stderr
+    shown = invoke(cli, "show", ranked[-1], "--study", CNN, "--storage", store)
+    assert "Model: not kept (--keep-models top-3)" in shown.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["model", 99, "--study", CNN], "no recorded trial 99"),
+        (["model", "--study", CNN, "--out", "x.h5"], "--out must be a .keras file"),
+        (["model", "--study", CNN, "--out", "missing/x.keras"], "which does not exist"),
+        (["evaluate", "--study", CNN, "--out", "missing"], "is not a folder"),
+        (["ensemble", CNN, "--top", 0], "--top must be a positive integer"),
+        (["ensemble", CNN, "--top", 9], "--top 9 needs 9 finished trials"),
+        (["ensemble", CNN, "--top", 4], "was not kept"),
+        (["refit", "--study", "nope"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_creates_nothing(
+    cli, store, tmp_path, monkeypatch, args, message
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = invoke(cli, *args, "--storage", store)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spawned_errors_come_back_with_their_type(store, tmp_path) -> None:
+    import dataclasses
+
+    study = sweeps.load_study(RESIZED, store)
+    spec = trial_spec(study._sweep, study.show(int(study.best(1).iloc[0].trial)))
+    unknown = dataclasses.replace(spec, config=dataclasses.replace(spec.config, space="nope"))
+    with pytest.raises(SpaceError, match="unknown space 'nope'"):
+        run_in_child("sweeps.worker.export:export_model", unknown, str(tmp_path / "a.keras"))
+    (tmp_path / "empty").mkdir()
+    no_weights = dataclasses.replace(spec, checkpoint_dir=str(tmp_path / "empty"))
+    with pytest.raises(sweeps.ConfigError, match="has no saved weights"):
+        run_in_child("sweeps.worker.export:export_model", no_weights, str(tmp_path / "b.keras"))
+    with pytest.raises(TaskFailedError, match=r"^sweeps\.worker\.export:export_model failed: "):
+        run_in_child("sweeps.worker.export:export_model", spec, str(tmp_path / "no" / "c.keras"))
+    with pytest.raises(ValueError, match="target must be"):
+        run_in_child("os:system", "true")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_reading_models_and_ensembles_does_not_import_tensorflow(store) -> None:
+    code = textwrap.dedent(f"""
+        import sys
+        from typer.testing import CliRunner
+        import sweeps
+        from sweeps.cli import app
+        study = sweeps.load_study({CNN!r}, {store!r})
+        number = int(study.best(1).iloc[0]["trial"])
+        study.ensembles(); study.evaluation(number); study.model_kept(number)
+        study.recorded_refit(number); sweeps.results.all_ensembles({store!r})
+        for args in (["best"], ["studies"], ["show", str(number), "--study", {CNN!r}]):
+            assert CliRunner().invoke(app, [*args, "--storage", {store!r}]).exit_code == 0
+        loaded = {{"tensorflow", "keras", "sweeps.worker"}} & set(sys.modules)
+        assert not loaded, loaded
+    """)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_the_input_path_is_the_pipelines_prepare_step(tmp_path) -> None:
+    """Every normalisation, with and without resizing and channel conversion: the model's
+    input path gives the very numbers the tf.data pipeline gives, and survives a safe-mode
+    save and load."""
+    import keras
+
+    from sweeps.data import PipelineOptions, make_pipelines
+    from sweeps.data.base import DatasetInfo, Splits
+    from sweeps.worker.export import input_path
+
+    rng = np.random.default_rng(0)
+    for channels_in, channels_out in ((1, None), (1, 3), (3, 1), (4, 3)):
+        x = rng.integers(0, 256, size=(12, 8, 8, channels_in), dtype=np.uint8)
+        y = np.arange(12) % 2
+        info = DatasetInfo("t", (8, 8, channels_in), 2, 12, 12, True, "test", "unit")
+        splits = Splits(x, y, x, y, x, y, ["a", "b"], info)
+        for normalization in ("unit", "centered", "per_image", "train_stats"):
+            for size in (None, (11, 13)):
+                plan = PipelineOptions(
+                    batch_size=12,
+                    normalization=normalization,
+                    target_size=size,
+                    channels=channels_out,
+                )
+                _, expected, _ = make_pipelines(splits, plan)
+                raw = keras.Input(shape=x.shape[1:], dtype="uint8")
+                model = keras.Model(raw, input_path(raw, plan, x))
+                path = tmp_path / "m.keras"
+                model.save(path)
+                loaded = keras.saving.load_model(path)  # safe mode
+                want = next(iter(expected))[0].numpy()
+                what = f"{normalization} {size} {channels_in}->{channels_out}"
+                got = np.asarray(loaded(x))
+                assert got.shape == want.shape, what
+                np.testing.assert_array_equal(got, want, err_msg=what)
