@@ -71,10 +71,20 @@ class Study:
         self, sweep: Sweep, engine: Engine, url: str, last_run: DispatchResult | None = None
     ):
         self._sweep, self._engine, self._url = sweep, engine, url
+        self._writable: Engine | None = None
         self.last_run = last_run
 
     def __repr__(self) -> str:
         return f"<sweeps.Study {self.name!r} in {self.storage!r}>"
+
+    def _writer(self) -> Engine:
+        """A writable engine, for the few methods that record something (evaluations,
+        ensembles, refits); the study is otherwise opened read-only."""
+        if self._writable is None:
+            from sweeps.store_access import open_store
+
+            _, self._writable = open_store(self._url)
+        return self._writable
 
     @property
     def name(self) -> str:
@@ -270,7 +280,7 @@ class Study:
         """
         from sweeps.model_api import evaluate_trial
 
-        return evaluate_trial(self._engine, self._sweep, trial, out)
+        return evaluate_trial(self._writer(), self._sweep, trial, out)
 
     def evaluation(self, trial: int) -> dict[str, StoredEvaluation]:
         """A trial's recorded evaluations by split (``val``, ``test``); empty if never run.
@@ -296,7 +306,7 @@ class Study:
         """
         from sweeps.model_api import build_ensemble
 
-        return build_ensemble(self._engine, self._sweep, k, out)
+        return build_ensemble(self._writer(), self._sweep, k, out)
 
     def ensembles(self) -> pd.DataFrame:
         """The study's recorded ensembles: size, val/test accuracy, members, model path."""
@@ -316,7 +326,7 @@ class Study:
         """
         from sweeps.model_api import refit_trial
 
-        return refit_trial(self._engine, self._sweep, trial, out)
+        return refit_trial(self._writer(), self._sweep, trial, out)
 
     def recorded_refit(self, trial: int) -> Refit | None:
         """The trial's recorded refit, if it has one.
@@ -342,10 +352,11 @@ class Study:
 
 def open_study(study_name: str | None, storage: str) -> Study:
     """A recorded study, read-only (None: the newest); raises StorageError when not found."""
+    from storage import normalize_url
     from sweeps.store_access import load_sweep
 
-    sweep, engine = load_sweep(study_name, storage)
-    return Study(sweep, engine, str(engine.url.render_as_string(hide_password=False)))
+    sweep, engine = load_sweep(study_name, storage)  # the storage URL is checked here
+    return Study(sweep, engine, normalize_url(storage))
 
 
 def all_ensembles(storage: str) -> pd.DataFrame:
