@@ -153,10 +153,10 @@ def _dispatch(handle: StudyHandle, slots: list[Slot], artifacts: str, console: C
         raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
     if result.interrupted and result.finished < result.budget:
         _say(
-            console, f"Interrupted. Continue with: sweeps resume {handle.name} --storage {storage}"
+            console, f"Interrupted. Continue with: sweeps resume --study {handle.name} --storage {storage}"
         )
     elif result.finished >= result.budget:
-        _say(console, f"Best trials: sweeps best {handle.name} --storage {storage}")
+        _say(console, f"Best trials: sweeps best --study {handle.name} --storage {storage}")
     return Study(handle.sweep, handle.engine, handle.url, last_run=result)
 
 

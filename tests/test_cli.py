@@ -74,10 +74,10 @@ def test_every_command_has_help_with_an_example(cli) -> None:
 
 
 def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
-    result = invoke(cli, "best", STUDY, "--storage", swept)
+    result = invoke(cli, "best", "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output
     assert "baseline (notebook 003)" in result.output
-    csv = invoke(cli, "best", STUDY, "--storage", swept, "--format", "csv")
+    csv = invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "csv")
     lines = csv.output.strip().splitlines()
     assert lines[0].startswith("rank,trial,status,baseline,val_accuracy,test_accuracy")
     assert len(lines) == 4
@@ -91,7 +91,7 @@ def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
 
 
 def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
-    data = json.loads(invoke(cli, "best", STUDY, "--storage", swept, "--format", "json").output)
+    data = json.loads(invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "json").output)
     baseline = next(t["trial"] for t in data["trials"] if t["baseline"])
     result = invoke(cli, "show", baseline, "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output
@@ -105,7 +105,7 @@ def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
 def test_studies_and_status_count_the_trials(cli, swept) -> None:
     studies = invoke(cli, "studies", "--storage", swept)
     assert STUDY in studies.output and "3/3" in studies.output
-    status = invoke(cli, "status", STUDY, "--storage", swept)
+    status = invoke(cli, "status", "--study", STUDY, "--storage", swept)
     assert status.exit_code == 0
     assert f"{STUDY}: 3/3 finished" in status.output
     assert "exited" in status.output
@@ -177,16 +177,18 @@ def test_bad_run_input_is_one_line_and_exit_2(cli, swept, args, message) -> None
 def test_an_existing_study_name_is_refused(cli, swept) -> None:
     result = invoke(cli, "run", "--storage", swept, "--study", STUDY)
     assert result.exit_code == 2
-    assert f"sweeps resume {STUDY}" in result.stderr
+    assert f"sweeps resume --study {STUDY}" in result.stderr
 
 
 @pytest.mark.parametrize(
     "command",
     [
-        ["best", "ghost"],
+        ["best", "--study", "ghost"],
         ["show", "0", "--study", "ghost"],
-        ["resume", "ghost"],
-        ["status", "ghost"],
+        ["resume", "-S", "ghost"],
+        ["status", "--study", "ghost"],
+        ["export", "--study", "ghost"],
+        ["plot", "--study", "ghost"],
     ],
 )
 def test_unknown_study_is_one_line(cli, swept, command) -> None:
@@ -196,10 +198,31 @@ def test_unknown_study_is_one_line(cli, swept, command) -> None:
     assert "study 'ghost' does not exist" in result.stderr and STUDY in result.stderr
 
 
+def test_the_old_positional_study_still_works_with_a_note(cli, swept) -> None:
+    old = invoke(cli, "status", STUDY, "--storage", swept)
+    new = invoke(cli, "status", "--study", STUDY, "--storage", swept)
+    assert old.exit_code == new.exit_code == 0
+    assert old.stdout == new.stdout and f"{STUDY}: 3/3 finished" in new.stdout
+    assert new.stderr == ""
+    assert old.stderr.strip() == (
+        "Note: `sweeps status STUDY` is deprecated and goes away in the next release; "
+        f"write `sweeps status --study {STUDY}`."
+    )
+    best = invoke(cli, "best", STUDY, "--storage", swept, "--format", "csv")
+    assert best.stdout == invoke(cli, "best", "-S", STUDY, "-s", swept, "-f", "csv").stdout
+    both = invoke(cli, "best", STUDY, "--study", "other", "--storage", swept)
+    assert both.exit_code == 2 and "got two studies" in both.stderr
+
+
+def test_worker_needs_a_study(cli, swept) -> None:
+    result = invoke(cli, "worker", "--storage", swept)
+    assert result.exit_code == 2 and "needs --study NAME" in result.stderr
+
+
 def test_unknown_trial_and_bad_format(cli, swept) -> None:
     result = invoke(cli, "show", "999", "--study", STUDY, "--storage", swept)
     assert result.exit_code == 2 and "no recorded trial 999" in result.stderr
-    result = invoke(cli, "best", STUDY, "--storage", swept, "--format", "xml")
+    result = invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "xml")
     assert result.exit_code == 2 and "--format must be one of" in result.stderr
 
 
@@ -270,7 +293,7 @@ def test_missing_pretrained_weights_are_one_line_before_anything_starts(
 
 
 def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
-    result = invoke(cli, "export", STUDY, "--storage", swept, "--out", tmp_path)
+    result = invoke(cli, "export", "--study", STUDY, "--storage", swept, "--out", tmp_path)
     assert result.exit_code == 0, result.output
     import pandas as pd
 
@@ -286,10 +309,10 @@ def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
 @pytest.mark.parametrize("kind", ["history", "curves", "params"])
 def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
     out = tmp_path / f"{kind}.png"
-    result = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", kind, "--out", out)
+    result = invoke(cli, "plot", "--study", STUDY, "--storage", swept, "--kind", kind, "--out", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    bad = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", "pie")
+    bad = invoke(cli, "plot", "--study", STUDY, "--storage", swept, "--kind", "pie")
     assert bad.exit_code == 2 and "--kind must be one of" in bad.stderr
 
 

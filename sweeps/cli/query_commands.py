@@ -15,7 +15,16 @@ from rich.console import Console
 from rich.table import Table
 
 import sweeps
-from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, app, fail, reports_errors
+from sweeps.cli.app import (
+    DEFAULT_STORAGE,
+    LegacyStudyArgument,
+    StorageOption,
+    StudyOption,
+    app,
+    chosen_study,
+    fail,
+    reports_errors,
+)
 
 FORMATS = ("table", "csv", "json")
 
@@ -40,17 +49,17 @@ def _notebook_of(space: str) -> str | None:
 @app.command()
 @reports_errors
 def best(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     top: Annotated[int, typer.Option("--top", "-n", help="How many trials to list.")] = 10,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
 ) -> None:
     """Rank a study's finished trials by validation accuracy, with test accuracy beside it.
 
-    Example: sweeps best --top 5 --format csv
+    Example: sweeps best --study mnist_cnn-digits-20261121-101500 --top 5 --format csv
     """
+    study = chosen_study(legacy_study, study, "best")
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, but got {format!r}.")
     opened = sweeps.load_study(study, storage)
@@ -108,7 +117,7 @@ def show(
     trial: Annotated[
         int, typer.Argument(help="Trial number (the `trial` column of `sweeps best`).")
     ],
-    study: Annotated[Optional[str], typer.Option(help="Study name (default: the newest).")] = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
 ) -> None:
     """A trial's parameters, metrics and per-epoch curve.
@@ -222,16 +231,16 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
 @app.command()
 @reports_errors
 def export(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     out: Annotated[Path, typer.Option(help="Folder for trials.csv and epochs.csv.")] = Path("."),
 ) -> None:
     """Write every trial (with its parameters) and every epoch of a study to CSV files.
 
-    Example: sweeps export --out results/
+    Example: sweeps export --study mnist_cnn-digits-20261121-101500 --out results/
     """
+    study = chosen_study(legacy_study, study, "export")
     trials_csv, epochs_csv = sweeps.load_study(study, storage).export(out)
     typer.echo(f"Wrote {trials_csv} and {epochs_csv}")
 
@@ -239,9 +248,8 @@ def export(
 @app.command()
 @reports_errors
 def plot(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     kind: Annotated[str, typer.Option(help="history, curves or params.")] = "history",
     out: Annotated[
@@ -252,4 +260,5 @@ def plot(
 
     Example: sweeps plot --kind curves --out curves.png
     """
+    study = chosen_study(legacy_study, study, "plot")
     typer.echo(f"Wrote {sweeps.load_study(study, storage).plot(kind, out)}")

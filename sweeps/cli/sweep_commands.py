@@ -9,7 +9,16 @@ from rich.console import Console
 from rich.table import Table
 
 import sweeps
-from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, StudyArgument, app, reports_errors
+from sweeps.cli.app import (
+    DEFAULT_STORAGE,
+    LegacyStudyArgument,
+    StorageOption,
+    StudyOption,
+    app,
+    chosen_study,
+    fail,
+    reports_errors,
+)
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 
@@ -54,7 +63,7 @@ def run(
     pruner: Annotated[str, typer.Option(help="none, median or hyperband.")] = _defaults.pruner,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[
-        Optional[str], typer.Option(help="Study name (default: SPACE-DATASET-TIME).")
+        Optional[str], typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME).")
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Seed of the sampler, splits and initialisation.")
@@ -124,7 +133,8 @@ def run(
 @app.command()
 @reports_errors
 def resume(
-    study: StudyArgument,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     trials: Annotated[
         Optional[int], typer.Option(help="Raise the budget to this many finished trials.")
@@ -134,15 +144,19 @@ def resume(
 
     Interrupted trials continue from their last checkpoint.
 
-    Example: sweeps resume mnist_cnn-digits-20261121-101500
+    Example: sweeps resume --study mnist_cnn-digits-20261121-101500
     """
-    raise typer.Exit(_exit_code(sweeps.resume(study, storage, trials=trials)))
+    name = chosen_study(legacy_study, study, "resume") or sweeps.load_study(None, storage).name
+    raise typer.Exit(_exit_code(sweeps.resume(name, storage, trials=trials)))
 
 
 @app.command()
 @reports_errors
 def worker(
-    study: StudyArgument,
+    legacy_study: LegacyStudyArgument = None,
+    study: Annotated[
+        Optional[str], typer.Option("--study", "-S", help="Study name to join (required).")
+    ] = None,
     storage: StorageOption = DEFAULT_STORAGE,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     gpus: Annotated[Optional[str], typer.Option(help="GPU indices of this machine.")] = None,
@@ -154,10 +168,13 @@ def worker(
 ) -> None:
     """Join an existing study from this machine (multi-host sweeps on PostgreSQL).
 
-    Example: sweeps worker my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
+    Example: sweeps worker --study my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
     """
+    name = chosen_study(legacy_study, study, "worker")
+    if name is None:  # joining "the newest" of a shared server could join the wrong sweep
+        raise fail("`sweeps worker` needs --study NAME (`sweeps studies` lists them).")
     result = sweeps.join(
-        study,
+        name,
         storage,
         workers=workers,
         gpus=_parse_gpus(gpus),
@@ -169,15 +186,20 @@ def worker(
 
 @app.command()
 @reports_errors
-def status(study: StudyArgument, storage: StorageOption = DEFAULT_STORAGE) -> None:
+def status(
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+) -> None:
     """Finished, running and failed trials of a study, and its workers.
 
-    Example: sweeps status mnist_cnn-digits-20261121-101500
+    Example: sweeps status --study mnist_cnn-digits-20261121-101500
     """
-    state = sweeps.load_study(study, storage).status()
+    opened = sweeps.load_study(chosen_study(legacy_study, study, "status"), storage)
+    state = opened.status()
     counts = state.counts
     typer.echo(
-        f"{study}: {state.finished}/{state.budget} finished ({counts.complete} "
+        f"{opened.name}: {state.finished}/{state.budget} finished ({counts.complete} "
         f"complete, {counts.pruned} pruned), {counts.running} running, "
         f"{counts.waiting} queued, {counts.failed} failed"
     )

@@ -300,6 +300,9 @@ class TrialLoop:
             "fit_seconds": outcome.fit_seconds,
             "failure_reason": outcome.failure_reason,
         }
+        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val.
+        for key, value in _user_attrs(outcome, trial).items():
+            trial.set_user_attr(key, value)
         if outcome.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED):
             if outcome.status == TrialStatus.COMPLETE:
                 study.tell(trial, outcome.val_accuracy)
@@ -341,6 +344,22 @@ class TrialLoop:
             trial_number=None,
             epoch=None,
         )
+
+
+def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]:
+    """The trial's result as Optuna user attributes: test beside val, status, baseline mark."""
+    values = {
+        "test_accuracy": outcome.test_accuracy,
+        "test_loss": outcome.test_loss,
+        "val_loss": outcome.val_loss,
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": outcome.epochs_run,
+        "param_count": outcome.facts.get("param_count"),
+        "status": str(outcome.status),
+        "failure_reason": outcome.failure_reason,
+        "baseline": bool(trial.user_attrs.get(BASELINE_ATTR, False)),
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _failed(reason: str) -> TrialOutcome:
