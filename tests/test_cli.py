@@ -91,7 +91,9 @@ def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
 
 
 def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
-    data = json.loads(invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "json").output)
+    data = json.loads(
+        invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "json").output
+    )
     baseline = next(t["trial"] for t in data["trials"] if t["baseline"])
     result = invoke(cli, "show", baseline, "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output

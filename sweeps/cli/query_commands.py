@@ -46,6 +46,15 @@ def _notebook_of(space: str) -> str | None:
     return load_space(space).info.notebook
 
 
+def echo_sweep_file(config: sweeps.SweepConfig) -> None:
+    """The sweep file a study was started from, as it was read (nothing when none)."""
+    if config.sweep_file_text is None:
+        return
+    typer.echo(f"Sweep file {config.sweep_file}:")
+    for line in config.sweep_file_text.rstrip().splitlines():
+        typer.echo(f"  {line}")
+
+
 @app.command()
 @reports_errors
 def best(
@@ -189,6 +198,7 @@ def show(
     console.print(curve)
     if any(e.restored for e in detail.epochs):
         console.print("* restored from the checkpoint of the trial this one retries")
+    echo_sweep_file(opened.config)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -19,6 +20,7 @@ from sweeps.cli.app import (
     fail,
     reports_errors,
 )
+from sweeps.cli.query_commands import echo_sweep_file
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 
@@ -36,6 +38,12 @@ def _parse_gpus(gpus: str | None) -> list[int]:
         ) from None
 
 
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """The option was given on the command line (not its default, nor the environment)."""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource, vendored by Typer
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def _exit_code(study: sweeps.Study) -> int:
     return 130 if study.interrupted else 0
 
@@ -43,6 +51,16 @@ def _exit_code(study: sweeps.Study) -> int:
 @app.command()
 @reports_errors
 def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML sweep file with any of these options and parameter overrides "
+            "(see examples/); flags given here win over it.",
+        ),
+    ] = None,
     space: Annotated[
         str,
         typer.Option(
@@ -63,7 +81,8 @@ def run(
     pruner: Annotated[str, typer.Option(help="none, median or hyperband.")] = _defaults.pruner,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[
-        Optional[str], typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME).")
+        Optional[str],
+        typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME)."),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Seed of the sampler, splits and initialisation.")
@@ -100,14 +119,19 @@ def run(
             help="Checkpoint folder (default: beside the SQLite file; shared across machines)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Write TensorBoard logs of every trial beside its checkpoints.")
+    ] = _defaults.tensorboard,
 ) -> None:
     """Start a sweep and run it to its trial budget.
 
     Example: sweeps run --space leaky_cnn --dataset digits --trials 20 --epochs 8
+
+    Example: sweeps run --config examples/002_leaky_cnn.yaml --trials 8
     """
-    result = sweeps.run(
-        space,
-        dataset,
+    options = dict(
+        space=space,
+        dataset=dataset,
         storage=storage,
         study=study,
         artifacts=artifacts,
@@ -126,7 +150,11 @@ def run(
         max_worker_memory_mb=max_worker_memory_mb,
         max_retries=max_retries,
         max_consecutive_failures=max_consecutive_failures,
+        tensorboard=tensorboard,
     )
+    if config is not None:  # the file gives the rest: keep only the flags typed
+        options = {k: v for k, v in options.items() if _typed(ctx, k)}
+    result = sweeps.run(config=config, **options)
     raise typer.Exit(_exit_code(result))
 
 
@@ -215,6 +243,7 @@ def status(
             w.last_seen.strftime("%H:%M:%S"),
         )
     Console().print(table)
+    echo_sweep_file(opened.config)
 
 
 def _or_dash(value: object) -> str:
