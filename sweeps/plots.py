@@ -1,48 +1,69 @@
-"""Figures of a sweep, drawn from the store with matplotlib (no TensorFlow, no Optuna)."""
+"""Figures of a sweep: Optuna's own plots (optuna.visualization.matplotlib) where they do
+the job, and the learning curves from our per-epoch table. No TensorFlow.
+
+Optuna's plots read the study through Optuna's storage (loaded read-only: nothing is written);
+``history`` adds what Optuna does not know to its optimization history: each trial's test
+accuracy (reported, never used to select) and the baseline trial.
+"""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from storage.models import FINISHED
+from storage.models import FINISHED, TrialStatus
 
-__all__ = ["PLOTS", "plot_sweep"]
+if TYPE_CHECKING:
+    import optuna
 
-PLOTS = ("history", "curves", "params")
+__all__ = ["OPTUNA_PLOTS", "PLOTS", "plot_study", "plot_sweep"]
+
+# Kinds drawn by optuna.visualization.matplotlib ("params" is the old name of "slice").
+OPTUNA_PLOTS = ("history", "params", "importance", "parallel", "contour", "slice", "intermediate")
+PLOTS = (
+    "history",
+    "curves",
+    "params",
+    "importance",
+    "parallel",
+    "contour",
+    "slice",
+    "intermediate",
+)
+TARGET_NAME = "val accuracy"
+# How many parameters, the most important first, a kind draws when none are named: a contour
+# grid is n x n panels, a slice row n panels; more than this is unreadable.
+TOP_PARAMS = {"contour": 3, "slice": 4, "params": 4, "parallel": 8}
 
 
-def _history(ax, trials: pd.DataFrame) -> None:
-    """Validation accuracy of each finished trial in order, the best so far, test beside it."""
-    done = trials[trials["status"].isin(FINISHED)].sort_values("number")
-    ax.scatter(done["number"], done["val_accuracy"], s=18, label="val accuracy")
+def _mark_test_and_baseline(ax, trials: pd.DataFrame) -> None:
+    """Over Optuna's history: each complete trial's test accuracy, and the baseline ringed."""
+    done = trials[trials["status"] == TrialStatus.COMPLETE].sort_values("trial")
     ax.scatter(
-        done["number"],
+        done["trial"],
         done["test_accuracy"],
-        s=10,
+        s=14,
         marker="x",
-        alpha=0.6,
+        color="C1",
+        alpha=0.8,
         label="test accuracy (not used to select)",
+        zorder=3,
     )
-    ax.step(
-        done["number"],
-        done["val_accuracy"].cummax(),
-        where="post",
-        color="C2",
-        label="best val so far",
-    )
-    baseline = done[done["is_baseline"]]
+    baseline = done[done["baseline"].astype(bool)]
     ax.scatter(
-        baseline["number"],
+        baseline["trial"],
         baseline["val_accuracy"],
-        s=80,
+        s=120,
         facecolors="none",
         edgecolors="C3",
+        linewidths=1.5,
         label="baseline (notebook recipe)",
+        zorder=4,
     )
-    ax.set(xlabel="trial", ylabel="accuracy", title="Optimization history")
+    ax.set(xlabel="trial", ylabel="accuracy")
     ax.legend(loc="lower right", fontsize=8)
 
 
@@ -60,52 +81,91 @@ def _curves(ax, trials: pd.DataFrame, epochs: pd.DataFrame, top: int = 5) -> Non
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _varied_numeric(done: pd.DataFrame) -> list[str]:
-    return [
-        c
-        for c in done.columns
-        if c.startswith("hp_") and pd.api.types.is_numeric_dtype(done[c]) and done[c].nunique() > 1
-    ]
-
-
-def _params(plt, done: pd.DataFrame) -> Any:
-    """Validation accuracy against each numeric parameter that varied, four to a row."""
-    names = _varied_numeric(done)
-    columns = min(4, max(1, len(names)))
-    rows = max(1, -(-len(names) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.5 * columns, 3 * rows), squeeze=False)
-    for ax in axes.flat[len(names) :]:
-        ax.axis("off")
-    for ax, name in zip(axes.flat, names, strict=False):
-        values = done[name].dropna()
-        ax.scatter(values, done.loc[values.index, "val_accuracy"], s=14)
-        if name.endswith(("learning_rate", "weight_decay")) and (values > 0).all():
-            ax.set_xscale("log")
-        ax.set(xlabel=name.removeprefix("hp_"), ylabel="val accuracy")
-    if not names:
-        fig.text(0.5, 0.5, "no numeric parameter varied", ha="center")
-    return fig
-
-
 def plot_sweep(
     kind: str, trials: pd.DataFrame, epochs: pd.DataFrame, out: Path, title: str
 ) -> Path:
-    """Draw one figure of ``kind`` (one of PLOTS) into ``out`` (PNG, PDF or SVG)."""
+    """Draw our own kind (``curves``) from the store's frames into ``out`` (PNG, PDF or SVG)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
 
-    if kind == "params":
-        fig = _params(plt, trials[trials["status"].isin(FINISHED)])
-    else:
-        fig, ax = plt.subplots(figsize=(8, 5))
-        if kind == "history":
-            _history(ax, trials)
-        else:
-            _curves(ax, trials, epochs)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    _curves(ax, trials, epochs)
+    return _save(fig, out, title)
+
+
+def _save(fig: Any, out: Path, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def _important_params(study: optuna.Study, count: int) -> list[str]:
+    """The ``count`` parameters that matter most to val accuracy (fANOVA), most first."""
+    import optuna
+
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    return list(optuna.importance.get_param_importances(study, evaluator=evaluator))[:count]
+
+
+def plot_study(
+    kind: str,
+    study: optuna.Study,
+    ranked: pd.DataFrame,
+    out: Path,
+    title: str,
+    params: list[str] | None = None,
+) -> Path:
+    """Draw one of OPTUNA_PLOTS with Optuna's matplotlib backend into ``out``.
+
+    Args:
+        ranked: Our finished trials (trial, status, baseline, val/test accuracy): ``history``
+            marks test accuracy and the baseline from it.
+        params: The parameters to draw (contour, slice, parallel, importance); default the
+            most important few by fANOVA.
+
+    Raises:
+        ValueError: Optuna cannot draw it (too few complete trials, an unknown parameter).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import optuna
+    from optuna.visualization import matplotlib as vis
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if kind in TOP_PARAMS and params is None:
+        params = _important_params(study, TOP_PARAMS[kind])
+    if kind == "history":
+        drawn = vis.plot_optimization_history(study, target_name=TARGET_NAME)
+    elif kind == "importance":
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+        drawn = vis.plot_param_importances(
+            study, evaluator=evaluator, params=params, target_name=TARGET_NAME
+        )
+    elif kind == "parallel":
+        drawn = vis.plot_parallel_coordinate(study, params=params, target_name=TARGET_NAME)
+    elif kind == "contour":
+        drawn = vis.plot_contour(study, params=params, target_name=TARGET_NAME)
+    elif kind in ("slice", "params"):
+        drawn = vis.plot_slice(study, params=params, target_name=TARGET_NAME)
+    else:
+        drawn = vis.plot_intermediate_values(study)
+    axes = np.ravel(drawn)
+    fig = axes[0].figure
+    if kind == "history":
+        _mark_test_and_baseline(axes[0], ranked)
+    elif kind == "intermediate":
+        axes[0].set(xlabel="epoch", ylabel=f"{TARGET_NAME} (reported to the pruner)")
+        legend = axes[0].get_legend()
+        if legend is not None and len(study.trials) > 12:
+            legend.remove()  # one entry per trial: unreadable past a dozen
+    width, height = {"contour": (11, 9), "slice": (3.6 * len(axes), 4.2)}.get(kind, (9, 5.5))
+    fig.set_size_inches(max(width, 6), height)
+    return _save(fig, out, title)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
@@ -72,6 +72,16 @@ class Study:
         return mask_url(self._url)
 
     @property
+    def study_id(self) -> int:
+        """The study's id in Optuna's tables (optuna-dashboard's URLs use it)."""
+        return self._sweep.study_id
+
+    @property
+    def url(self) -> str:
+        """The store's URL with its password, for Optuna's own tools; never print it."""
+        return self._url
+
+    @property
     def config(self) -> SweepConfig:
         """The sweep's saved configuration (what ``resume`` continues with)."""
         return SweepConfig.from_json(self._sweep.config_json)
@@ -91,12 +101,24 @@ class Study:
         Raises:
             ConfigError: ``n`` is not a positive integer.
         """
-        from storage.queries import ranked_trials
+        import pandas as pd
+
+        return pd.DataFrame(self.ranking(n, params=params))
+
+    def ranking(self, n: int = 10, *, params: bool = True) -> list[dict[str, Any]]:
+        """What :meth:`best` returns, as plain dicts: for callers that skip pandas' import.
+
+        Raises:
+            ConfigError: ``n`` is not a positive integer.
+        """
+        from storage.queries import ranked_rows
 
         if not isinstance(n, int) or n < 1:
             raise ConfigError(f"--top must be a positive integer, but got {n!r}.")
-        frame = ranked_trials(self._engine, self._sweep, limit=n, with_params=params)
-        return frame.drop(columns=["trial_id"], errors="ignore")
+        rows = ranked_rows(self._engine, self._sweep, limit=n, with_params=params)
+        for row in rows:
+            del row["trial_id"]
+        return rows
 
     def show(self, trial: int) -> TrialDetail:
         """One trial: its result row, parameters, Optuna state and per-epoch curve.
@@ -169,24 +191,56 @@ class Study:
         self.epochs().to_csv(paths[1], index=False)
         return paths
 
-    def plot(self, kind: str = "history", out: str | Path | None = None) -> Path:
+    def plot(
+        self,
+        kind: str = "history",
+        out: str | Path | None = None,
+        *,
+        params: list[str] | None = None,
+    ) -> Path:
         """Draw one figure (``sweeps.plots.PLOTS``) into ``out`` (default ``STUDY-KIND.png``).
 
+        ``curves`` is drawn from our per-epoch table; every other kind is Optuna's own plot
+        (``optuna.visualization.matplotlib``; importance by fANOVA), on the study loaded
+        read-only. ``history`` reads no epoch rows.
+
+        Args:
+            params: The parameters to draw (contour, slice, parallel, importance); default
+                the most important few.
+
         Raises:
-            ConfigError: unknown ``kind``, an unsupported file type, or nothing to plot yet.
+            ConfigError: unknown ``kind``, an unsupported file type, nothing to plot yet, or
+                a figure Optuna cannot draw from these trials (the message says why).
         """
-        from storage.models import FINISHED
-        from sweeps.plots import PLOTS, plot_sweep
+        import pandas as pd
+
+        from storage.queries import ranked_rows
+        from sweeps.plots import PLOTS, plot_study, plot_sweep
 
         if kind not in PLOTS:
             raise ConfigError(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
         target = Path(out) if out is not None else Path(f"{self.name}-{kind}.png")
         if target.suffix.lower() not in (".png", ".pdf", ".svg"):
             raise ConfigError(f"--out must end in .png, .pdf or .svg, but got {str(target)!r}.")
-        trials = self.trials()
-        if trials.empty or not trials["status"].isin(FINISHED).any():
+        ranked = pd.DataFrame(ranked_rows(self._engine, self._sweep))
+        if ranked.empty:
             raise ConfigError(f"study {self.name!r} has no finished trials to plot yet.")
-        return plot_sweep(kind, trials, self.epochs(), target, self.name)
+        if kind == "curves":
+            return plot_sweep(kind, self.trials(), self.epochs(), target, self.name)
+        import optuna
+
+        study = optuna.load_study(study_name=self.name, storage=self._url)
+        known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
+        unknown = sorted(set(params or ()) - known)
+        if unknown:
+            raise ConfigError(
+                f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
+                f"parameters are {', '.join(sorted(known))}."
+            )
+        try:
+            return plot_study(kind, study, ranked, target, self.name, params=params)
+        except (ValueError, RuntimeError) as exc:  # too few trials for fANOVA, a contour...
+            raise ConfigError(f"cannot draw {kind!r} for study {self.name!r}: {exc}") from None
 
 
 def open_study(study_name: str | None, storage: str) -> Study:

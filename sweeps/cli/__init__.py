@@ -6,7 +6,12 @@ neither TensorFlow nor the worker modules.
 
 from __future__ import annotations
 
-from sweeps.cli import catalog_commands, query_commands, sweep_commands  # noqa: F401  (register)
+from sweeps.cli import (  # noqa: F401  (register the commands)
+    catalog_commands,
+    query_commands,
+    sweep_commands,
+    viewer_commands,
+)
 from sweeps.cli.app import app
 
 __all__ = ["app", "main"]

@@ -5,6 +5,8 @@ No TensorFlow, no Optuna.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -72,15 +74,18 @@ def best(
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, but got {format!r}.")
     opened = sweeps.load_study(study, storage)
-    frame = opened.best(top, params=format != "table")
+    # Plain rows, not best()'s DataFrame: importing pandas would cost more than the query.
+    rows = opened.ranking(top, params=format != "table")
     if format == "csv":
-        if not frame.empty:
-            frame["params"] = [json.dumps(p, sort_keys=True) for p in frame["params"]]
-        typer.echo(frame.to_csv(index=False), nl=False)
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**r, "params": json.dumps(r["params"], sort_keys=True)} for r in rows)
+        typer.echo(out.getvalue(), nl=False)
         return
     if format == "json":
-        records = frame.to_dict(orient="records")
-        typer.echo(json.dumps({"study": opened.name, "trials": records}, indent=2, default=str))
+        typer.echo(json.dumps({"study": opened.name, "trials": rows}, indent=2, default=str))
         return
     notebook = _notebook_of(opened.config.space)
     table = Table(
@@ -98,23 +103,23 @@ def best(
         "note",
     ):
         table.add_column(column, justify="right" if column not in ("status", "note") else "left")
-    for row in frame.itertuples():
+    for row in rows:
         note = (
             f"baseline (notebook {notebook})"
-            if row.baseline and notebook
-            else ("baseline" if row.baseline else "")
+            if row["baseline"] and notebook
+            else ("baseline" if row["baseline"] else "")
         )
         table.add_row(
-            str(row.rank),
-            str(row.trial),
-            _fmt(row.val_accuracy),
-            _fmt(row.test_accuracy),
-            _fmt(row.val_loss),
-            f"{_fmt(row.best_epoch)}/{_fmt(row.epochs)}",
-            row.status,
+            str(row["rank"]),
+            str(row["trial"]),
+            _fmt(row["val_accuracy"]),
+            _fmt(row["test_accuracy"]),
+            _fmt(row["val_loss"]),
+            f"{_fmt(row['best_epoch'])}/{_fmt(row['epochs'])}",
+            row["status"],
             note,
         )
-    if frame.empty:
+    if not rows:
         typer.echo(f"{opened.name}: no finished trials yet.")
         return
     Console(width=120).print(table)
@@ -261,14 +266,32 @@ def plot(
     legacy_study: LegacyStudyArgument = None,
     study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
-    kind: Annotated[str, typer.Option(help="history, curves or params.")] = "history",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="history, curves, importance (fANOVA), parallel, contour, slice (params), "
+            "intermediate."
+        ),
+    ] = "history",
     out: Annotated[
         Optional[Path], typer.Option(help="Image file (.png, .pdf, .svg); default STUDY-KIND.png.")
     ] = None,
+    params: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Parameters to draw, comma-separated (contour, slice, parallel, importance); "
+            "default: the most important few."
+        ),
+    ] = None,
 ) -> None:
-    """Draw a study: its optimization history, the top learning curves, or accuracy by parameter.
+    """Draw a study with Optuna's plots: optimization history (test accuracy and baseline
+    marked), parameter importance, parallel coordinates, contour, slice, per-epoch values;
+    or the top learning curves.
 
-    Example: sweeps plot --kind curves --out curves.png
+    Example: sweeps plot --kind importance --out importance.png
+
+    Example: sweeps plot --kind contour --params learning_rate,batch_size
     """
     study = chosen_study(legacy_study, study, "plot")
-    typer.echo(f"Wrote {sweeps.load_study(study, storage).plot(kind, out)}")
+    names = [p.strip() for p in params.split(",") if p.strip()] if params else None
+    typer.echo(f"Wrote {sweeps.load_study(study, storage).plot(kind, out, params=names)}")

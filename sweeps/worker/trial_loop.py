@@ -206,6 +206,11 @@ class TrialLoop:
             )
         slot = self.options.slot
         self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
+        board = None
+        if self.config.tensorboard:  # beside the checkpoints: --logdir ARTIFACTS/STUDY
+            from sweeps.worker.tensorboard import TrialBoard
+
+            board = TrialBoard(folder, folder.name)
 
         def on_start(facts: dict[str, object]) -> None:
             records.update_result(self.engine, trial_id, **facts)
@@ -224,6 +229,8 @@ class TrialLoop:
                     val_accuracy=record.val_accuracy,
                 )
             )
+            if board is not None:
+                board.epoch(record)
 
         run = TrialRun(
             trial=trial,
@@ -248,6 +255,8 @@ class TrialLoop:
             self.emit(WorkerMessage(slot, text=traceback.format_exc(limit=3)))
         finally:
             keras.backend.clear_session()  # free the graph (and gc) before the next trial
+        if board is not None:
+            board.close(trial.params, outcome)
         self._tell(trial, trial_id, outcome)
         # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
         records.update_result(self.engine, trial_id, wall_seconds=time.perf_counter() - asked_at)
