@@ -36,7 +36,7 @@ PLOTS = (
 TARGET_NAME = "val accuracy"
 # How many parameters, the most important first, a kind draws when none are named: a contour
 # grid is n x n panels, a slice row n panels; more than this is unreadable.
-TOP_PARAMS = {"contour": 3, "slice": 4, "params": 4, "parallel": 8}
+TOP_PARAMS = {"contour": 2, "slice": 4, "params": 4, "parallel": 8}
 
 
 def _mark_test_and_baseline(ax, trials: pd.DataFrame) -> None:
@@ -95,12 +95,17 @@ def plot_sweep(
     return _save(fig, out, title)
 
 
-def _save(fig: Any, out: Path, title: str) -> Path:
+def _save(fig: Any, out: Path, title: str, *, relayout: bool = True) -> Path:
+    """Title the figure with the study's name and write it. ``relayout=False`` keeps the
+    layout as drawn (Optuna places its colour bars itself; tight_layout would overlap them)."""
     import matplotlib.pyplot as plt
 
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    if relayout:
+        fig.suptitle(title)
+        fig.tight_layout()
+    else:
+        fig.suptitle(title, y=1.02)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
 
@@ -162,10 +167,21 @@ def plot_study(
     if kind == "history":
         _mark_test_and_baseline(axes[0], ranked)
     elif kind == "intermediate":
+        from matplotlib.ticker import MaxNLocator
+
         axes[0].set(xlabel="epoch", ylabel=f"{TARGET_NAME} (reported to the pruner)")
+        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
         legend = axes[0].get_legend()
         if legend is not None and len(study.trials) > 12:
             legend.remove()  # one entry per trial: unreadable past a dozen
-    width, height = {"contour": (11, 9), "slice": (3.6 * len(axes), 4.2)}.get(kind, (9, 5.5))
-    fig.set_size_inches(max(width, 6), height)
-    return _save(fig, out, title)
+    if kind in ("slice", "params"):  # one row of panels; choice names slanted to fit
+        fig.set_size_inches(3.6 * len(axes) + 1.5, 4.6)
+        for ax in axes:
+            for label in ax.get_xticklabels():
+                label.set(rotation=30, horizontalalignment="right")
+    elif kind == "contour":  # an n x n grid, or one panel for two parameters
+        side = round(len(axes) ** 0.5)
+        fig.set_size_inches(4.5 * side + 2, 4 * side)
+    else:
+        fig.set_size_inches(9, 5.5)
+    return _save(fig, out, title, relayout=kind in ("history", "importance", "intermediate"))

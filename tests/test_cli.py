@@ -308,7 +308,10 @@ def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
     assert epochs.groupby("trial")["epoch"].max().le(2).all()
 
 
-@pytest.mark.parametrize("kind", ["history", "curves", "params"])
+@pytest.mark.parametrize(
+    "kind",
+    ["history", "curves", "params", "importance", "parallel", "contour", "slice", "intermediate"],
+)
 def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
     out = tmp_path / f"{kind}.png"
     result = invoke(cli, "plot", "--study", STUDY, "--storage", swept, "--kind", kind, "--out", out)
@@ -348,3 +351,43 @@ def test_gp_without_pytorch_is_one_line(cli, swept) -> None:
         assert result.exit_code == 2 and "pip install 'sweeps[gp]'" in result.stderr
     else:
         pytest.skip("PyTorch is installed, so the gp sampler is available")
+
+
+def test_plot_history_reads_no_epoch_rows_and_params_are_checked(cli, swept, tmp_path) -> None:
+    import sqlalchemy as sa
+
+    import sweeps
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        study = sweeps.load_study(STUDY, swept)
+        study.plot("history", tmp_path / "h.png")
+        history = list(statements)
+        study.plot("curves", tmp_path / "c.png")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert history and not any("sweeps_epoch_metric" in q for q in history)
+    assert any("sweeps_epoch_metric" in q for q in statements[len(history) :])
+    out = tmp_path / "lr.png"
+    result = invoke(
+        cli,
+        "plot",
+        "-S",
+        STUDY,
+        "-s",
+        swept,
+        "--kind",
+        "slice",
+        "--params",
+        "learning_rate",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0 and out.exists(), result.output
+    bad = invoke(cli, "plot", "-S", STUDY, "-s", swept, "--kind", "contour", "--params", "lr")
+    assert bad.exit_code == 2 and "has no parameter 'lr'" in bad.stderr

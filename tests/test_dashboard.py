@@ -79,7 +79,8 @@ def test_the_dashboard_shows_trials_the_metric_and_test_accuracy(swept, tmp_path
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert "Dashboard stopped." in output and "Traceback" not in output
-    with socket.socket() as again:  # the port is free: the server really stopped
+    with socket.socket() as again:  # nothing listens any more: the server really stopped
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
 
 
