@@ -200,9 +200,10 @@ class Study:
     ) -> Path:
         """Draw one figure (``sweeps.plots.PLOTS``) into ``out`` (default ``STUDY-KIND.png``).
 
-        ``curves`` is drawn from our per-epoch table; every other kind is Optuna's own plot
-        (``optuna.visualization.matplotlib``; importance by fANOVA), on the study loaded
-        read-only. ``history`` reads no epoch rows.
+        ``history`` (from our finished trials only, no epoch rows) and ``curves`` (from our
+        per-epoch table) are ours; every other kind is Optuna's own plot
+        (``optuna.visualization.matplotlib``; importance by fANOVA) on the study loaded
+        read-only.
 
         Args:
             params: The parameters to draw (contour, slice, parallel, importance); default
@@ -225,20 +226,23 @@ class Study:
         ranked = pd.DataFrame(ranked_rows(self._engine, self._sweep))
         if ranked.empty:
             raise ConfigError(f"study {self.name!r} has no finished trials to plot yet.")
+        if kind == "history":  # our table's finished trials only: no epoch rows
+            return plot_sweep(kind, ranked, None, target, self.name)
         if kind == "curves":
-            return plot_sweep(kind, self.trials(), self.epochs(), target, self.name)
+            return plot_sweep(kind, ranked, self.epochs(), target, self.name)
         import optuna
 
         study = optuna.load_study(study_name=self.name, storage=self._url)
-        known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
-        unknown = sorted(set(params or ()) - known)
-        if unknown:
-            raise ConfigError(
-                f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
-                f"parameters are {', '.join(sorted(known))}."
-            )
+        if params:
+            known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
+            unknown = sorted(set(params) - known)
+            if unknown:
+                raise ConfigError(
+                    f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
+                    f"parameters are {', '.join(sorted(known))}."
+                )
         try:
-            return plot_study(kind, study, ranked, target, self.name, params=params)
+            return plot_study(kind, study, target, self.name, params=params)
         except (ValueError, RuntimeError) as exc:  # too few trials for fANOVA, a contour...
             raise ConfigError(f"cannot draw {kind!r} for study {self.name!r}: {exc}") from None
 
