@@ -26,6 +26,7 @@ __all__ = [
     "TrialCounts",
     "TrialDetail",
     "all_trials",
+    "epoch_rows",
     "epochs_of",
     "find_sweep",
     "latest_study_name",
@@ -37,6 +38,7 @@ __all__ = [
     "trial_counts",
     "trial_detail",
     "trial_params_of",
+    "trial_rows",
     "workers_of",
 ]
 
@@ -291,8 +293,9 @@ def recent_statuses(
         return [str(s) for s in connection.scalars(query)]
 
 
-def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
-    """Every recorded epoch of every trial of a sweep, with the trial's number and status."""
+def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
+    """Every recorded epoch of every trial of a sweep, with the trial's number and status:
+    the column names and plain rows (what ``export`` writes without pandas)."""
     query = (
         sa.select(
             TrialResult.number.label("trial"),
@@ -311,17 +314,22 @@ def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
         .where(TrialResult.study_id == sweep.study_id)
         .order_by(TrialResult.number, EpochMetric.epoch)
     )
-    import pandas as pd
-
     with engine.connect() as connection:
         result = connection.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        return list(result.keys()), [tuple(row) for row in result]
 
 
-def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
-    """Every trial a worker started, whatever became of it, with its parameters as columns."""
+def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
+    """:func:`epoch_rows` as a frame."""
     import pandas as pd
 
+    columns, rows = epoch_rows(engine, sweep)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def trial_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every trial a worker started, whatever became of it, with its parameters as ``hp_``
+    columns: the column names (parameters in order of first appearance) and one dict a row."""
     table = TrialResult.__table__
     query = sa.select(table).where(table.c.study_id == sweep.study_id).order_by(table.c.number)
     with engine.connect() as connection:  # plain rows: 10,000 ORM objects cost a second
@@ -329,11 +337,20 @@ def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
         columns = list(result.keys())
         results = result.fetchall()
     params = study_params(engine, sweep.study_id)
-    rows = [
-        {
-            **dict(zip(columns, r, strict=True)),
-            **{f"hp_{name}": value for name, value in params.get(r.trial_id, {}).items()},
-        }
-        for r in results
-    ]
-    return pd.DataFrame(rows, columns=columns) if not rows else pd.DataFrame(rows)
+    rows = []
+    names: dict[str, None] = {}  # ordered set
+    for r in results:
+        row = dict(zip(columns, r, strict=True))
+        for name, value in params.get(r.trial_id, {}).items():
+            row[f"hp_{name}"] = value
+            names.setdefault(f"hp_{name}")
+        rows.append(row)
+    return [*columns, *names], rows
+
+
+def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
+    """:func:`trial_rows` as a frame."""
+    import pandas as pd
+
+    columns, rows = trial_rows(engine, sweep)
+    return pd.DataFrame(rows, columns=columns)

@@ -186,10 +186,23 @@ class Study:
         folder = Path(folder)
         if not folder.is_dir():
             raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
-        paths = tuple(folder / name for name in EXPORT_FILES)
-        self.trials().to_csv(paths[0], index=False)
-        self.epochs().to_csv(paths[1], index=False)
-        return paths
+        import csv
+
+        from storage.queries import epoch_rows, trial_rows
+
+        # Straight from the cursor with the csv module: no frames, no pandas import.
+        trials_csv, epochs_csv = (folder / name for name in EXPORT_FILES)
+        columns, rows = trial_rows(self._engine, self._sweep)
+        with trials_csv.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        columns, epochs = epoch_rows(self._engine, self._sweep)
+        with epochs_csv.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            writer.writerows(epochs)
+        return trials_csv, epochs_csv
 
     def plot(
         self,
