@@ -150,6 +150,25 @@ def test_query_commands_do_not_import_tensorflow(swept) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
 
 
+def test_best_and_export_do_not_import_pandas(swept, tmp_path) -> None:
+    """The fast path: a 10-row table must not pay pandas' import (benchmarks/bench_queries.py
+    times it on a 10,000-trial store)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sweeps.cli import app\n"
+        f"for args in (['best', '-s', {swept!r}], ['best', '-s', {swept!r}, '-f', 'csv'],\n"
+        f"             ['best', '-s', {swept!r}, '-f', 'json'],\n"
+        f"             ['export', '-s', {swept!r}, '--out', {str(tmp_path)!r}],\n"
+        f"             ['tensorboard', '-s', {swept!r}]):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
+        "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
 BAD_RUNS = [
     (["--space", "nope"], "unknown space 'nope'"),
     (["--dataset", "imagenet"], "imagenet"),
