@@ -48,7 +48,9 @@ def dashboard(
         typer.echo(f"optuna-dashboard for {opened.name}: {url}  (Ctrl-C stops it)")
 
     # Ctrl-C or a plain `kill` is the way to stop a server: not an error. (The server itself
-    # swallows KeyboardInterrupt and returns.)
+    # swallows KeyboardInterrupt and returns.) Installed explicitly: a process started in the
+    # background of a script inherits SIGINT ignored, and would never stop on it.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         serve_dashboard(opened, port=port, ready=ready)
