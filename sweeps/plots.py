@@ -181,7 +181,7 @@ def plot_study(
         axes[0].set(xlabel="epoch", ylabel=f"{TARGET_NAME} (reported to the pruner)")
         axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
         legend = axes[0].get_legend()
-        if legend is not None and len(study.trials) > 12:
+        if legend is not None and len(axes[0].get_lines()) > 12:
             legend.remove()  # one entry per trial: unreadable past a dozen
     if kind in ("slice", "params"):  # one row of panels; choice names slanted to fit
         fig.set_size_inches(3.6 * len(axes) + 1.5, 4.6)

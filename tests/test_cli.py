@@ -114,6 +114,8 @@ def test_studies_and_status_count_the_trials(cli, swept) -> None:
 
 
 def test_optuna_cli_reads_the_same_store(swept) -> None:
+    from typer.testing import CliRunner
+
     out = subprocess.run(
         [
             str(Path(sys.executable).parent / "optuna"),
@@ -133,6 +135,15 @@ def test_optuna_cli_reads_the_same_store(swept) -> None:
     best = json.loads(out)
     assert best["state"] == "COMPLETE"
     assert "learning_rate" in best["params"]
+    # Named metric, and what our tables know as user attributes beside it.
+    ours = json.loads(invoke(CliRunner(), "best", "-S", STUDY, "-s", swept, "-f", "json").output)
+    top = ours["trials"][0]
+    assert best["value"] == {"val_accuracy": pytest.approx(top["val_accuracy"])}
+    attrs = best["user_attrs"]
+    assert attrs["test_accuracy"] == pytest.approx(top["test_accuracy"])
+    assert attrs["test_loss"] == pytest.approx(top["test_loss"])
+    assert (attrs["best_epoch"], attrs["param_count"]) == (top["best_epoch"], top["params_count"])
+    assert attrs["status"] == "complete" and attrs["baseline"] == top["baseline"]
 
 
 def test_query_commands_do_not_import_tensorflow(swept) -> None:
