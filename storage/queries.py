@@ -5,12 +5,13 @@ Selection is by validation accuracy only; test metrics ride along for reporting.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -31,27 +32,35 @@ from storage.models import (
 from storage.optuna_tables import OptunaState, decode_param, trial_params, trials
 from storage.optuna_tables import studies as optuna_studies
 
+if TYPE_CHECKING:  # pandas costs half a second to import: only the frame builders load it
+    import pandas as pd
+
 __all__ = [
     "ResultRow",
     "StoredEvaluation",
     "TrialCounts",
     "TrialDetail",
     "all_trials",
+    "ensemble_rows",
     "ensembles_of",
+    "epoch_rows",
     "epochs_of",
     "evaluations_of",
     "find_sweep",
     "latest_study_name",
     "list_studies",
     "optuna_study_names",
+    "ranked_rows",
     "ranked_trials",
     "recent_statuses",
-    "results_recorded",
     "refit_of",
     "result_rows",
+    "results_recorded",
+    "study_params",
     "trial_counts",
     "trial_detail",
     "trial_params_of",
+    "trial_rows",
     "workers_of",
 ]
 
@@ -141,6 +150,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
         "test_accuracy",
         "created",
     ]
+    import pandas as pd
+
     if not _has_tables(engine):
         return pd.DataFrame(columns=columns)
     rows = []
@@ -149,7 +160,7 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
         counts = trial_counts(engine, sweep.study_id)
-        best = ranked_trials(engine, sweep, limit=1)
+        best = ranked_rows(engine, sweep, limit=1)
         rows.append(
             {
                 "study": sweep.study_name,
@@ -159,8 +170,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
                 "budget": sweep.budget,
                 "failed": counts.failed,
                 "running": counts.running,
-                "best_val_accuracy": None if best.empty else best.iloc[0]["val_accuracy"],
-                "test_accuracy": None if best.empty else best.iloc[0]["test_accuracy"],
+                "best_val_accuracy": best[0]["val_accuracy"] if best else None,
+                "test_accuracy": best[0]["test_accuracy"] if best else None,
                 "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
             }
         )
@@ -184,14 +195,56 @@ def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str,
     params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in trial_ids}
     with engine.connect() as connection:
         for trial_id, name, value, distribution in connection.execute(query):
-            params[trial_id][name] = decode_param(value, distribution)
+            params[trial_id][name] = _decoder(distribution)(value)
+    return params
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoder(distribution_json: str) -> Callable[[float], Any]:
+    """Decode Optuna's stored value for one distribution. A study repeats the same dozen
+    distributions on every trial: each JSON text is parsed once, not once per row."""
+    distribution = json.loads(distribution_json)
+    if distribution["name"] == "CategoricalDistribution":
+        choices = distribution["attributes"]["choices"]
+        return lambda internal: choices[int(internal)]
+    # Numbers need no table: decode_param's own rule (int or float by kind) on a sample.
+    kind = type(decode_param(0.0, distribution_json))
+    return kind
+
+
+def study_params(engine: Engine, study_id: int) -> dict[int, dict[str, Any]]:
+    """Decoded parameters of every trial of a study, by trial id (one query, no id list)."""
+    query = (
+        sa.select(
+            trial_params.c.trial_id,
+            trial_params.c.param_name,
+            trial_params.c.param_value,
+            trial_params.c.distribution_json,
+        )
+        .join(trials, trials.c.trial_id == trial_params.c.trial_id)
+        .where(trials.c.study_id == study_id)
+        .order_by(trial_params.c.trial_id, trial_params.c.param_id)
+    )
+    params: dict[int, dict[str, Any]] = {}
+    with engine.connect() as connection:
+        for trial_id, name, value, distribution in connection.execute(query):
+            params.setdefault(trial_id, {})[name] = _decoder(distribution)(value)
     return params
 
 
 def ranked_trials(
     engine: Engine, sweep: Sweep, limit: int | None = None, with_params: bool = False
 ) -> pd.DataFrame:
-    """Finished trials (complete or pruned), best validation accuracy first."""
+    """Finished trials (complete or pruned), best validation accuracy first, as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame(ranked_rows(engine, sweep, limit, with_params))
+
+
+def ranked_rows(
+    engine: Engine, sweep: Sweep, limit: int | None = None, with_params: bool = False
+) -> list[dict[str, Any]]:
+    """Finished trials (complete or pruned), best validation accuracy first, as plain rows."""
     status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
     query = (
         sa.select(TrialResult)
@@ -206,30 +259,29 @@ def ranked_trials(
         query = query.limit(limit)
     with session_scope(engine) as session:
         results = list(session.scalars(query))
-    frame = pd.DataFrame(
-        [
-            {
-                "rank": rank,
-                "trial": r.number,
-                "status": r.status,
-                "baseline": r.is_baseline,
-                "val_accuracy": r.val_accuracy,
-                "test_accuracy": r.test_accuracy,
-                "val_loss": r.val_loss,
-                "test_loss": r.test_loss,
-                "best_epoch": r.best_epoch,
-                "epochs": r.epochs_run,
-                "params_count": r.param_count,
-                "seconds": r.wall_seconds,
-                "trial_id": r.trial_id,
-            }
-            for rank, r in enumerate(results, start=1)
-        ]
-    )
-    if with_params and not frame.empty:
-        params = trial_params_of(engine, [int(t) for t in frame["trial_id"]])
-        frame["params"] = [params[int(t)] for t in frame["trial_id"]]
-    return frame
+    rows = [
+        {
+            "rank": rank,
+            "trial": r.number,
+            "status": r.status,
+            "baseline": r.is_baseline,
+            "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "val_loss": r.val_loss,
+            "test_loss": r.test_loss,
+            "best_epoch": r.best_epoch,
+            "epochs": r.epochs_run,
+            "params_count": r.param_count,
+            "seconds": r.wall_seconds,
+            "trial_id": r.trial_id,
+        }
+        for rank, r in enumerate(results, start=1)
+    ]
+    if with_params and rows:
+        params = trial_params_of(engine, [row["trial_id"] for row in rows])
+        for row in rows:
+            row["params"] = params[row["trial_id"]]
+    return rows
 
 
 @dataclass
@@ -282,8 +334,9 @@ def recent_statuses(
         return [str(s) for s in connection.scalars(query)]
 
 
-def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
-    """Every recorded epoch of every trial of a sweep, with the trial's number and status."""
+def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
+    """Every recorded epoch of every trial of a sweep, with the trial's number and status:
+    the column names and plain rows (what ``export`` writes without pandas)."""
     query = (
         sa.select(
             TrialResult.number.label("trial"),
@@ -303,29 +356,45 @@ def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
         .order_by(TrialResult.number, EpochMetric.epoch)
     )
     with engine.connect() as connection:
-        return pd.DataFrame(connection.execute(query).mappings().all())
+        result = connection.execute(query)
+        return list(result.keys()), [tuple(row) for row in result]
+
+
+def epochs_of(engine: Engine, sweep: Sweep) -> pd.DataFrame:
+    """:func:`epoch_rows` as a frame."""
+    import pandas as pd
+
+    columns, rows = epoch_rows(engine, sweep)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def trial_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every trial a worker started, whatever became of it, with its parameters as ``hp_``
+    columns: the column names (parameters in order of first appearance) and one dict a row."""
+    table = TrialResult.__table__
+    query = sa.select(table).where(table.c.study_id == sweep.study_id).order_by(table.c.number)
+    with engine.connect() as connection:  # plain rows: 10,000 ORM objects cost a second
+        result = connection.execute(query)
+        columns = list(result.keys())
+        results = result.fetchall()
+    params = study_params(engine, sweep.study_id)
+    rows = []
+    names: dict[str, None] = {}  # ordered set
+    for r in results:
+        row = dict(zip(columns, r, strict=True))
+        for name, value in params.get(r.trial_id, {}).items():
+            row[f"hp_{name}"] = value
+            names.setdefault(f"hp_{name}")
+        rows.append(row)
+    return [*columns, *names], rows
 
 
 def all_trials(engine: Engine, sweep: Sweep) -> pd.DataFrame:
-    """Every trial a worker started, whatever became of it, with its parameters as columns."""
-    with session_scope(engine) as session:
-        results = list(
-            session.scalars(
-                sa.select(TrialResult)
-                .where(TrialResult.study_id == sweep.study_id)
-                .order_by(TrialResult.number)
-            )
-        )
-    columns = [c.name for c in TrialResult.__table__.columns]
-    params = trial_params_of(engine, [r.trial_id for r in results])
-    rows = [
-        {
-            **{c: getattr(r, c) for c in columns},
-            **{f"hp_{name}": value for name, value in params[r.trial_id].items()},
-        }
-        for r in results
-    ]
-    return pd.DataFrame(rows, columns=columns) if not rows else pd.DataFrame(rows)
+    """:func:`trial_rows` as a frame."""
+    import pandas as pd
+
+    columns, rows = trial_rows(engine, sweep)
+    return pd.DataFrame(rows, columns=columns)
 
 
 # After the sweep: evaluations, ensembles, refits, and which checkpoints are still needed. ----
@@ -360,19 +429,22 @@ def evaluations_of(engine: Engine, trial_id: int) -> dict[str, StoredEvaluation]
         }
 
 
-def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
-    """Recorded ensembles (of one study, or of all), smallest first, with their members."""
-    columns = [
-        "study",
-        "size",
-        "val_accuracy",
-        "test_accuracy",
-        "members",
-        "model_path",
-        "created",
-    ]
+ENSEMBLE_COLUMNS = [
+    "study",
+    "size",
+    "val_accuracy",
+    "test_accuracy",
+    "members",
+    "model_path",
+    "created",
+]
+
+
+def ensemble_rows(engine: Engine, study_id: int | None = None) -> list[dict[str, Any]]:
+    """Recorded ensembles (of one study, or of all), smallest first, with their members, as
+    plain dicts (the ``best`` table skips pandas' import)."""
     if not sa.inspect(engine).has_table(Ensemble.__tablename__):
-        return pd.DataFrame(columns=columns)
+        return []
     query = (
         sa.select(Ensemble, Sweep.study_name)
         .join(Sweep, Sweep.study_id == Ensemble.study_id)
@@ -381,7 +453,7 @@ def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
     if study_id is not None:
         query = query.where(Ensemble.study_id == study_id)
     with session_scope(engine) as session:
-        rows = [
+        return [
             {
                 "study": name,
                 "size": ensemble.size,
@@ -393,7 +465,13 @@ def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
             }
             for ensemble, name in session.execute(query)
         ]
-    return pd.DataFrame(rows, columns=columns)
+
+
+def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
+    """:func:`ensemble_rows` as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame(ensemble_rows(engine, study_id), columns=ENSEMBLE_COLUMNS)
 
 
 def refit_of(engine: Engine, trial_id: int) -> Refit | None:

@@ -173,40 +173,63 @@ def _dispatch(
         raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
     if result.interrupted and result.finished < result.budget:
         _say(
-            console, f"Interrupted. Continue with: sweeps resume {handle.name} --storage {storage}"
+            console,
+            f"Interrupted. Continue with: sweeps resume --study {handle.name} --storage {storage}",
         )
     elif result.finished >= result.budget:
-        _say(console, f"Best trials: sweeps best {handle.name} --storage {storage}")
+        _say(console, f"Best trials: sweeps best --study {handle.name} --storage {storage}")
     return Study(handle.sweep, handle.engine, handle.url, last_run=result)
 
 
+def _with_sweep_file(
+    config: str | Path, placement: dict[str, Any], settings: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sweep file's settings under the ones given explicitly (not None)."""
+    from sweeps.sweep_file import load_sweep_file
+
+    sweep_file = load_sweep_file(config)
+    given = {k: v for k, v in placement.items() if v is not None}
+    merged = {**sweep_file.settings, **given, **settings}
+    placement = {k: merged.pop(k, None) for k in placement}
+    merged.update(sweep_file=sweep_file.path, sweep_file_text=sweep_file.text)
+    return placement, merged
+
+
 def run(
-    space: str | types.ModuleType | SearchSpace = SweepConfig.space,
-    dataset: str = SweepConfig.dataset,
+    space: str | types.ModuleType | SearchSpace | None = None,
+    dataset: str | None = None,
     *,
-    storage: str = DEFAULT_STORAGE,
+    storage: str | None = None,
     study: str | None = None,
     artifacts: str | None = None,
     quiet: bool = False,
+    config: str | Path | None = None,
     **settings: Any,
 ) -> Study:
     """Start a sweep and run it to its trial budget; returns the recorded study.
 
     Everything is checked before the store is touched: the space and dataset names and their
-    fit, pretrained weights, the sampler's optional package, the devices and the storage URL.
+    fit, pretrained weights, the sampler's optional package, parameter overrides, the devices
+    and the storage URL.
 
     Args:
         space: A registry name (``sweeps spaces``), ``pkg.module[:attr]``, a ``.py`` path, a
             space module, or a :class:`search_spaces.SearchSpace`. Worker processes import it,
-            so it cannot live in ``__main__``.
+            so it cannot live in ``__main__``. Default: ``mnist_cnn``.
         dataset: A registry name (``sweeps datasets``), ``cifar10-bin:DIR`` or ``folder:DIR``.
+            Default: ``digits``.
         storage: A SQLite file path or a SQLAlchemy URL (``postgresql://user@host/db``).
+            Default: ``sweeps.db``.
         study: The study's name; default ``SPACE-DATASET-YYYYmmdd-HHMMSS``.
         artifacts: Checkpoint folder; default ``sweeps-artifacts/`` beside the SQLite file.
         quiet: No progress display or messages.
+        config: A YAML sweep file (:mod:`sweeps.sweep_file`) giving any of these settings and
+            ``parameters`` overrides; the keywords given here win over it. Its text is saved
+            with the study.
         **settings: Any other :class:`~sweeps.config.SweepConfig` field: ``trials``,
             ``epochs``, ``sampler``, ``pruner``, ``seed``, ``patience``, ``baseline``,
-            ``weights``, ``workers``, ``gpus``, ``trials_per_gpu``, ``max_retries``, ...
+            ``weights``, ``workers``, ``gpus``, ``trials_per_gpu``, ``max_retries``,
+            ``tensorboard``, ``overrides`` (a sweep file's ``parameters``), ...
 
     Returns:
         The :class:`~sweeps.results.Study`; ``study.interrupted`` tells whether Ctrl-C stopped
@@ -222,6 +245,15 @@ def run(
     """
     from search_spaces import load_space
 
+    if config is not None:
+        placement = dict(
+            space=space, dataset=dataset, storage=storage, study=study, artifacts=artifacts
+        )
+        placement, settings = _with_sweep_file(config, placement, settings)
+        space, dataset, storage, study, artifacts = placement.values()
+    space = SweepConfig.space if space is None else space
+    dataset = SweepConfig.dataset if dataset is None else dataset
+    storage = DEFAULT_STORAGE if storage is None else storage
     known = {f.name for f in dataclasses.fields(SweepConfig)} - _PLACEMENT
     unknown = sorted(set(settings) - known)
     if unknown:
@@ -229,38 +261,48 @@ def run(
             f"unknown setting {unknown[0]!r}; valid settings are {', '.join(sorted(known))}."
         )
     reference = _space_reference(space)
-    config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
+    sweep_config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
     name = _check_study_name(study) if study is not None else None
     console = _console(quiet)
     loaded = load_space(reference)
     _check_fit(loaded, dataset)
-    _check_weights(loaded, config.weights, console)
+    _check_weights(loaded, sweep_config.weights, console)
+    if sweep_config.overrides:
+        from sweeps.sweep_file import check_overrides
+
+        baseline = dict(loaded.baseline) if sweep_config.baseline else None
+        check_overrides(
+            reference, sweep_config.overrides, baseline, sweep_config.sweep_file or "overrides"
+        )
 
     from sweeps.artifacts import check_root, default_artifacts, new_study_folder, study_path
     from sweeps.data import auto_val_fraction, check_dataset, dataset_info
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study, make_sampler
 
-    make_sampler(config.sampler, config.seed)  # a sampler's missing package: one line, now
-    slots = plan_slots(config)
+    # A sampler's missing package: one line, now.
+    make_sampler(sweep_config.sampler, sweep_config.seed)
+    slots = plan_slots(sweep_config)
     url = _normalized_url(storage)
     _check_writable(url)
-    config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
+    sweep_config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
     # Read the dataset once now: a broken file or an impossible split is one line here rather
     # than a fatal error in every worker after the study exists.
-    if config.val_fraction is None:
-        config.val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
-    check_dataset(dataset, val_fraction=config.val_fraction, seed=config.seed)
+    if sweep_config.val_fraction is None:
+        sweep_config.val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
+    check_dataset(dataset, val_fraction=sweep_config.val_fraction, seed=sweep_config.seed)
     name = name or _study_name(loaded, dataset)
-    config.study_folder = new_study_folder(name)
-    handle = create_study(config, url, name, dict(loaded.baseline) if config.baseline else None)
-    study_path(config.artifacts, config.study_folder).mkdir(parents=True)
+    sweep_config.study_folder = new_study_folder(name)
+    handle = create_study(
+        sweep_config, url, name, dict(loaded.baseline) if sweep_config.baseline else None
+    )
+    study_path(sweep_config.artifacts, sweep_config.study_folder).mkdir(parents=True)
     _say(
         console,
-        f"Study {name} in {_masked(url)}: {config.trials} trials of "
+        f"Study {name} in {_masked(url)}: {sweep_config.trials} trials of "
         f"{loaded.name} on {dataset}, {len(slots)} worker(s).",
     )
-    return _dispatch(handle, slots, config.artifacts, console, first_run=True)
+    return _dispatch(handle, slots, sweep_config.artifacts, console, first_run=True)
 
 
 def _check_study_name(name: str) -> str:

@@ -87,6 +87,13 @@ class SweepConfig:
     max_consecutive_failures: int = 5  # this many failures in a row stop the sweep
     artifacts: str | None = None  # checkpoint root; default: beside the SQLite file
     study_folder: str | None = None  # this study's own folder under the root (set at creation)
+    tensorboard: bool = True  # per-trial TensorBoard logs beside the checkpoints
+    # Narrowed ranges, fixed values or dropped choices of the space's parameters, from a sweep
+    # file: name -> {"value": v} | {"values": [...]} | {"min": a, "max": b}. The hp adapter
+    # applies them to every trial; saved here, so resume needs no file.
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sweep_file: str | None = None  # the sweep file's path, and its text as it was read
+    sweep_file_text: str | None = None
 
     def validate(self) -> SweepConfig:
         """Check every value; raise ConfigError naming the first bad one and its fix."""

@@ -43,6 +43,8 @@ RETRY_OF_ATTR = "sweeps:retry_of"
 LINEAGE_ATTR = "sweeps:lineage"  # number of the first trial of a retry chain: its checkpoints
 RESUME_ATTR = "sweeps:resume"  # True: continue from the lineage's checkpoint
 RETRIES_ATTR = "sweeps:retries"
+# The objective's name in Optuna's tools: selection is on validation accuracy only.
+METRIC_NAME = "val_accuracy"
 
 
 @dataclass
@@ -147,7 +149,7 @@ def create_study(
     if find_sweep(engine, study_name) is not None:
         raise ConfigError(
             f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with "
-            f"`sweeps resume {study_name}` or pass another --study."
+            f"`sweeps resume --study {study_name}` or pass another --study."
         )
     try:
         study = optuna.create_study(
@@ -162,6 +164,7 @@ def create_study(
             f"an Optuna study named {study_name!r} already exists in {mask_url(url)!r} but was "
             "not made by sweeps; pass another --study."
         ) from None
+    study.set_metric_names([METRIC_NAME])  # Optuna's tools label the objective by it
     if baseline is not None:
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
     # The config lives in our sweep row only: a copy in Optuna's attributes would go stale.
@@ -228,7 +231,8 @@ def enqueue_retry(
     its reported values, so the pruner sees the same history (Optuna's own
     RetryFailedTrialCallback restarts from epoch 0 and cannot find our checkpoints).
     """
-    attrs = dict(trial.user_attrs)
+    # Only our bookkeeping carries over; the result attributes belong to the failed trial.
+    attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("sweeps:")}
     retries = int(attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
     if retries > max_retries:
         return False

@@ -98,6 +98,16 @@ class Study:
         return mask_url(self._url)
 
     @property
+    def study_id(self) -> int:
+        """The study's id in Optuna's tables (optuna-dashboard's URLs use it)."""
+        return self._sweep.study_id
+
+    @property
+    def url(self) -> str:
+        """The store's URL with its password, for Optuna's own tools; never print it."""
+        return self._url
+
+    @property
     def config(self) -> SweepConfig:
         """The sweep's saved configuration (what ``resume`` continues with), as stored now:
         workers add to it (the measured learning-rate ranges)."""
@@ -121,14 +131,26 @@ class Study:
         Raises:
             ConfigError: ``n`` is not a positive integer.
         """
-        from storage.queries import ranked_trials
+        import pandas as pd
+
+        return pd.DataFrame(self.ranking(n, params=params))
+
+    def ranking(self, n: int = 10, *, params: bool = True) -> list[dict[str, Any]]:
+        """What :meth:`best` returns, as plain dicts: for callers that skip pandas' import.
+
+        Raises:
+            ConfigError: ``n`` is not a positive integer.
+        """
+        from storage.queries import ranked_rows
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_ROWS:
             raise ConfigError(
                 f"--top must be a positive integer (at most {_MAX_ROWS}), but got {n!r}."
             )
-        frame = ranked_trials(self._engine, self._sweep, limit=n, with_params=params)
-        return frame.drop(columns=["trial_id"], errors="ignore")
+        rows = ranked_rows(self._engine, self._sweep, limit=n, with_params=params)
+        for row in rows:
+            del row["trial_id"]
+        return rows
 
     def show(self, trial: int) -> TrialDetail:
         """One trial: its result row, parameters, Optuna state and per-epoch curve.
@@ -197,20 +219,50 @@ class Study:
         folder = Path(folder)
         if not folder.is_dir():
             raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
-        paths = tuple(folder / name for name in EXPORT_FILES)
-        with _writing(folder):
-            self.trials().to_csv(paths[0], index=False)
-            self.epochs().to_csv(paths[1], index=False)
-        return paths
+        import csv
 
-    def plot(self, kind: str = "history", out: str | Path | None = None) -> Path:
+        from storage.queries import epoch_rows, trial_rows
+
+        # Straight from the cursor with the csv module: no frames, no pandas import.
+        trials_csv, epochs_csv = (folder / name for name in EXPORT_FILES)
+        columns, rows = trial_rows(self._engine, self._sweep)
+        with _writing(folder), trials_csv.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        columns, epochs = epoch_rows(self._engine, self._sweep)
+        with _writing(folder), epochs_csv.open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(columns)
+            writer.writerows(epochs)
+        return trials_csv, epochs_csv
+
+    def plot(
+        self,
+        kind: str = "history",
+        out: str | Path | None = None,
+        *,
+        params: list[str] | None = None,
+    ) -> Path:
         """Draw one figure (``sweeps.plots.PLOTS``) into ``out`` (default ``STUDY-KIND.png``).
 
+        ``history`` (from our finished trials only, no epoch rows) and ``curves`` (from our
+        per-epoch table) are ours; every other kind is Optuna's own plot
+        (``optuna.visualization.matplotlib``; importance by fANOVA) on the study loaded
+        read-only.
+
+        Args:
+            params: The parameters to draw (contour, slice, parallel, importance); default
+                the most important few.
+
         Raises:
-            ConfigError: unknown ``kind``, an unsupported file type, or nothing to plot yet.
+            ConfigError: unknown ``kind``, an unsupported file type, nothing to plot yet, or
+                a figure Optuna cannot draw from these trials (the message says why).
         """
-        from storage.models import FINISHED
-        from sweeps.plots import PLOTS, plot_sweep
+        import pandas as pd
+
+        from storage.queries import ranked_rows
+        from sweeps.plots import PLOTS, plot_study, plot_sweep
 
         if kind not in PLOTS:
             raise ConfigError(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
@@ -221,11 +273,29 @@ class Study:
             raise ConfigError(
                 f"--out {str(target)!r} is in a folder that does not exist; create it first."
             )
-        trials = self.trials()
-        if trials.empty or not trials["status"].isin(FINISHED).any():
+        ranked = pd.DataFrame(ranked_rows(self._engine, self._sweep))
+        if ranked.empty:
             raise ConfigError(f"study {self.name!r} has no finished trials to plot yet.")
-        with _writing(target.parent):
-            return plot_sweep(kind, trials, self.epochs(), target, self.name)
+        if kind in ("history", "curves"):  # ours; history reads no epoch rows
+            epochs = self.epochs() if kind == "curves" else None
+            with _writing(target.parent):
+                return plot_sweep(kind, ranked, epochs, target, self.name)
+        import optuna
+
+        study = optuna.load_study(study_name=self.name, storage=self._url)
+        if params:
+            known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
+            unknown = sorted(set(params) - known)
+            if unknown:
+                raise ConfigError(
+                    f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
+                    f"parameters are {', '.join(sorted(known))}."
+                )
+        try:
+            with _writing(target.parent):
+                return plot_study(kind, study, target, self.name, params=params)
+        except (ValueError, RuntimeError) as exc:  # too few trials for fANOVA, a contour...
+            raise ConfigError(f"cannot draw {kind!r} for study {self.name!r}: {exc}") from None
 
     # From the sweep to a model. TensorFlow runs in a spawned child (sweeps.spawn), so these
     # leave the caller free of the worker's TensorFlow state; only model() loads Keras here.
@@ -307,6 +377,12 @@ class Study:
         from sweeps.model_api import build_ensemble
 
         return build_ensemble(self._writer(), self._sweep, k, out)
+
+    def ensemble_rows(self) -> list[dict[str, Any]]:
+        """What :meth:`ensembles` returns, as plain dicts (no pandas import)."""
+        from storage.queries import ensemble_rows
+
+        return ensemble_rows(self._engine, self._sweep.study_id)
 
     def ensembles(self) -> pd.DataFrame:
         """The study's recorded ensembles: size, val/test accuracy, members, model path."""

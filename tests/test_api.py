@@ -126,6 +126,7 @@ def test_import_sweeps_and_every_query_do_not_import_tensorflow(swept, tmp_path)
         study = sweeps.load_study("api", {url!r})
         study.best(3); study.show(0); study.status(); study.trials(); study.epochs()
         study.export({str(tmp_path)!r}); study.plot("history", {str(tmp_path / "h.png")!r})
+        study.plot("importance", {str(tmp_path / "i.png")!r})
         sweeps.studies({url!r})
         loaded = {{"tensorflow", "keras", "sweeps.worker"}} & set(sys.modules)
         assert not loaded, loaded

@@ -74,10 +74,10 @@ def test_every_command_has_help_with_an_example(cli) -> None:
 
 
 def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
-    result = invoke(cli, "best", STUDY, "--storage", swept)
+    result = invoke(cli, "best", "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output
     assert "baseline (notebook 003)" in result.output
-    csv = invoke(cli, "best", STUDY, "--storage", swept, "--format", "csv")
+    csv = invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "csv")
     lines = csv.output.strip().splitlines()
     assert lines[0].startswith("rank,trial,status,baseline,val_accuracy,test_accuracy")
     assert len(lines) == 4
@@ -91,7 +91,9 @@ def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
 
 
 def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
-    data = json.loads(invoke(cli, "best", STUDY, "--storage", swept, "--format", "json").output)
+    data = json.loads(
+        invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "json").output
+    )
     baseline = next(t["trial"] for t in data["trials"] if t["baseline"])
     result = invoke(cli, "show", baseline, "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output
@@ -105,13 +107,15 @@ def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
 def test_studies_and_status_count_the_trials(cli, swept) -> None:
     studies = invoke(cli, "studies", "--storage", swept)
     assert STUDY in studies.output and "3/3" in studies.output
-    status = invoke(cli, "status", STUDY, "--storage", swept)
+    status = invoke(cli, "status", "--study", STUDY, "--storage", swept)
     assert status.exit_code == 0
     assert f"{STUDY}: 3/3 finished" in status.output
     assert "exited" in status.output
 
 
 def test_optuna_cli_reads_the_same_store(swept) -> None:
+    from typer.testing import CliRunner
+
     out = subprocess.run(
         [
             str(Path(sys.executable).parent / "optuna"),
@@ -131,6 +135,15 @@ def test_optuna_cli_reads_the_same_store(swept) -> None:
     best = json.loads(out)
     assert best["state"] == "COMPLETE"
     assert "learning_rate" in best["params"]
+    # Named metric, and what our tables know as user attributes beside it.
+    ours = json.loads(invoke(CliRunner(), "best", "-S", STUDY, "-s", swept, "-f", "json").output)
+    top = ours["trials"][0]
+    assert best["value"] == {"val_accuracy": pytest.approx(top["val_accuracy"])}
+    attrs = best["user_attrs"]
+    assert attrs["test_accuracy"] == pytest.approx(top["test_accuracy"])
+    assert attrs["test_loss"] == pytest.approx(top["test_loss"])
+    assert (attrs["best_epoch"], attrs["param_count"]) == (top["best_epoch"], top["params_count"])
+    assert attrs["status"] == "complete" and attrs["baseline"] == top["baseline"]
 
 
 def test_query_commands_do_not_import_tensorflow(swept) -> None:
@@ -143,6 +156,25 @@ def test_query_commands_do_not_import_tensorflow(swept) -> None:
         "             ['datasets']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, result.output\n"
+        "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def test_best_and_export_do_not_import_pandas(swept, tmp_path) -> None:
+    """The fast path: a 10-row table must not pay pandas' import (benchmarks/bench_queries.py
+    times it on a 10,000-trial store)."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from sweeps.cli import app\n"
+        f"for args in (['best', '-s', {swept!r}], ['best', '-s', {swept!r}, '-f', 'csv'],\n"
+        f"             ['best', '-s', {swept!r}, '-f', 'json'],\n"
+        f"             ['export', '-s', {swept!r}, '--out', {str(tmp_path)!r}],\n"
+        f"             ['tensorboard', '-s', {swept!r}]):\n"
+        "    result = CliRunner().invoke(app, args)\n"
+        "    assert result.exit_code == 0, result.output\n"
+        "assert 'pandas' not in sys.modules, 'pandas was imported'\n"
         "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
@@ -177,16 +209,18 @@ def test_bad_run_input_is_one_line_and_exit_2(cli, swept, args, message) -> None
 def test_an_existing_study_name_is_refused(cli, swept) -> None:
     result = invoke(cli, "run", "--storage", swept, "--study", STUDY)
     assert result.exit_code == 2
-    assert f"sweeps resume {STUDY}" in result.stderr
+    assert f"sweeps resume --study {STUDY}" in result.stderr
 
 
 @pytest.mark.parametrize(
     "command",
     [
-        ["best", "ghost"],
+        ["best", "--study", "ghost"],
         ["show", "0", "--study", "ghost"],
-        ["resume", "ghost"],
-        ["status", "ghost"],
+        ["resume", "-S", "ghost"],
+        ["status", "--study", "ghost"],
+        ["export", "--study", "ghost"],
+        ["plot", "--study", "ghost"],
     ],
 )
 def test_unknown_study_is_one_line(cli, swept, command) -> None:
@@ -196,10 +230,31 @@ def test_unknown_study_is_one_line(cli, swept, command) -> None:
     assert "study 'ghost' does not exist" in result.stderr and STUDY in result.stderr
 
 
+def test_the_old_positional_study_still_works_with_a_note(cli, swept) -> None:
+    old = invoke(cli, "status", STUDY, "--storage", swept)
+    new = invoke(cli, "status", "--study", STUDY, "--storage", swept)
+    assert old.exit_code == new.exit_code == 0
+    assert old.stdout == new.stdout and f"{STUDY}: 3/3 finished" in new.stdout
+    assert new.stderr == ""
+    assert old.stderr.strip() == (
+        "Note: `sweeps status STUDY` is deprecated and goes away in the next release; "
+        f"write `sweeps status --study {STUDY}`."
+    )
+    best = invoke(cli, "best", STUDY, "--storage", swept, "--format", "csv")
+    assert best.stdout == invoke(cli, "best", "-S", STUDY, "-s", swept, "-f", "csv").stdout
+    both = invoke(cli, "best", STUDY, "--study", "other", "--storage", swept)
+    assert both.exit_code == 2 and "got two studies" in both.stderr
+
+
+def test_worker_needs_a_study(cli, swept) -> None:
+    result = invoke(cli, "worker", "--storage", swept)
+    assert result.exit_code == 2 and "needs --study NAME" in result.stderr
+
+
 def test_unknown_trial_and_bad_format(cli, swept) -> None:
     result = invoke(cli, "show", "999", "--study", STUDY, "--storage", swept)
     assert result.exit_code == 2 and "no recorded trial 999" in result.stderr
-    result = invoke(cli, "best", STUDY, "--storage", swept, "--format", "xml")
+    result = invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "xml")
     assert result.exit_code == 2 and "--format must be one of" in result.stderr
 
 
@@ -270,7 +325,7 @@ def test_missing_pretrained_weights_are_one_line_before_anything_starts(
 
 
 def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
-    result = invoke(cli, "export", STUDY, "--storage", swept, "--out", tmp_path)
+    result = invoke(cli, "export", "--study", STUDY, "--storage", swept, "--out", tmp_path)
     assert result.exit_code == 0, result.output
     import pandas as pd
 
@@ -283,13 +338,16 @@ def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
     assert epochs.groupby("trial")["epoch"].max().le(2).all()
 
 
-@pytest.mark.parametrize("kind", ["history", "curves", "params"])
+@pytest.mark.parametrize(
+    "kind",
+    ["history", "curves", "params", "importance", "parallel", "contour", "slice", "intermediate"],
+)
 def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
     out = tmp_path / f"{kind}.png"
-    result = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", kind, "--out", out)
+    result = invoke(cli, "plot", "--study", STUDY, "--storage", swept, "--kind", kind, "--out", out)
     assert result.exit_code == 0, result.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    bad = invoke(cli, "plot", STUDY, "--storage", swept, "--kind", "pie")
+    bad = invoke(cli, "plot", "--study", STUDY, "--storage", swept, "--kind", "pie")
     assert bad.exit_code == 2 and "--kind must be one of" in bad.stderr
 
 
@@ -323,3 +381,43 @@ def test_gp_without_pytorch_is_one_line(cli, swept) -> None:
         assert result.exit_code == 2 and "pip install 'sweeps[gp]'" in result.stderr
     else:
         pytest.skip("PyTorch is installed, so the gp sampler is available")
+
+
+def test_plot_history_reads_no_epoch_rows_and_params_are_checked(cli, swept, tmp_path) -> None:
+    import sqlalchemy as sa
+
+    import sweeps
+
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        study = sweeps.load_study(STUDY, swept)
+        study.plot("history", tmp_path / "h.png")
+        history = list(statements)
+        study.plot("curves", tmp_path / "c.png")
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert history and not any("sweeps_epoch_metric" in q for q in history)
+    assert any("sweeps_epoch_metric" in q for q in statements[len(history) :])
+    out = tmp_path / "lr.png"
+    result = invoke(
+        cli,
+        "plot",
+        "-S",
+        STUDY,
+        "-s",
+        swept,
+        "--kind",
+        "slice",
+        "--params",
+        "learning_rate",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0 and out.exists(), result.output
+    bad = invoke(cli, "plot", "-S", STUDY, "-s", swept, "--kind", "contour", "--params", "lr")
+    assert bad.exit_code == 2 and "has no parameter 'lr'" in bad.stderr

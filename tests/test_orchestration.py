@@ -89,12 +89,12 @@ def test_ctrl_c_stops_gracefully_and_resume_finishes_the_budget(tmp_path: Path, 
     finally:
         run.kill()
     assert run.returncode == 130, output
-    assert "sweeps resume interrupted" in output
+    assert "sweeps resume --study interrupted" in output
     trials = results(url)
     assert trials[number]["status"] == "interrupted"
     assert finished(url, "interrupted") < 3
 
-    result = invoke(cli, "resume", "interrupted", "--storage", url)
+    result = invoke(cli, "resume", "--study", "interrupted", "--storage", url)
     assert result.exit_code == 0, result.output
     assert finished(url, "interrupted") == 3
     retry = next(t for t in results(url).values() if t["retry_of"] == number)
@@ -196,7 +196,7 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert len(failed) == 3
     assert all("never builds" in t["failure_reason"] for t in failed)
     # A resume gets a fresh count: it runs trials again (here they fail again) before stopping.
-    again = invoke(cli, "resume", "doomed", "--storage", url)
+    again = invoke(cli, "resume", "--study", "doomed", "--storage", url)
     assert again.exit_code == 1 and "the last 3 trials failed" in again.output
     assert sum(t["status"] == "failed" for t in results(url).values()) == 6
 
@@ -239,7 +239,7 @@ def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres
             120,
             "the study to exist",
         )
-        joined = invoke(cli, "worker", study, "--storage", postgres_url, "--workers", 1)
+        joined = invoke(cli, "worker", "--study", study, "--storage", postgres_url, "--workers", 1)
         output, _ = run.communicate(timeout=300)
     finally:
         run.kill()
@@ -278,7 +278,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
         run.kill()
     assert query(url, "SELECT state FROM trials WHERE number = :n", n=number) == [("RUNNING",)]
 
-    result = invoke(cli, "resume", "power-cut", "--storage", url)
+    result = invoke(cli, "resume", "--study", "power-cut", "--storage", url)
     assert result.exit_code == 0, result.output
     assert finished(url, "power-cut") == 2
     trials = results(url)
@@ -302,7 +302,7 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
     assert results(url)[number]["status"] in ("interrupted", "lost")
     assert query(url, "SELECT count(*) FROM trials WHERE state = 'WAITING'")[0][0] == 1
 
-    result = invoke(cli, "resume", "impatient", "--storage", url)
+    result = invoke(cli, "resume", "--study", "impatient", "--storage", url)
     assert result.exit_code == 0, result.output
     assert finished(url, "impatient") == 2
 
@@ -315,9 +315,9 @@ def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> No
         ).exit_code
         == 0
     )
-    done = invoke(cli, "resume", "grow", "--storage", url)
+    done = invoke(cli, "resume", "--study", "grow", "--storage", url)
     assert done.exit_code == 0 and "already has 2/2 finished trials" in done.stderr
-    grown = invoke(cli, "resume", "grow", "--storage", url, "--trials", 3)
+    grown = invoke(cli, "resume", "--study", "grow", "--storage", url, "--trials", 3)
     assert grown.exit_code == 0, grown.output
     assert finished(url, "grow") == 3
     assert query(url, "SELECT claimed, budget FROM sweeps_sweep")[0] == (3, 3)

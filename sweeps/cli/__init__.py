@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 
-from sweeps.cli import (  # noqa: F401  (register)
+from sweeps.cli import (  # noqa: F401  (register the commands)
     catalog_commands,
     model_commands,
     query_commands,
     sweep_commands,
+    viewer_commands,
 )
 from sweeps.cli.app import app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -19,7 +19,17 @@ try:  # typer vendors click from 0.2x on; older releases use click itself
 except ImportError:  # pragma: no cover
     from click import exceptions as click_errors
 
-__all__ = ["DEFAULT_STORAGE", "StorageOption", "StudyArgument", "app", "fail", "reports_errors"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "LegacyStudyArgument",
+    "StorageOption",
+    "StudyArgument",
+    "StudyOption",
+    "app",
+    "chosen_study",
+    "fail",
+    "reports_errors",
+]
 
 
 class OneLineErrors(TyperGroup):
@@ -66,6 +76,17 @@ StorageOption = Annotated[
     ),
 ]
 StudyArgument = Annotated[str, typer.Argument(help="Study name (see `sweeps studies`).")]
+# One grammar for every command: the study is the --study option (default: the newest), a
+# positional argument is what the command acts on (a trial). The commands that used to take
+# the study as a positional still accept it for one release, with a note (chosen_study).
+StudyOption = Annotated[
+    Optional[str],
+    typer.Option("--study", "-S", help="Study name (default: the newest; see `sweeps studies`)."),
+]
+LegacyStudyArgument = Annotated[
+    Optional[str],
+    typer.Argument(metavar="STUDY", hidden=True, help="Deprecated: use --study."),
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -93,3 +114,24 @@ def reports_errors(function: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def chosen_study(positional: str | None, option: str | None, command: str) -> str | None:
+    """The study a command names, from ``--study`` or the deprecated positional STUDY.
+
+    The positional spelling prints a deprecation note on stderr; giving both with different
+    names is an error (exit 2).
+    """
+    if positional is None:
+        return option
+    if option is not None and option != positional:
+        raise fail(
+            f"`sweeps {command}` got two studies, {positional!r} and --study {option!r}; "
+            "give only --study."
+        )
+    typer.echo(
+        f"Note: `sweeps {command} STUDY` is deprecated and goes away in the next release; "
+        f"write `sweeps {command} --study {positional}`.",
+        err=True,
+    )
+    return positional

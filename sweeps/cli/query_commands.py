@@ -5,17 +5,28 @@ No TensorFlow, no Optuna.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import sweeps
-from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, app, fail, reports_errors
+from sweeps.cli.app import (
+    DEFAULT_STORAGE,
+    LegacyStudyArgument,
+    StorageOption,
+    StudyOption,
+    app,
+    chosen_study,
+    fail,
+    reports_errors,
+)
 
 FORMATS = ("table", "csv", "json")
 
@@ -37,35 +48,47 @@ def _notebook_of(space: str) -> str | None:
     return load_space(space).info.notebook
 
 
+def echo_sweep_file(config: sweeps.SweepConfig) -> None:
+    """The sweep file a study was started from, as it was read (nothing when none)."""
+    if config.sweep_file_text is None:
+        return
+    typer.echo(f"Sweep file {config.sweep_file}:")
+    for line in config.sweep_file_text.rstrip().splitlines():
+        typer.echo(f"  {line}")
+
+
 @app.command()
 @reports_errors
 def best(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     top: Annotated[int, typer.Option("--top", "-n", help="How many trials to list.")] = 10,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
 ) -> None:
     """Rank a study's finished trials by validation accuracy, with test accuracy beside it.
 
-    Example: sweeps best --top 5 --format csv
+    Example: sweeps best --study mnist_cnn-digits-20261121-101500 --top 5 --format csv
     """
+    study = chosen_study(legacy_study, study, "best")
     if format not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, but got {format!r}.")
     opened = sweeps.load_study(study, storage)
-    frame = opened.best(top, params=format != "table")
+    # Plain rows, not best()'s DataFrame: importing pandas would cost more than the query.
+    rows = opened.ranking(top, params=format != "table")
     if format == "csv":
-        if not frame.empty:
-            frame["params"] = [json.dumps(p, sort_keys=True) for p in frame["params"]]
-        typer.echo(frame.to_csv(index=False), nl=False)
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**r, "params": json.dumps(r["params"], sort_keys=True)} for r in rows)
+        typer.echo(out.getvalue(), nl=False)
         return
     if format == "json":
-        records = frame.to_dict(orient="records")
-        ensembles = opened.ensembles().drop(columns=["study"]).to_dict(orient="records")
+        ensembles = [{k: v for k, v in e.items() if k != "study"} for e in opened.ensemble_rows()]
         typer.echo(
             json.dumps(
-                {"study": opened.name, "trials": records, "ensembles": ensembles},
+                {"study": opened.name, "trials": rows, "ensembles": ensembles},
                 indent=2,
                 default=str,
             )
@@ -87,44 +110,43 @@ def best(
         "note",
     ):
         table.add_column(column, justify="right" if column not in ("status", "note") else "left")
-    for row in frame.itertuples():
+    for row in rows:
         note = (
             f"baseline (notebook {notebook})"
-            if row.baseline and notebook
-            else ("baseline" if row.baseline else "")
+            if row["baseline"] and notebook
+            else ("baseline" if row["baseline"] else "")
         )
         table.add_row(
-            str(row.rank),
-            str(row.trial),
-            _fmt(row.val_accuracy),
-            _fmt(row.test_accuracy),
-            _fmt(row.val_loss),
-            f"{_fmt(row.best_epoch)}/{_fmt(row.epochs)}",
-            row.status,
+            str(row["rank"]),
+            str(row["trial"]),
+            _fmt(row["val_accuracy"]),
+            _fmt(row["test_accuracy"]),
+            _fmt(row["val_loss"]),
+            f"{_fmt(row['best_epoch'])}/{_fmt(row['epochs'])}",
+            row["status"],
             note,
         )
-    if frame.empty:
+    if not rows:
         typer.echo(f"{opened.name}: no finished trials yet.")
         return
-    _add_ensemble_rows(table, opened.ensembles())
+    _add_ensemble_rows(table, opened.ensemble_rows())
     Console(width=120).print(table)
 
 
-def _add_ensemble_rows(table: Table, ensembles: object) -> None:
+def _add_ensemble_rows(table: Table, ensembles: list[dict[str, Any]]) -> None:
     """``sweeps ensemble`` results as rows of their own below the trials, marked."""
-    rows = list(ensembles.itertuples())  # type: ignore[attr-defined]
-    if rows:
+    if ensembles:
         table.add_section()
-    for row in rows:
+    for row in ensembles:
         table.add_row(
             "ens",
-            f"top {row.size}",
-            _fmt(row.val_accuracy),
-            _fmt(row.test_accuracy),
+            f"top {row['size']}",
+            _fmt(row["val_accuracy"]),
+            _fmt(row["test_accuracy"]),
             "-",
             "-",
             "ensemble",
-            f"trials {', '.join(map(str, row.members))}, logits averaged",
+            f"trials {', '.join(map(str, row['members']))}, logits averaged",
         )
 
 
@@ -134,7 +156,7 @@ def show(
     trial: Annotated[
         int, typer.Argument(help="Trial number (the `trial` column of `sweeps best`).")
     ],
-    study: Annotated[Optional[str], typer.Option(help="Study name (default: the newest).")] = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
 ) -> None:
     """A trial's parameters, metrics and per-epoch curve.
@@ -213,6 +235,7 @@ def show(
     console.print(curve)
     if any(e.restored for e in detail.epochs):
         console.print("* restored from the checkpoint of the trial this one retries")
+    echo_sweep_file(opened.config)
 
 
 def _print_model_facts(console: Console, opened: sweeps.Study, detail: object) -> None:
@@ -320,16 +343,16 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
 @app.command()
 @reports_errors
 def export(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     out: Annotated[Path, typer.Option(help="Folder for trials.csv and epochs.csv.")] = Path("."),
 ) -> None:
     """Write every trial (with its parameters) and every epoch of a study to CSV files.
 
-    Example: sweeps export --out results/
+    Example: sweeps export --study mnist_cnn-digits-20261121-101500 --out results/
     """
+    study = chosen_study(legacy_study, study, "export")
     trials_csv, epochs_csv = sweeps.load_study(study, storage).export(out)
     typer.echo(f"Wrote {trials_csv} and {epochs_csv}")
 
@@ -337,17 +360,35 @@ def export(
 @app.command()
 @reports_errors
 def plot(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
-    kind: Annotated[str, typer.Option(help="history, curves or params.")] = "history",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="history, curves, importance (fANOVA), parallel, contour, slice (params), "
+            "intermediate."
+        ),
+    ] = "history",
     out: Annotated[
         Optional[Path], typer.Option(help="Image file (.png, .pdf, .svg); default STUDY-KIND.png.")
     ] = None,
+    params: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Parameters to draw, comma-separated (contour, slice, parallel, importance); "
+            "default: the most important few."
+        ),
+    ] = None,
 ) -> None:
-    """Draw a study: its optimization history, the top learning curves, or accuracy by parameter.
+    """Draw a study with Optuna's plots: optimization history (test accuracy and baseline
+    marked), parameter importance, parallel coordinates, contour, slice, per-epoch values;
+    or the top learning curves.
 
-    Example: sweeps plot --kind curves --out curves.png
+    Example: sweeps plot --kind importance --out importance.png
+
+    Example: sweeps plot --kind contour --params learning_rate,batch_size
     """
-    typer.echo(f"Wrote {sweeps.load_study(study, storage).plot(kind, out)}")
+    study = chosen_study(legacy_study, study, "plot")
+    names = [p.strip() for p in params.split(",") if p.strip()] if params else None
+    typer.echo(f"Wrote {sweeps.load_study(study, storage).plot(kind, out, params=names)}")

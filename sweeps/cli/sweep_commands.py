@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -9,7 +10,17 @@ from rich.console import Console
 from rich.table import Table
 
 import sweeps
-from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, StudyArgument, app, reports_errors
+from sweeps.cli.app import (
+    DEFAULT_STORAGE,
+    LegacyStudyArgument,
+    StorageOption,
+    StudyOption,
+    app,
+    chosen_study,
+    fail,
+    reports_errors,
+)
+from sweeps.cli.query_commands import echo_sweep_file
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 
@@ -27,6 +38,12 @@ def _parse_gpus(gpus: str | None) -> list[int]:
         ) from None
 
 
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """The option was given on the command line (not its default, nor the environment)."""
+    source = ctx.get_parameter_source(name)  # click's ParameterSource, vendored by Typer
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def _exit_code(study: sweeps.Study) -> int:
     return 130 if study.interrupted else 0
 
@@ -34,6 +51,16 @@ def _exit_code(study: sweeps.Study) -> int:
 @app.command()
 @reports_errors
 def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML sweep file with any of these options and parameter overrides "
+            "(see examples/); flags given here win over it.",
+        ),
+    ] = None,
     space: Annotated[
         str,
         typer.Option(
@@ -54,7 +81,8 @@ def run(
     pruner: Annotated[str, typer.Option(help="none, median or hyperband.")] = _defaults.pruner,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[
-        Optional[str], typer.Option(help="Study name (default: SPACE-DATASET-TIME).")
+        Optional[str],
+        typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME)."),
     ] = None,
     seed: Annotated[
         int, typer.Option(help="Seed of the sampler, splits and initialisation.")
@@ -111,14 +139,19 @@ def run(
             help="Checkpoint folder (default: beside the SQLite file; shared across machines)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Write TensorBoard logs of every trial beside its checkpoints.")
+    ] = _defaults.tensorboard,
 ) -> None:
     """Start a sweep and run it to its trial budget.
 
     Example: sweeps run --space leaky_cnn --dataset digits --trials 20 --epochs 8
+
+    Example: sweeps run --config examples/002_leaky_cnn.yaml --trials 8
     """
-    result = sweeps.run(
-        space,
-        dataset,
+    options = dict(
+        space=space,
+        dataset=dataset,
         storage=storage,
         study=study,
         artifacts=artifacts,
@@ -140,14 +173,19 @@ def run(
         max_worker_memory_mb=max_worker_memory_mb,
         max_retries=max_retries,
         max_consecutive_failures=max_consecutive_failures,
+        tensorboard=tensorboard,
     )
+    if config is not None:  # the file gives the rest: keep only the flags typed
+        options = {k: v for k, v in options.items() if _typed(ctx, k)}
+    result = sweeps.run(config=config, **options)
     raise typer.Exit(_exit_code(result))
 
 
 @app.command()
 @reports_errors
 def resume(
-    study: StudyArgument,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     trials: Annotated[
         Optional[int], typer.Option(help="Raise the budget to this many finished trials.")
@@ -157,15 +195,19 @@ def resume(
 
     Interrupted trials continue from their last checkpoint.
 
-    Example: sweeps resume mnist_cnn-digits-20261121-101500
+    Example: sweeps resume --study mnist_cnn-digits-20261121-101500
     """
-    raise typer.Exit(_exit_code(sweeps.resume(study, storage, trials=trials)))
+    name = chosen_study(legacy_study, study, "resume") or sweeps.load_study(None, storage).name
+    raise typer.Exit(_exit_code(sweeps.resume(name, storage, trials=trials)))
 
 
 @app.command()
 @reports_errors
 def worker(
-    study: StudyArgument,
+    legacy_study: LegacyStudyArgument = None,
+    study: Annotated[
+        Optional[str], typer.Option("--study", "-S", help="Study name to join (required).")
+    ] = None,
     storage: StorageOption = DEFAULT_STORAGE,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     gpus: Annotated[Optional[str], typer.Option(help="GPU indices of this machine.")] = None,
@@ -177,10 +219,13 @@ def worker(
 ) -> None:
     """Join an existing study from this machine (multi-host sweeps on PostgreSQL).
 
-    Example: sweeps worker my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
+    Example: sweeps worker --study my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
     """
+    name = chosen_study(legacy_study, study, "worker")
+    if name is None:  # joining "the newest" of a shared server could join the wrong sweep
+        raise fail("`sweeps worker` needs --study NAME (`sweeps studies` lists them).")
     result = sweeps.join(
-        study,
+        name,
         storage,
         workers=workers,
         gpus=_parse_gpus(gpus),
@@ -192,15 +237,20 @@ def worker(
 
 @app.command()
 @reports_errors
-def status(study: StudyArgument, storage: StorageOption = DEFAULT_STORAGE) -> None:
+def status(
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
+    storage: StorageOption = DEFAULT_STORAGE,
+) -> None:
     """Finished, running and failed trials of a study, and its workers.
 
-    Example: sweeps status mnist_cnn-digits-20261121-101500
+    Example: sweeps status --study mnist_cnn-digits-20261121-101500
     """
-    state = sweeps.load_study(study, storage).status()
+    opened = sweeps.load_study(chosen_study(legacy_study, study, "status"), storage)
+    state = opened.status()
     counts = state.counts
     typer.echo(
-        f"{study}: {state.finished}/{state.budget} finished ({counts.complete} "
+        f"{opened.name}: {state.finished}/{state.budget} finished ({counts.complete} "
         f"complete, {counts.pruned} pruned), {counts.running} running, "
         f"{counts.waiting} queued, {counts.failed} failed"
     )
@@ -216,6 +266,7 @@ def status(study: StudyArgument, storage: StorageOption = DEFAULT_STORAGE) -> No
             w.last_seen.strftime("%H:%M:%S"),
         )
     Console().print(table)
+    echo_sweep_file(opened.config)
 
 
 def _or_dash(value: object) -> str:

@@ -11,6 +11,7 @@ KerasTuner has no public hook for "a value is being asked", so this overrides it
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import keras_tuner as kt
@@ -44,11 +45,17 @@ class OptunaHyperParameters(kt.HyperParameters):
       categorical over exactly that grid.
     * ``Choice`` -> ``suggest_categorical``; ``Boolean`` -> categorical over False/True.
     * ``Fixed`` -> a one-value categorical, so the value is recorded with the trial's params.
+
+    Overrides (a sweep file's ``parameters``, checked by :func:`sweeps.sweep_file.check_overrides`)
+    replace a question's range before Optuna sees it: ``{"value": v}`` asks a one-value
+    categorical, ``{"values": [...]}`` the kept choices, ``{"min", "max"}`` the narrowed range
+    with the question's own step and scale.
     """
 
-    def __init__(self, trial: optuna.Trial):
+    def __init__(self, trial: optuna.Trial, overrides: dict[str, dict[str, Any]] | None = None):
         super().__init__()
         self.trial = trial
+        self.overrides = overrides or {}
         self._kinds: dict[str, str] = {}
 
     def _retrieve(self, hyperparameter):
@@ -72,7 +79,10 @@ class OptunaHyperParameters(kt.HyperParameters):
 
     def _suggest(self, hp: Any) -> Any:
         trial, name, kind = self.trial, hp.name, _kind(hp)
+        override = self.overrides.get(name)
         try:
+            if override is not None:
+                return self._suggest_override(hp, kind, override)
             if kind == "Fixed":
                 return trial.suggest_categorical(name, [hp.value])
             if kind == "Boolean":
@@ -100,3 +110,13 @@ class OptunaHyperParameters(kt.HyperParameters):
         if kind == "Int":
             return trial.suggest_int(name, hp.min_value, hp.max_value, step=hp.step or 1, log=log)
         return trial.suggest_float(name, hp.min_value, hp.max_value, step=hp.step, log=log)
+
+    def _suggest_override(self, hp: Any, kind: str, override: dict[str, Any]) -> Any:
+        if "value" in override:
+            return self.trial.suggest_categorical(hp.name, [override["value"]])
+        if "values" in override:
+            return self.trial.suggest_categorical(hp.name, list(override["values"]))
+        narrowed = copy.copy(hp)  # same step and scale, narrower bounds
+        narrowed.min_value = override.get("min", hp.min_value)
+        narrowed.max_value = override.get("max", hp.max_value)
+        return self._suggest_numerical(narrowed, kind)

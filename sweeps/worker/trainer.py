@@ -121,7 +121,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     keras.utils.set_random_seed(config.seed + trial.number)
 
     # Ask the questions: training recipe first, then the architecture's own.
-    hp = OptunaHyperParameters(trial)
+    hp = OptunaHyperParameters(trial, overrides=config.overrides)
     recipe = tunables.ask_training(
         hp,
         space.baseline,

@@ -252,6 +252,11 @@ class TrialLoop:
             records.update_result(self.engine, trial_id, resumed_from_epoch=len(restored))
         slot = self.options.slot
         self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
+        board = None
+        if self.config.tensorboard:  # beside the checkpoints: --logdir ARTIFACTS/STUDY
+            from sweeps.worker.tensorboard import TrialBoard
+
+            board = TrialBoard(folder, folder.name)
 
         def on_start(facts: dict[str, object]) -> None:
             records.update_result(self.engine, trial_id, **facts)
@@ -270,6 +275,8 @@ class TrialLoop:
                     val_accuracy=record.val_accuracy,
                 )
             )
+            if board is not None:
+                board.epoch(record)
 
         run = TrialRun(
             trial=trial,
@@ -296,6 +303,8 @@ class TrialLoop:
             # Free the graph before the next trial; the full garbage collection that frees its
             # memory costs ~0.2 s, so it runs every GC_EVERY trials (memory stays bounded).
             keras.backend.clear_session(free_memory=self.trials_done % GC_EVERY == GC_EVERY - 1)
+        if board is not None:
+            board.close(trial.params, outcome)
         self._tell(trial, trial_id, outcome)
         # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
         records.update_result(self.engine, trial_id, wall_seconds=time.perf_counter() - asked_at)
@@ -349,6 +358,9 @@ class TrialLoop:
             "fit_seconds": outcome.fit_seconds,
             "failure_reason": outcome.failure_reason,
         }
+        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val.
+        for key, value in _user_attrs(outcome, trial).items():
+            trial.set_user_attr(key, value)
         if outcome.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED):
             if outcome.status == TrialStatus.COMPLETE:
                 study.tell(trial, outcome.val_accuracy)
@@ -390,6 +402,22 @@ class TrialLoop:
             trial_number=None,
             epoch=None,
         )
+
+
+def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]:
+    """The trial's result as Optuna user attributes: test beside val, status, baseline mark."""
+    values = {
+        "test_accuracy": outcome.test_accuracy,
+        "test_loss": outcome.test_loss,
+        "val_loss": outcome.val_loss,
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": outcome.epochs_run,
+        "param_count": outcome.facts.get("param_count"),
+        "status": str(outcome.status),
+        "failure_reason": outcome.failure_reason,
+        "baseline": bool(trial.user_attrs.get(BASELINE_ATTR, False)),
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _failed(reason: str) -> TrialOutcome:

@@ -1,0 +1,69 @@
+"""TensorBoard logs of one trial: per-epoch scalars, then an HParams summary of its parameters.
+
+Each trial writes into its checkpoint folder (``ARTIFACTS/STUDY/trial-NNNNN``), so
+``tensorboard --logdir ARTIFACTS/STUDY`` shows one run per trial, and the HParams dashboard
+lists every finished trial with its parameters and final val/test metrics (table and parallel
+coordinates). A retry that continues from a checkpoint writes into the same folder and goes on
+from the next epoch. Test metrics are logged for the record only, as everywhere in sweeps.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
+
+from sweeps.worker.trainer import EpochRecord, TrialOutcome
+
+__all__ = ["EPOCH_SCALARS", "FINAL_SCALARS", "TrialBoard"]
+
+EPOCH_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+# The HParams table's metric columns: the best-validation weights' val and test figures.
+FINAL_SCALARS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+
+
+class TrialBoard:
+    """One trial's event file. ``seconds`` is the time spent writing it (its whole cost)."""
+
+    def __init__(self, folder: Path, trial_name: str):
+        started = time.perf_counter()
+        self.trial_name = trial_name
+        folder.mkdir(parents=True, exist_ok=True)
+        self.writer = tf.summary.create_file_writer(str(folder))
+        self.seconds = time.perf_counter() - started
+
+    def epoch(self, record: EpochRecord) -> None:
+        """The epoch's training and validation figures, at step = epoch (1-based)."""
+        started = time.perf_counter()
+        with self.writer.as_default():
+            for name in EPOCH_SCALARS:
+                tf.summary.scalar(f"epoch/{name}", getattr(record, name), step=record.epoch)
+        self.seconds += time.perf_counter() - started
+
+    def close(self, params: dict[str, Any], outcome: TrialOutcome) -> None:
+        """The HParams summary (the trial's parameters and final metrics), then close the file.
+
+        Written only for a trial that finished (complete or pruned): a failed or interrupted
+        one has no final metrics, and its retry writes the summary when it finishes.
+        """
+        started = time.perf_counter()
+        finals = {name: getattr(outcome, name) for name in FINAL_SCALARS}
+        if all(value is not None for value in finals.values()):
+            step = outcome.best_epoch or outcome.epochs_run
+            with self.writer.as_default():
+                hparams_api.hparams(_loggable(params), trial_id=self.trial_name)
+                for name, value in finals.items():
+                    tf.summary.scalar(f"final/{name}", value, step=step)
+        self.writer.close()
+        self.seconds += time.perf_counter() - started
+
+
+def _loggable(params: dict[str, Any]) -> dict[str, bool | int | float | str]:
+    """HParams takes bool, int, float and str values; anything else is logged as its text."""
+    return {
+        name: value if isinstance(value, bool | int | float | str) else str(value)
+        for name, value in params.items()
+    }
