@@ -102,8 +102,13 @@ def reports_errors(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _notes.clear()
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+        except typer.Exit as done:
+            if done.exit_code == 0:
+                _print_notes()
+            raise
         except (SweepsError, SpaceError) as exc:
             raise fail(str(exc)) from None
         except FatalSweepError as exc:  # the sweep ran and stopped: not bad input, exit 1
@@ -112,15 +117,33 @@ def reports_errors(function: F) -> F:
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             sys.exit(130)
+        _print_notes()
+        return result
 
     return wrapper  # type: ignore[return-value]
+
+
+# Notes for the user (a deprecated spelling) wait until the command succeeded, so that bad
+# input still gets exactly one line.
+_notes: list[str] = []
+
+
+def note_after_success(text: str) -> None:
+    """Print ``text`` on stderr once the running command has succeeded."""
+    _notes.append(text)
+
+
+def _print_notes() -> None:
+    for text in _notes:
+        typer.echo(text, err=True)
+    _notes.clear()
 
 
 def chosen_study(positional: str | None, option: str | None, command: str) -> str | None:
     """The study a command names, from ``--study`` or the deprecated positional STUDY.
 
-    The positional spelling prints a deprecation note on stderr; giving both with different
-    names is an error (exit 2).
+    The positional spelling prints a deprecation note on stderr once the command succeeded;
+    giving both with different names is an error (exit 2).
     """
     if positional is None:
         return option
@@ -129,9 +152,8 @@ def chosen_study(positional: str | None, option: str | None, command: str) -> st
             f"`sweeps {command}` got two studies, {positional!r} and --study {option!r}; "
             "give only --study."
         )
-    typer.echo(
+    note_after_success(
         f"Note: `sweeps {command} STUDY` is deprecated and goes away in the next release; "
-        f"write `sweeps {command} --study {positional}`.",
-        err=True,
+        f"write `sweeps {command} --study {positional}`."
     )
     return positional
