@@ -16,7 +16,19 @@ from sqlalchemy.engine import make_url
 
 from sweeps.errors import ConfigError
 
-__all__ = ["check_root", "default_artifacts", "new_study_folder", "study_path", "trial_folder"]
+__all__ = [
+    "TENSORBOARD_FOLDER",
+    "check_root",
+    "default_artifacts",
+    "new_study_folder",
+    "study_path",
+    "trial_folder",
+]
+
+# TensorBoard's runs live beside the trials' checkpoint folders, not inside them: the keep
+# policy deletes checkpoints of trials that cannot make the top K, but every trial stays in
+# TensorBoard's HParams table.
+TENSORBOARD_FOLDER = "tensorboard"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _SLUG_LENGTH = 48
@@ -63,6 +75,8 @@ def study_path(root: str, study_folder: str) -> Path:
     return Path(root).expanduser().resolve() / study_folder
 
 
-def trial_folder(root: str, study_folder: str, lineage: int) -> Path:
-    """One folder per retry lineage: a retry continues from its first trial's checkpoints."""
-    return study_path(root, study_folder) / f"trial-{lineage:05d}"
+def trial_folder(root: str, study_folder: str, lineage: int, *, tensorboard: bool = False) -> Path:
+    """One folder per retry lineage: a retry continues from its first trial's checkpoints (and
+    its TensorBoard run, under TENSORBOARD_FOLDER with ``tensorboard``)."""
+    base = study_path(root, study_folder)
+    return (base / TENSORBOARD_FOLDER if tensorboard else base) / f"trial-{lineage:05d}"

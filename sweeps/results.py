@@ -117,6 +117,14 @@ class Study:
         return SweepConfig.from_json(self._sweep.config_json)
 
     @property
+    def artifacts_folder(self) -> Path:
+        """This study's own folder of checkpoints and TensorBoard runs."""
+        from sweeps.artifacts import study_path
+
+        config = self.config
+        return study_path(str(config.artifacts), config.study_folder or self.name)
+
+    @property
     def interrupted(self) -> bool:
         """The last dispatch was stopped (Ctrl-C, SIGTERM) before the budget was met."""
         run = self.last_run

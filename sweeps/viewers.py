@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from sweeps.artifacts import TENSORBOARD_FOLDER
 from sweeps.errors import ConfigError
 from sweeps.results import Study
 
@@ -70,7 +71,7 @@ def tensorboard_logdir(study: Study) -> Path:
         ConfigError: the folder holds no event files (the study ran with ``--no-tensorboard``,
             no trial has started, or the artifacts live on another machine).
     """
-    folder = Path(str(study.config.artifacts)) / study.name
+    folder = study.artifacts_folder / TENSORBOARD_FOLDER
     if not any(folder.glob("*/events.out.tfevents.*")):
         raise ConfigError(
             f"study {study.name!r} has no TensorBoard logs in {str(folder)!r}: it ran with "

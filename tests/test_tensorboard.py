@@ -61,7 +61,7 @@ def _hparams(mux, run: str) -> dict[str, object]:
 
 def test_every_trial_is_a_run_with_its_hparams_and_final_metrics(swept) -> None:
     url, study = swept
-    logdir = Path(study.config.artifacts) / STUDY
+    logdir = study.artifacts_folder / "tensorboard"
     mux = _runs(logdir)
     trials = study.trials()
     epochs = study.epochs()
@@ -97,7 +97,7 @@ def test_sweeps_tensorboard_prints_the_command(cli, swept) -> None:
     assert Path(command[0]).name == "tensorboard"
     assert command[1:] == [
         "--logdir",
-        str(Path(study.config.artifacts) / STUDY),
+        str(study.artifacts_folder / "tensorboard"),
         "--host",
         "127.0.0.1",
         "--port",
@@ -122,7 +122,7 @@ def test_no_tensorboard_writes_no_event_files(cli, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert not list(tmp_path.rglob("events.out.tfevents.*"))
-    assert (tmp_path / "sweeps-artifacts" / "quiet" / "trial-00000" / "state.json").exists()
+    assert list((tmp_path / "sweeps-artifacts").glob("quiet-*/trial-00000/state.json"))
     missing = invoke(cli, "tensorboard", "--study", "quiet", "--storage", url)
     assert missing.exit_code == 2 and "--no-tensorboard" in missing.stderr
     assert missing.stderr.count("\n") == 1

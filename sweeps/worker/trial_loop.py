@@ -220,8 +220,10 @@ class TrialLoop:
         resume = bool(attrs.get(RESUME_ATTR, False))
         study_folder = self.config.study_folder or self.handle.name  # older studies
         folder = trial_folder(self.options.artifacts, study_folder, lineage)
-        if not resume:
-            shutil.rmtree(folder, ignore_errors=True)  # a fresh start must not inherit epochs
+        logs = trial_folder(self.options.artifacts, study_folder, lineage, tensorboard=True)
+        if not resume:  # a fresh start must not inherit epochs
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(logs, ignore_errors=True)
         is_baseline = bool(attrs.get(BASELINE_ATTR, False))
         records.start_result(
             self.engine,
@@ -253,10 +255,10 @@ class TrialLoop:
         slot = self.options.slot
         self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
         board = None
-        if self.config.tensorboard:  # beside the checkpoints: --logdir ARTIFACTS/STUDY
+        if self.config.tensorboard:  # --logdir STUDY_FOLDER/tensorboard
             from sweeps.worker.tensorboard import TrialBoard
 
-            board = TrialBoard(folder, folder.name)
+            board = TrialBoard(logs, logs.name)
 
         def on_start(facts: dict[str, object]) -> None:
             records.update_result(self.engine, trial_id, **facts)
