@@ -41,7 +41,8 @@ __all__ = ["OVERRIDE_FORMS", "SweepFile", "check_overrides", "file_keys", "load_
 # Keys of a sweep file that are not SweepConfig fields: where the sweep is recorded.
 _PLACE_KEYS = ("storage", "study")
 # SweepConfig fields a file does not set: filled in by run() itself.
-_INTERNAL = ("overrides", "sweep_file", "sweep_file_text")
+# Fields sweeps fills in itself: a file cannot set them.
+_INTERNAL = ("overrides", "sweep_file", "sweep_file_text", "study_folder", "learning_rates")
 PARAMETERS_KEY = "parameters"
 OVERRIDE_FORMS = (
     "{value: V} (fix it), {values: [A, B]} (keep only these choices) or {min: A, max: B}"
@@ -95,7 +96,9 @@ def _check_type(path: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(path, key, "an integer", value)
         return value
-    if kind == "float":
+    if kind == "float | None" and value is None:
+        return None
+    if kind in ("float", "float | None"):
         value = _number(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _type_error(path, key, "a number", value)

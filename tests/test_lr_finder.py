@@ -59,9 +59,12 @@ def test_smoothing_is_bias_corrected() -> None:
 
 def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
+    # Budget enough (3 x 60 epochs of ~18 steps) for the test's 300 steps to be a tenth of it;
+    # patience ends the trials early.
     study = sweeps.run(
-        "mlp", trials=3, epochs=1, storage=url, baseline=False, quiet=True, pruner="none"
-    )
+        "mlp", trials=3, epochs=60, patience=1, storage=url, baseline=False, quiet=True,
+        pruner="none",
+    )  # fmt: skip
     measured = study.config.learning_rates
     assert set(measured) == {"adam", "sgd", "adadelta"}
     assert all(0 < low < high for low, high in measured.values())
@@ -70,6 +73,8 @@ def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     for params in study.best(3)["params"]:
         low, high = measured[family[params["optimizer"]]]
         assert low * (1 - 1e-9) <= params["learning_rate"] <= high * (1 + 1e-9)
+    short = sweeps.run("mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True)
+    assert short.config.learning_rates == {}  # too short a sweep for the test to pay off
     off = sweeps.run(
         "mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True,
         lr_range_test=False,

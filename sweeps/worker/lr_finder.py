@@ -25,6 +25,7 @@ STEPS = 100  # fastai's default number of iterations
 DECADES = 2.0  # the searched range: this many decades below the rate of lowest loss
 SMOOTHING = 0.9  # exponential moving average of the loss, as fastai smooths it
 DIVERGED = 4.0  # a smoothed loss this many times its minimum: stop, the rate diverged
+MAX_SHARE = 0.1  # the test may cost at most this share of the sweep's training steps
 MIN_DROP = 0.01  # the smoothed loss must fall this share below its start to say anything
 # Each family's test sweeps from a tenth of its generic lower bound to ten times its upper.
 REPRESENTATIVES = {"adam": "adam", "sgd": "nesterov", "adadelta": "adadelta"}
@@ -128,6 +129,14 @@ def _test_family(
     tried = rates[: len(losses)]
     suggested = suggest_range(tried, losses) or bounds
     return RangeTest(family, [float(r) for r in tried], losses, *map(float, suggested))
+
+
+def affordable(space: SearchSpace, splits: Splits, trials: int, epochs: int) -> bool:
+    """Whether the test costs at most MAX_SHARE of the sweep's own training steps (counted at
+    the baseline's batch size): a sweep of a few short trials is better off without it."""
+    batch = int(space.baseline.get("batch_size", 64))
+    sweep_steps = trials * epochs * math.ceil(len(splits.y_train) / batch)
+    return STEPS * len(tunables.LEARNING_RATES) <= MAX_SHARE * sweep_steps
 
 
 def run_range_tests(space: SearchSpace, splits: Splits, seed: int) -> list[RangeTest]:

@@ -157,16 +157,18 @@ class TrialLoop:
         from sweeps.config import SweepConfig
 
         if self.options.slot == 0:
-            from sweeps.worker.lr_finder import run_range_tests
+            from sweeps.worker.lr_finder import affordable, run_range_tests
 
-            self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
             try:
+                if not affordable(self.space, self.splits, self.config.trials, self.config.epochs):
+                    raise RuntimeError("the sweep is too short for it to pay off")
+                self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
                 tests = run_range_tests(self.space, self.splits, self.config.seed)
             except Exception as exc:  # a space that cannot train: its trials will say why
                 tests = []
                 self.emit(WorkerMessage(
                     self.options.slot,
-                    text=f"learning-rate range test failed ({_one_line(exc)}); "
+                    text=f"learning-rate range test skipped ({_one_line(exc)}); "
                     "searching the generic ranges",
                 ))  # fmt: skip
             # An empty result is saved too: the other workers stop waiting for one.
