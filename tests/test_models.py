@@ -197,10 +197,12 @@ def test_an_ensemble_is_the_top_k_by_validation_and_is_recorded(cli, store, tmp_
     recorded = study.ensembles()
     assert len(recorded) == 1 and recorded.iloc[0]["members"] == top
 
-    best_table = invoke(cli, "best", CNN, "--storage", store)
+    best_table = invoke(cli, "best", "--study", CNN, "--storage", store)
     assert "ensemble" in best_table.output
     assert f"trials {', '.join(map(str, top))}, logits averaged" in best_table.output
-    as_json = json.loads(invoke(cli, "best", CNN, "--storage", store, "--format", "json").output)
+    as_json = json.loads(
+        invoke(cli, "best", "--study", CNN, "--storage", store, "--format", "json").stdout
+    )
     assert as_json["ensembles"][0]["members"] == top and as_json["ensembles"][0]["size"] == 3
     studies = invoke(cli, "studies", "--storage", store)
     assert f"ensemble of top 3: trials {', '.join(map(str, top))}" in studies.output
