@@ -144,7 +144,7 @@ BAD_FILES = [
     ("epoch: 3\n", "unknown key 'epoch'; valid keys are artifacts, baseline, dataset"),
     ("sampler: annealing\n", "sampler must be one of tpe, random, gp, cmaes, qmc"),
     ("trials: ten\n", "trials must be an integer, but got 'ten'"),
-    ("trials: 0\n", "trials must be a positive integer, but got 0"),
+    ("trials: 0\n", "trials must be a positive integer (at most 1000000), but got 0"),
     ("baseline: maybe\n", "baseline must be true or false, but got 'maybe'"),
     ("gpus: [a]\n", "gpus must be a list of GPU indices"),
     ("space: [1, 2\n", "not valid YAML"),
