@@ -227,17 +227,12 @@ class TrialLoop:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(logs, ignore_errors=True)
         is_baseline = bool(attrs.get(BASELINE_ATTR, False))
-        records.start_result(
-            self.engine,
-            trial_id=trial_id,
-            study_id=self.study_id,
-            number=trial.number,
-            space=self.config.space,
-            dataset=self.config.dataset,
+        self._start_result(
+            trial,
+            trial_id,
             is_baseline=is_baseline,
             retry_of=retry_of,
             checkpoint_dir=str(folder),
-            worker=self.worker_name,
         )
         records.set_worker(
             self.engine,
@@ -325,6 +320,19 @@ class TrialLoop:
         prune_checkpoints(self.handle)  # --keep-models: drop what can no longer make the top K
         return fatal
 
+    def _start_result(self, trial: optuna.Trial, trial_id: int, **facts: object) -> None:
+        """Our result row for a trial this worker has started."""
+        records.start_result(
+            self.engine,
+            trial_id=trial_id,
+            study_id=self.study_id,
+            number=trial.number,
+            space=self.config.space,
+            dataset=self.config.dataset,
+            worker=self.worker_name,
+            **facts,
+        )
+
     def _abandon(self, trial: optuna.Trial, trial_id: int, exc: BaseException) -> None:
         """The worker itself is going down: fail the trial and queue it, so nothing waits on it."""
         if self.handle.storage.get_trial(trial_id).state != TrialState.RUNNING:
@@ -336,15 +344,7 @@ class TrialLoop:
             failure_reason=reason,
         )
         try:
-            records.start_result(
-                self.engine,
-                trial_id=trial_id,
-                study_id=self.study_id,
-                number=trial.number,
-                space=self.config.space,
-                dataset=self.config.dataset,
-                worker=self.worker_name,
-            )
+            self._start_result(trial, trial_id)
         except Exception:
             pass  # the row exists already
         self._tell(trial, trial_id, outcome)
