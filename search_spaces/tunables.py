@@ -19,9 +19,12 @@ __all__ = [
     "LEARNING_RATES",
     "OPTIMIZERS",
     "SCHEDULES",
+    "TrainingBudget",
     "TrainingRecipe",
+    "adapt_batch_norm",
     "ask_training",
     "batch_norm",
+    "batch_norm_momentum",
     "compile_model",
     "dropout",
     "family_of",
@@ -44,6 +47,31 @@ LEARNING_RATES = {
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 5e-4, 1e-3, 5e-3)
 STEP_EPOCHS = ("3,6,9", "5,10,15", "10,20,30")  # "e1,e2,..": epochs (from 1) the rate drops at
 CYCLE_STEPS = (50, 200, 800, 2000)  # half-cycle length of the cyclical rate, in iterations
+MOMENTUM = (0.8, 0.95)  # SGD without enough momentum barely moves in a short trial
+TRANSLATION_MAX, ROTATION_MAX = 0.1, 0.05  # beyond, augmentation fights a short trial
+# With a budget (the images and epochs a trial gets), the ranges shrink to what can train in it:
+MIN_TRIAL_STEPS = 200  # a batch size must give a trial at least this many optimizer steps
+MIN_FINAL_SHARE = 0.01  # a decaying schedule keeps at least this share of its rate to the end
+STEP_FRACTIONS = ((0.5,), (1 / 3, 2 / 3), (0.5, 0.75))  # step-decay points, shares of the run
+CYCLE_EPOCHS = (1, 2, 4)  # half-cycle lengths, in epochs (Smith 2017 advises 2 to 10)
+BATCH_NORM_FORGET = 0.05  # weight of batch norm's initial statistics left after one epoch
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """What one trial gets: its training images and its epochs.
+
+    Given to :func:`ask_training`, it keeps every range inside what can train in that budget:
+    batch sizes that leave too few steps, decays that shrink the rate a hundredfold before the
+    last epoch, and cycles longer than the run drop out (the baseline's own values stay).
+    """
+
+    train_size: int
+    epochs: int
+
+    def steps(self, batch_size: int) -> int:
+        """Optimizer steps of a whole trial at ``batch_size`` (a partial batch is dropped)."""
+        return self.epochs * max(1, self.train_size // batch_size)
 
 
 @dataclass(frozen=True)
@@ -74,12 +102,14 @@ def ask_training(
     normalization: str = "unit",
     augmentations: tuple[str, ...] = (),
     learning_rates: dict[str, list[float]] | None = None,
+    budget: TrainingBudget | None = None,
 ) -> TrainingRecipe:
     """Ask the shared training questions; ``augmentations`` names the tunable ones.
 
     ``learning_rates`` maps an optimizer to the (low, high) learning rates a range test
     measured for its family on this space and dataset; it replaces the family's default range
-    (widened to keep the baseline's own rate inside).
+    (widened to keep the baseline's own rate inside). ``budget`` narrows the batch sizes and
+    the schedules to what a trial of that size can use (see :class:`TrainingBudget`).
     """
     b = baseline.get
     optimizer = hp.Choice("optimizer", list(OPTIMIZERS), default=b("optimizer", "adam"))
@@ -104,22 +134,30 @@ def ask_training(
     )
     momentum = 0.0
     with hp.conditional_scope("optimizer", ["sgd", "nesterov"]):
-        asked = hp.Float("momentum", 0.0, 0.99, default=b("momentum", 0.9))
+        baseline_momentum = b("momentum", 0.9)
+        asked = hp.Float(
+            "momentum",
+            min(MOMENTUM[0], baseline_momentum),
+            max(MOMENTUM[1], baseline_momentum),
+            default=baseline_momentum,
+        )
         if optimizer in ("sgd", "nesterov"):
             momentum = asked
     schedule = hp.Choice("schedule", list(SCHEDULES), default=b("schedule", "constant"))
-    schedule_args = _ask_schedule_args(hp, schedule, baseline)
+    schedule_args = _ask_schedule_args(hp, schedule, baseline, budget)
     batch_size = hp.Choice(
-        "batch_size", _with(BATCH_SIZES, b("batch_size")), default=b("batch_size", 64)
+        "batch_size", _with(_batch_sizes(budget), b("batch_size")), default=b("batch_size", 64)
     )
     normalization = hp.Fixed("normalization", normalization)
     flip = translation = rotation = None
     if "flip" in augmentations:
         flip = hp.Boolean("flip", default=b("flip", False))
     if "translation" in augmentations:
-        translation = hp.Float("translation", 0.0, 0.2, step=0.05, default=b("translation", 0.0))
+        most = max(TRANSLATION_MAX, b("translation", 0.0))
+        translation = hp.Float("translation", 0.0, most, step=0.05, default=b("translation", 0.0))
     if "rotation" in augmentations:
-        rotation = hp.Float("rotation", 0.0, 0.1, step=0.025, default=b("rotation", 0.0))
+        most = max(ROTATION_MAX, b("rotation", 0.0))
+        rotation = hp.Float("rotation", 0.0, most, step=0.025, default=b("rotation", 0.0))
     return TrainingRecipe(
         optimizer=optimizer,
         learning_rate=float(learning_rate),
@@ -150,21 +188,75 @@ def learning_rate_range(optimizer: str) -> tuple[float, float, float]:
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, but got {optimizer=}.")
 
 
-def _ask_schedule_args(hp: Any, schedule: str, baseline: dict[str, Any]) -> dict[str, Any]:
+def _batch_sizes(budget: TrainingBudget | None) -> tuple[int, ...]:
+    """The batch sizes that give a trial of ``budget`` enough steps (at least the smallest)."""
+    if budget is None:
+        return BATCH_SIZES
+    enough = tuple(b for b in BATCH_SIZES if budget.steps(b) >= MIN_TRIAL_STEPS)
+    return enough or BATCH_SIZES[:1]
+
+
+def _step_epochs(budget: TrainingBudget | None) -> tuple[str, ...]:
+    """Step-decay boundaries: fixed epochs, or shares of the budget's epochs."""
+    if budget is None or budget.epochs < 4:
+        return STEP_EPOCHS
+    choices = []
+    for fractions in STEP_FRACTIONS:
+        boundaries = sorted({max(2, round(f * budget.epochs)) for f in fractions})
+        choices.append(",".join(map(str, boundaries)))
+    return tuple(dict.fromkeys(choices))
+
+
+def _lowest_decay_rate(budget: TrainingBudget | None) -> float:
+    """The per-epoch rate whose decay leaves MIN_FINAL_SHARE at the budget's last epoch."""
+    if budget is None or budget.epochs < 2:
+        return 0.5
+    return max(0.5, MIN_FINAL_SHARE ** (1 / (budget.epochs - 1)))
+
+
+def _highest_time_decay(budget: TrainingBudget | None) -> float:
+    """The time-based decay whose compounded divisions leave MIN_FINAL_SHARE at the last epoch
+    (``prod(1 + d * k)`` for k up to the last epoch equals 1 / MIN_FINAL_SHARE), by bisection."""
+    if budget is None or budget.epochs < 2:
+        return 0.5
+    target = -math.log(MIN_FINAL_SHARE)
+    low, high = 0.0, 0.5
+    for _ in range(60):
+        middle = (low + high) / 2
+        total = sum(math.log1p(middle * k) for k in range(1, budget.epochs))
+        low, high = (middle, high) if total < target else (low, middle)
+    return low
+
+
+def _cycle_steps(budget: TrainingBudget | None, baseline: dict[str, Any]) -> tuple[int, ...]:
+    """Half-cycle lengths: fixed iteration counts, or CYCLE_EPOCHS epochs of the baseline's
+    batches, no longer than half the run (so a trial sees at least one full cycle)."""
+    if budget is None:
+        return CYCLE_STEPS
+    per_epoch = max(1, budget.train_size // int(baseline.get("batch_size", 64)))
+    longest = max(1, budget.epochs * per_epoch // 2)
+    return tuple(sorted({min(longest, e * per_epoch) for e in CYCLE_EPOCHS}))
+
+
+def _ask_schedule_args(
+    hp: Any, schedule: str, baseline: dict[str, Any], budget: TrainingBudget | None = None
+) -> dict[str, Any]:
     """Each schedule's own parameters, asked only while that schedule is chosen."""
     b = baseline.get
     args: dict[str, Any] = {}
     with hp.conditional_scope("schedule", ["step"]):
+        step_choices = _step_epochs(budget)
         epochs = hp.Choice(
             "step_epochs",
-            _with(STEP_EPOCHS, b("step_epochs")),
-            default=b("step_epochs", STEP_EPOCHS[0]),
+            _with(step_choices, b("step_epochs")),
+            default=b("step_epochs", step_choices[0]),
         )
         factor = hp.Float("step_factor", 0.1, 0.9, step=0.1, default=b("step_factor", 0.5))
         if schedule == "step":
             args = {"boundaries": [int(e) for e in epochs.split(",")], "factor": factor}
     with hp.conditional_scope("schedule", ["exponential", "staircase"]):
-        rate = hp.Float("decay_rate", 0.5, 0.99, default=b("decay_rate", 0.9))
+        lowest = min(_lowest_decay_rate(budget), b("decay_rate", 0.9))
+        rate = hp.Float("decay_rate", lowest, 0.99, default=b("decay_rate", 0.9))
         if schedule == "exponential":
             args = {"rate": rate, "every": 1}
     with hp.conditional_scope("schedule", ["staircase"]):
@@ -172,12 +264,22 @@ def _ask_schedule_args(hp: Any, schedule: str, baseline: dict[str, Any]) -> dict
         if schedule == "staircase":
             args = {"rate": rate, "every": every}
     with hp.conditional_scope("schedule", ["time_based"]):
-        decay = hp.Float("time_decay", 1e-4, 0.5, sampling="log", default=b("time_decay", 0.01))
+        highest = max(_highest_time_decay(budget), b("time_decay", 0.0))
+        decay = hp.Float(
+            "time_decay",
+            min(1e-4, highest / 10),
+            highest,
+            sampling="log",
+            default=b("time_decay", min(0.01, highest)),
+        )
         if schedule == "time_based":
             args = {"decay": decay}
     with hp.conditional_scope("schedule", ["cyclical"]):
+        cycle_choices = _cycle_steps(budget, baseline)
         step_size = hp.Choice(
-            "cycle_steps", _with(CYCLE_STEPS, b("cycle_steps")), default=b("cycle_steps", 200)
+            "cycle_steps",
+            _with(cycle_choices, b("cycle_steps")),
+            default=b("cycle_steps", cycle_choices[min(1, len(cycle_choices) - 1)]),
         )
         base_ratio = hp.Float(
             "cycle_base_ratio", 0.001, 0.5, sampling="log", default=b("cycle_base_ratio", 0.01)
@@ -192,7 +294,7 @@ def _ask_schedule_args(hp: Any, schedule: str, baseline: dict[str, Any]) -> dict
     return args
 
 
-def dropout(hp: Any, name: str, default: float, max_value: float = 0.7) -> float:
+def dropout(hp: Any, name: str, default: float, max_value: float = 0.6) -> float:
     """A dropout rate in [0, max_value] on a 0.05 grid."""
     return hp.Float(name, 0.0, max_value, step=0.05, default=default)
 
@@ -251,12 +353,39 @@ def make_optimizer(recipe: TrainingRecipe, steps_per_epoch: int, epochs: int) ->
     return classes[name](schedule)
 
 
+def batch_norm_momentum(steps_per_epoch: int) -> float:
+    """The moving-average momentum that lets batch norm's statistics forget their start
+    within one epoch (at most Keras' 0.99).
+
+    At 0.99 the averages need a few hundred steps: a digits trial of 11 steps an epoch is
+    scored on statistics that are mostly their initial values, and validates at chance for
+    a dozen epochs while it trains well. Datasets of the notebooks' size keep 0.99.
+    """
+    return min(0.99, BATCH_NORM_FORGET ** (1 / max(1, steps_per_epoch)))
+
+
+def adapt_batch_norm(model: Any, steps_per_epoch: int) -> None:
+    """Set every trainable BatchNormalization layer's momentum for ``steps_per_epoch``."""
+    import keras
+
+    momentum = batch_norm_momentum(steps_per_epoch)
+    layers = list(model.layers)
+    while layers:  # nested models (a pretrained base) hold layers of their own
+        layer = layers.pop()
+        layers.extend(getattr(layer, "layers", []))
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            layer.momentum = min(layer.momentum, momentum)
+
+
 def compile_model(model: Any, recipe: TrainingRecipe, steps_per_epoch: int, epochs: int) -> Any:
-    """Compile with the recipe's optimizer; spaces output logits.
+    """Compile with the recipe's optimizer, batch norm adapted to the epoch's length (see
+    :func:`batch_norm_momentum`); spaces output logits.
 
     XLA stays off: on CPU it made training 13x slower.
     """
     import keras
+
+    adapt_batch_norm(model, steps_per_epoch)
 
     model.compile(
         optimizer=make_optimizer(recipe, steps_per_epoch, epochs),

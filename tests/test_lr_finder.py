@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sweeps
-from sweeps.worker.lr_finder import smooth, suggest_range
+from sweeps.worker.lr_finder import BACKOFF, DECADES, smooth, suggest_range
 
 RATES = list(np.geomspace(1e-5, 1.0, 100))
 
@@ -27,17 +27,17 @@ def _curve(best_rate: float, diverge_rate: float, noise: float = 0.0) -> list[fl
     return losses
 
 
-def test_the_range_ends_at_the_lowest_loss_before_divergence() -> None:
+def test_the_range_ends_below_the_lowest_loss_before_divergence() -> None:
     low, high = suggest_range(RATES, _curve(best_rate=1e-2, diverge_rate=3e-2))
-    # At or past the lowest raw loss, and (smoothing lags the raw curve by a few steps) not
-    # far past where the loss explodes.
-    assert 1e-2 <= high <= 2 * 3e-2
-    assert low == pytest.approx(high / 100)
+    # The edge is at or past the lowest raw loss, and (smoothing lags the raw curve by a few
+    # steps) not far past where the loss explodes; the range ends a BACKOFF below it.
+    assert 1e-2 <= high * BACKOFF <= 2 * 3e-2
+    assert low == pytest.approx(high / 10**DECADES)
 
 
 def test_noise_does_not_move_the_range_much() -> None:
     low, high = suggest_range(RATES, _curve(best_rate=1e-3, diverge_rate=5e-3, noise=0.05))
-    assert 1e-3 <= high <= 2 * 5e-3
+    assert 1e-3 <= high * BACKOFF <= 2 * 5e-3
 
 
 def test_a_curve_that_never_falls_says_nothing() -> None:
@@ -50,7 +50,7 @@ def test_non_finite_losses_are_ignored() -> None:
     losses = _curve(best_rate=1e-2, diverge_rate=3e-2)
     losses[-10:] = [float("nan")] * 10  # the test stopped on a NaN loss
     low, high = suggest_range(RATES, losses)
-    assert 1e-2 <= high <= 2 * 3e-2
+    assert 1e-2 <= high * BACKOFF <= 2 * 3e-2
 
 
 def test_smoothing_is_bias_corrected() -> None:

@@ -8,6 +8,7 @@ model sees, and ``train_stats`` uses the channels the training arrays have.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,15 @@ class PipelineOptions:
     augmentation: Augmentation = field(default_factory=Augmentation)
     shuffle_seed: int = 0
     cache: bool = True  # the cache holds float32 images after resizing: mind big target sizes
+    # Train batches all full (the shuffled remainder waits for the next epoch): one traced
+    # train step per trial instead of two. Kept when the split is smaller than one batch.
+    drop_remainder: bool = False
+
+    def train_steps(self, train_size: int) -> int:
+        """Batches in one epoch of a ``train_size``-image training stream."""
+        if self.drop_remainder and train_size >= self.batch_size:
+            return train_size // self.batch_size
+        return math.ceil(train_size / self.batch_size)
 
     def __post_init__(self) -> None:
         if not _is_int(self.batch_size):
@@ -183,7 +193,8 @@ def make_pipelines(
             ds = ds.cache()
         if train:
             ds = ds.shuffle(len(x), seed=options.shuffle_seed, reshuffle_each_iteration=True)
-        ds = ds.batch(options.batch_size)
+        drop = train and options.drop_remainder and len(x) >= options.batch_size
+        ds = ds.batch(options.batch_size, drop_remainder=drop)
         if train and options.augmentation.active:
             augment = _augmenter(options.augmentation, options.shuffle_seed)
             ds = ds.map(augment, num_parallel_calls=autotune)

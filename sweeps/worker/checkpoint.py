@@ -85,7 +85,8 @@ def save(folder: Path, model: Any, state: LoopState, improved: bool) -> LoopStat
 def restore(folder: Path, model: Any, state: LoopState) -> None:
     """Load the last checkpoint's weights and optimizer state into a compiled ``model``."""
     optimizer = model.optimizer
-    optimizer.build(model.trainable_variables)  # creates the variables we assign below
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)  # creates the variables we assign below
     _assign(folder / str(state.last), model.weights, "w")
     _assign(folder / str(state.last), optimizer.variables, "o")
 

@@ -35,7 +35,7 @@ from sweeps.errors import ConfigError
 from sweeps.model_tasks import ExportResult, TrialSpec
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
-from sweeps.worker.trainer import input_plan
+from sweeps.worker.trainer import input_plan, training_budget
 
 __all__ = [
     "Rebuilt",
@@ -98,6 +98,7 @@ def rebuild_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
         normalization=space.info.normalization,
         augmentations=space.info.augmentations,
         learning_rates=config.learning_rates,
+        budget=training_budget(config, splits),
     )
     input_spec, plan, _ = input_plan(space, splits, config.weights)
     network = space.build(hp, input_spec)

@@ -88,10 +88,12 @@ def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
             flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
         ),
         shuffle_seed=spec.config.seed + spec.number,
+        drop_remainder=True,  # as the trial's own stream
     )
     train_ds, _, test_ds = make_pipelines(splits, options)
-    steps_per_epoch = math.ceil(len(splits.y_train) / recipe.batch_size)
+    steps_per_epoch = options.train_steps(len(splits.y_train))
     tunables.compile_model(network, recipe, steps_per_epoch, spec.config.epochs)
+    network.optimizer.build(network.trainable_variables)
 
     started = time.perf_counter()
     history = network.fit(

@@ -24,10 +24,18 @@ from search_spaces import InputSpec, SearchSpace, tunables
 from storage import TrialStatus
 from sweeps.config import SweepConfig
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
+from sweeps.data.splits import carved_size
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
-__all__ = ["EpochRecord", "TrialOutcome", "TrialRun", "input_plan", "train_trial"]
+__all__ = [
+    "EpochRecord",
+    "TrialOutcome",
+    "TrialRun",
+    "input_plan",
+    "train_trial",
+    "training_budget",
+]
 
 
 @dataclass
@@ -106,6 +114,17 @@ def input_plan(
     return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
 
 
+def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBudget:
+    """The images and epochs each trial of ``config`` trains on, which bound its ranges.
+
+    Counted from the dataset's training pool and the study's validation share, not from
+    ``splits``: a refit's merged splits must ask the same questions its trial was asked.
+    """
+    pool = splits.info.train_size or len(splits.y_train) + len(splits.y_val)
+    val = carved_size(pool, config.val_fraction) if config.val_fraction else len(splits.y_val)
+    return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
+
+
 # Tests kill a worker at an exact instant through this variable: its value is the epoch after
 # whose checkpoint (and before whose record in the store) the process kills itself.
 CRASH_AFTER_CHECKPOINT_ENV = "SWEEPS_TEST_CRASH_AFTER_CHECKPOINT"
@@ -128,6 +147,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         normalization=space.info.normalization,
         augmentations=space.info.augmentations,
         learning_rates=config.learning_rates,
+        budget=training_budget(config, run.splits),
     )
     spec, options, facts = input_plan(run.space, run.splits, config.weights)
     model = space.build(hp, spec)
@@ -144,11 +164,15 @@ def train_trial(run: TrialRun) -> TrialOutcome:
             flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
         ),
         shuffle_seed=config.seed + trial.number,
+        drop_remainder=True,
     )
     train_ds, val_ds, test_ds = make_pipelines(run.splits, options)
     n_train = len(run.splits.y_train)
-    steps_per_epoch = math.ceil(n_train / recipe.batch_size)
+    steps_per_epoch = options.train_steps(n_train)
     tunables.compile_model(model, recipe, steps_per_epoch, config.epochs)
+    # Built now, eagerly: left to fit, the optimizer creates its variables inside the traced
+    # train step, which costs about half a second per trial on a small network.
+    model.optimizer.build(model.trainable_variables)
 
     # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
     # schedule's position), best-so-far and early-stopping patience.
@@ -205,7 +229,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
             val_accuracy=val_accuracy,
             learning_rate=learning_rate,
             seconds=seconds,
-            images_per_second=n_train / seconds,
+            images_per_second=steps_per_epoch * recipe.batch_size / seconds,
         )
         # The checkpoint carries the curve up to its epoch: a retry restores its rows from
         # there, so a kill between this save and the store's record leaves no hole.
