@@ -14,7 +14,6 @@ validation accuracy. Prints figures; asserts nothing (CI does not run it).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
@@ -91,15 +90,20 @@ def run_keras_tuner(args: argparse.Namespace, seed: int, folder: Path, kind: str
     spec = InputSpec((*(target or shape[:2]), channels or shape[2]), splits.info.num_classes)
     epochs_trained: list[int] = []
 
+    # The same space sweeps searches, ranges fitted to the same budget; only the learning-rate
+    # range test is sweeps' own.
+    budget = tunables.TrainingBudget(len(splits.y_train), args.epochs)
+
     def pipelines(hp: kt.HyperParameters):
         recipe = tunables.ask_training(
             hp, space.baseline, normalization=space.info.normalization,
-            augmentations=space.info.augmentations,
+            augmentations=space.info.augmentations, budget=budget,
         )  # fmt: skip
         options = PipelineOptions(
             batch_size=recipe.batch_size, normalization=recipe.normalization,
             target_size=target, channels=channels, shuffle_seed=seed,
             augmentation=Augmentation(recipe.flip, recipe.translation, recipe.rotation),
+            drop_remainder=True,
         )  # fmt: skip
         return recipe, make_pipelines(splits, options)
 
@@ -107,7 +111,7 @@ def run_keras_tuner(args: argparse.Namespace, seed: int, folder: Path, kind: str
         def build(self, hp):
             recipe, _ = pipelines(hp)
             model = space.build(hp, spec)
-            steps = math.ceil(len(splits.y_train) / recipe.batch_size)
+            steps = len(splits.y_train) // recipe.batch_size
             return tunables.compile_model(model, recipe, steps, args.epochs)
 
         def fit(self, hp, model, *fit_args, callbacks=None, **kwargs):
@@ -159,7 +163,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="default: sweeps' own")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--tuners", nargs="*", default=["random", "bayesian", "hyperband"],

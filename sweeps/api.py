@@ -276,12 +276,15 @@ def run(
         )
 
     from sweeps.artifacts import check_root, default_artifacts, new_study_folder, study_path
+    from sweeps.config import auto_workers
     from sweeps.data import auto_val_fraction, check_dataset, dataset_info
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study, make_sampler
 
     # A sampler's missing package: one line, now.
     make_sampler(sweep_config.sampler, sweep_config.seed)
+    if sweep_config.workers is None and not sweep_config.gpus:
+        sweep_config.workers = auto_workers(sweep_config.trials)  # saved: resume runs as many
     slots = plan_slots(sweep_config)
     url = _normalized_url(storage)
     _check_writable(url)

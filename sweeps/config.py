@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.errors import ConfigError
 
-__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "keep_count"]
+__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "auto_workers", "keep_count"]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc")
 PRUNERS = ("none", "median", "hyperband")
@@ -30,6 +31,26 @@ _INT_RANGES = {
     "max_consecutive_failures": (1, 1_000_000),
 }
 _MAX_GPU_INDEX = 1023
+_OPTIONAL_INTS = {"workers"}  # None means: choose (see auto_workers)
+TRIALS_PER_WORKER = 4  # auto_workers leaves the sampler this many trials per worker, at least
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS and Windows have no affinity masks
+        return os.cpu_count() or 1
+
+
+def auto_workers(trials: int) -> int:
+    """CPU workers when none are asked: one per core, as Ray Tune runs one trial per CPU.
+
+    Two one-thread workers on two cores finish small-network trials 1.3-1.5x faster than one
+    two-thread worker (tracing a network is single-threaded). At most a quarter of the
+    trials, so the sampler still learns from finished trials before it proposes the rest.
+    """
+    return max(1, min(usable_cores(), trials // TRIALS_PER_WORKER))
 
 
 def keep_count(policy: str) -> int | None:
@@ -78,7 +99,7 @@ class SweepConfig:
     learning_rates: dict[str, list[float]] | None = None
     keep_models: str = "top-5"  # checkpoints kept after trials end: top-K, all or none
     # Orchestration.
-    workers: int = 1
+    workers: int | None = None  # CPU workers; None: auto_workers, resolved when created
     gpus: list[int] = field(default_factory=list)
     trials_per_gpu: int = 1
     max_trials_per_worker: int = 0  # recycle a worker process after this many trials; 0 = never
@@ -99,6 +120,8 @@ class SweepConfig:
         """Check every value; raise ConfigError naming the first bad one and its fix."""
         for name, (low, high) in _INT_RANGES.items():
             value = getattr(self, name)
+            if value is None and name in _OPTIONAL_INTS:
+                continue
             flag = f"--{name.replace('_', '-')}"
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 kind = "a positive integer" if low == 1 else f"an integer of {low} or more"
@@ -127,7 +150,9 @@ class SweepConfig:
     @property
     def slots(self) -> int:
         """How many trials run at once."""
-        return len(self.gpus) * self.trials_per_gpu if self.gpus else self.workers
+        if self.gpus:
+            return len(self.gpus) * self.trials_per_gpu
+        return self.workers or auto_workers(self.trials)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -6,12 +6,11 @@ would grab every GPU before the workers pin theirs.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, usable_cores
 from sweeps.errors import ConfigError
 
 __all__ = ["GPU", "Slot", "discover_gpus", "plan_slots"]
@@ -62,7 +61,7 @@ def discover_gpus() -> list[GPU]:
 
 def plan_slots(config: SweepConfig, gpus: list[GPU] | None = None) -> list[Slot]:
     """One slot per worker: K per listed GPU, or CPU workers splitting the cores."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if config.gpus:
         known = {g.index: g for g in (discover_gpus() if gpus is None else gpus)}
         missing = [g for g in config.gpus if g not in known]
@@ -82,5 +81,6 @@ def plan_slots(config: SweepConfig, gpus: list[GPU] | None = None) -> list[Slot]
             for _ in range(config.trials_per_gpu):
                 slots.append(Slot(len(slots), f"gpu:{gpu_index}", threads, share))
         return slots
-    threads = max(1, cores // config.workers)
-    return [Slot(i, "cpu", threads) for i in range(config.workers)]
+    workers = config.slots
+    threads = max(1, cores // workers)
+    return [Slot(i, "cpu", threads) for i in range(workers)]

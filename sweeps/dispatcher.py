@@ -10,6 +10,7 @@ the last checkpoint. A second Ctrl-C kills the workers at once.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import sys
@@ -54,7 +55,13 @@ def _worker_entry(options: WorkerOptions, events: Connection) -> None:
     """The spawned process's target: the only place that imports the worker package."""
     from sweeps.worker.process import worker_main
 
-    sys.exit(int(worker_main(options, events)))
+    code = int(worker_main(options, events))
+    # Everything is recorded, closed and flushed by now; TensorFlow's interpreter teardown
+    # would keep the sweep waiting a second or two more for nothing.
+    events.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class Dispatcher:
@@ -93,6 +100,7 @@ class Dispatcher:
             study_name=self.handle.name,
             storage_url=self.handle.url,
             slot=slot.index,
+            slot_count=len(self.slots),
             device=slot.device,
             threads=slot.threads,
             memory_limit_mb=slot.memory_limit_mb,

@@ -38,6 +38,7 @@ class WorkerOptions:
     study_name: str
     storage_url: str
     slot: int = 0
+    slot_count: int = 1  # workers the dispatcher runs beside this one, itself included
     device: str = "cpu"  # "cpu" or "gpu:N"
     threads: int = 0  # 0: TensorFlow's default
     memory_limit_mb: int = 0  # per-process GPU memory cap; 0: memory growth

@@ -117,7 +117,11 @@ def run(
         ),
     ] = _defaults.keep_models,
     workers: Annotated[
-        int, typer.Option(help="CPU worker processes (ignored with --gpus).")
+        Optional[int],
+        typer.Option(
+            help="CPU worker processes (ignored with --gpus); default: one per core, at most "
+            "a quarter of --trials."
+        ),
     ] = _defaults.workers,
     gpus: Annotated[Optional[str], typer.Option(help="GPU indices, e.g. 0,1,2,3.")] = None,
     trials_per_gpu: Annotated[int, typer.Option(help="Workers sharing each GPU.")] = 1,
@@ -278,7 +282,10 @@ def _or_dash(value: object) -> str:
 @app.command()
 @reports_errors
 def devices(
-    workers: Annotated[int, typer.Option(help="CPU worker processes.")] = 1,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(help="CPU worker processes; default: one per core, as `sweeps run`."),
+    ] = None,
     gpus: Annotated[Optional[str], typer.Option(help="GPU indices, e.g. 0,1.")] = None,
     trials_per_gpu: Annotated[int, typer.Option(help="Workers sharing each GPU.")] = 1,
 ) -> None:

@@ -42,7 +42,8 @@ class LoopState:
     best: str | None = None
     best_val_accuracy: float = float("-inf")
     best_epoch: int = 0
-    wait: int = 0  # epochs since the best, for early stopping
+    wait: int = 0  # epochs since the last clear rise of val accuracy, for early stopping
+    patience_mark: float = float("-inf")  # the val accuracy of that rise
     history: list[dict[str, Any]] = field(default_factory=list)  # each epoch's metrics so far
 
 

@@ -4,7 +4,7 @@ Before a sweep's first trial, one worker trains the space's baseline network for
 steps per optimizer family while the learning rate grows exponentially, and records the loss
 of every step. The rate where the smoothed loss is lowest is the edge of stable training for
 this space, dataset and batch size: the sweep then searches a decade and a half below a
-quarter of it instead of the family's generic range, so it stops spending trials on rates that
+tenth of it instead of the family's generic range, so it stops spending trials on rates that
 cannot train in the steps a trial gets, or that diverge.
 """
 
@@ -20,12 +20,13 @@ import numpy as np
 from search_spaces import SearchSpace, tunables
 from sweeps.data import PipelineOptions, Splits, make_pipelines
 
-__all__ = ["RangeTest", "run_range_tests", "suggest_range"]
+__all__ = ["FAMILIES", "RangeTest", "affordable", "run_range_tests", "suggest_range"]
 
 STEPS = 60  # fastai takes 100 over 7 decades; 60 over 4.5 is as fine a grid, at 60% the cost
 DECADES = 1.5  # the searched range spans this many decades, below
-BACKOFF = 4.0  # ... the rate of lowest loss divided by this: at the edge itself, smaller
-# batches than the test's, schedules that rise (cyclical) and long runs diverge
+# ... the rate of lowest loss divided by this (fastai's advice): near the edge, networks
+# without batch norm, smaller batches than the test's and rising schedules (cyclical) diverge
+BACKOFF = 10.0
 SMOOTHING = 0.85  # moving average of the loss; lags ~0.5 decade, as fastai's 0.9 over 100
 DIVERGED = 4.0  # a smoothed loss this many times its minimum: stop, the rate diverged
 MAX_SHARE = 0.1  # the test may cost at most this share of the sweep's training steps
@@ -61,8 +62,8 @@ def suggest_range(
     ``decades`` below it.
 
     The smoothing lags the raw curve by a few steps, so the minimum can sit a little past the
-    onset of divergence; fastai suggests a tenth of it for a single run, which lies inside
-    the searched range here.
+    onset of divergence; fastai suggests a tenth of it for a single run, the top of the
+    searched range here.
 
     None when the curve says nothing: too short, or the loss never fell below where it began
     (the test had too few steps to move, and the generic range is kept).
@@ -146,7 +147,10 @@ def _test_family(
     rates = [start * growth**i for i in range(STEPS)]
     # One fit call for all the steps: a train_on_batch call per step cost 4x the time.
     recorder = _LossRecorder()
-    model.fit(train.repeat(), steps_per_epoch=STEPS, epochs=1, callbacks=[recorder], verbose=0)
+    model.fit(
+        train.repeat(), steps_per_epoch=STEPS, epochs=1, callbacks=[recorder], verbose=0,
+        shuffle=False,  # the stream shuffles itself
+    )  # fmt: skip
     losses = recorder.losses
     keras.backend.clear_session()
     tried = rates[: len(losses)]
@@ -162,9 +166,15 @@ def affordable(space: SearchSpace, splits: Splits, trials: int, epochs: int) -> 
     return STEPS * len(tunables.LEARNING_RATES) <= MAX_SHARE * sweep_steps
 
 
-def run_range_tests(space: SearchSpace, splits: Splits, seed: int) -> list[RangeTest]:
-    """One range test per optimizer family the space can use."""
+FAMILIES = tuple(optimizers[0] for optimizers in tunables.LEARNING_RATES)
+
+
+def run_range_tests(
+    space: SearchSpace, splits: Splits, seed: int, families: tuple[str, ...] = FAMILIES
+) -> list[RangeTest]:
+    """One range test per optimizer family in ``families`` (by default, every family)."""
     tests = []
     for optimizers, (low, high, _) in tunables.LEARNING_RATES.items():
-        tests.append(_test_family(space, splits, optimizers[0], (low, high), seed))
+        if optimizers[0] in families:
+            tests.append(_test_family(space, splits, optimizers[0], (low, high), seed))
     return tests

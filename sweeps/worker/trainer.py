@@ -125,6 +125,9 @@ def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBud
     return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
 
 
+PATIENCE_MIN_IMAGES = 2  # the validation rise, in images, that restarts early stopping's wait
+
+
 # Tests kill a worker at an exact instant through this variable: its value is the epoch after
 # whose checkpoint (and before whose record in the store) the process kills itself.
 CRASH_AFTER_CHECKPOINT_ENV = "SWEEPS_TEST_CRASH_AFTER_CHECKPOINT"
@@ -185,6 +188,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         state = checkpoint.LoopState()
 
     guard = _BatchGuard(run.should_stop)
+    min_rise = PATIENCE_MIN_IMAGES / max(1, len(run.splits.y_val)) - 1e-9
     fit_started = time.perf_counter()
     for epoch in range(state.epoch, config.epochs):
         learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
@@ -218,7 +222,11 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         improved = val_accuracy > state.best_val_accuracy
         state.epoch = epoch + 1
         if improved:
-            state.best_val_accuracy, state.best_epoch, state.wait = val_accuracy, epoch + 1, 0
+            state.best_val_accuracy, state.best_epoch = val_accuracy, epoch + 1
+        # Patience restarts on a rise of at least PATIENCE_MIN_IMAGES validation images: on a
+        # small split a single image back and forth is noise, and kept a converged trial going.
+        if val_accuracy >= state.patience_mark + min_rise:
+            state.patience_mark, state.wait = val_accuracy, 0
         else:
             state.wait += 1
         record = EpochRecord(

@@ -38,6 +38,8 @@ from sweeps.worker.trainer import EpochRecord, TrialOutcome
 
 __all__ = ["TrialLoop"]
 
+RANGE_TEST_ATTR = "lr_range_test:"  # + family: a study attribute per measured family
+RANGE_TEST_WAIT_SECONDS = 300.0  # slot 0 measures a family itself when its slot is this late
 GC_EVERY = 4
 
 
@@ -148,44 +150,92 @@ class TrialLoop:
     def _measure_learning_rates(self) -> None:
         """Run the learning-rate range test once per study, before any trial asks a rate.
 
-        Slot 0 measures and saves the ranges with the study; the other workers wait for them
-        (a worker restarted after a crash mid-test measures again).
+        The optimizer families are shared out over this sweep's slots (slot k measures
+        families k, k + slots, ...), each result saved as a study attribute the moment it is
+        measured; slot 0 gathers them into the study's config and the others wait for it. A
+        worker restarted after a crash mid-test measures its families again.
         """
+        from sweeps.worker.lr_finder import FAMILIES, affordable
+
+        slots = max(1, self.options.slot_count)
+        if not affordable(self.space, self.splits, self.config.trials, self.config.epochs):
+            if self.options.slot == 0:
+                self._save_learning_rates({}, "the sweep is too short for it to pay off")
+            else:
+                self._wait_for_learning_rates()
+            return
+        if self.options.slot == 0:
+            self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
+        done = self._measured_families()
+        self._measure_families(
+            tuple(f for f in FAMILIES[self.options.slot :: slots] if f not in done)
+        )
+        if self.options.slot != 0:
+            self._wait_for_learning_rates()
+            return
+        waited = time.monotonic()
+        while not self.should_stop():
+            found = self._measured_families()
+            missing = tuple(f for f in FAMILIES if f not in found)
+            if not missing:
+                break
+            if time.monotonic() - waited > RANGE_TEST_WAIT_SECONDS:
+                self._measure_families(missing)  # their slot never reported: measure here
+                continue
+            _wait(0.5, self.should_stop)
+        if self.should_stop():
+            return  # measured families stay saved; a resume measures only the rest
+        found = self._measured_families()
+        measured = {f: found[f]["range"] for f in FAMILIES if found[f].get("range")}
+        errors = [found[f]["error"] for f in FAMILIES if found[f].get("error")]
+        self._save_learning_rates(measured, errors[0] if errors and not measured else None)
+
+    def _measure_families(self, families: tuple[str, ...]) -> None:
+        """Measure ``families`` and save each result (a range, or why there is none)."""
+        from sweeps.worker.lr_finder import run_range_tests
+
+        for family in families:
+            try:
+                tests = run_range_tests(self.space, self.splits, self.config.seed, (family,))
+                result = {"range": [tests[0].low, tests[0].high]}
+            except Exception as exc:  # a space that cannot train: its trials will say why
+                result = {"error": _one_line(exc)}
+            self.handle.study.set_user_attr(f"{RANGE_TEST_ATTR}{family}", result)
+
+    def _measured_families(self) -> dict[str, dict]:
+        attrs = self.handle.study.user_attrs
+        return {
+            k[len(RANGE_TEST_ATTR) :]: v for k, v in attrs.items() if k.startswith(RANGE_TEST_ATTR)
+        }
+
+    def _save_learning_rates(self, measured: dict[str, list[float]], skipped: str | None) -> None:
+        """Save the ranges with the study (an empty result too: the other workers stop
+        waiting for one) and say what they are."""
         import dataclasses
 
+        self.config = dataclasses.replace(self.config, learning_rates=measured)
+        records.update_config(self.engine, self.study_id, self.config.to_json())
+        self.handle.config = self.config
+        if measured:
+            text = ", ".join(f"{f} {low:.2g}..{high:.2g}" for f, (low, high) in measured.items())
+            self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
+        elif skipped:
+            self.emit(WorkerMessage(
+                self.options.slot,
+                text=f"learning-rate range test skipped ({skipped}); searching the generic ranges",
+            ))  # fmt: skip
+
+    def _wait_for_learning_rates(self) -> None:
         from storage.queries import find_sweep
         from sweeps.config import SweepConfig
 
-        if self.options.slot == 0:
-            from sweeps.worker.lr_finder import affordable, run_range_tests
-
-            try:
-                if not affordable(self.space, self.splits, self.config.trials, self.config.epochs):
-                    raise RuntimeError("the sweep is too short for it to pay off")
-                self.emit(WorkerMessage(self.options.slot, text="learning-rate range test..."))
-                tests = run_range_tests(self.space, self.splits, self.config.seed)
-            except Exception as exc:  # a space that cannot train: its trials will say why
-                tests = []
-                self.emit(WorkerMessage(
-                    self.options.slot,
-                    text=f"learning-rate range test skipped ({_one_line(exc)}); "
-                    "searching the generic ranges",
-                ))  # fmt: skip
-            # An empty result is saved too: the other workers stop waiting for one.
-            measured = {t.family: [t.low, t.high] for t in tests}
-            self.config = dataclasses.replace(self.config, learning_rates=measured)
-            records.update_config(self.engine, self.study_id, self.config.to_json())
-            if tests:
-                text = ", ".join(f"{t.family} {t.low:.2g}..{t.high:.2g}" for t in tests)
-                self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
-        else:
-            while not self.should_stop():
-                sweep = find_sweep(self.engine, self.handle.name)
-                saved = SweepConfig.from_json(sweep.config_json) if sweep else self.config
-                if saved.learning_rates is not None:
-                    self.config = saved
-                    break
-                _wait(1.0, self.should_stop)
+        while not self.should_stop():
+            sweep = find_sweep(self.engine, self.handle.name)
+            saved = SweepConfig.from_json(sweep.config_json) if sweep else self.config
+            if saved.learning_rates is not None:
+                self.config = saved
+                break
+            _wait(0.5, self.should_stop)
         self.handle.config = self.config
 
     def _budget_met(self) -> bool:
