@@ -255,8 +255,8 @@ def _ask_schedule_args(
         if schedule == "step":
             args = {"boundaries": [int(e) for e in epochs.split(",")], "factor": factor}
     with hp.conditional_scope("schedule", ["exponential", "staircase"]):
-        lowest = min(_lowest_decay_rate(budget), b("decay_rate", 0.9))
-        rate = hp.Float("decay_rate", lowest, 0.99, default=b("decay_rate", 0.9))
+        lowest = min(_lowest_decay_rate(budget), b("decay_rate", 1.0))
+        rate = hp.Float("decay_rate", lowest, 0.99, default=b("decay_rate", max(0.9, lowest)))
         if schedule == "exponential":
             args = {"rate": rate, "every": 1}
     with hp.conditional_scope("schedule", ["staircase"]):

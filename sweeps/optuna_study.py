@@ -117,6 +117,11 @@ def _classes(dataset: str) -> int | None:
         return None
 
 
+def median_warmup(epochs: int) -> int:
+    """Epochs before the median pruner judges a trial: a fifth of the run, at least 2."""
+    return max(2, epochs // 5)
+
+
 def make_pruner(name: str, epochs: int, classes: int | None = None) -> optuna.pruners.BasePruner:
     """The pruner named ``name``; ``median`` also stops trials stuck at chance level (1 /
     ``classes``) after two epochs, when ``classes`` is known."""
@@ -124,8 +129,12 @@ def make_pruner(name: str, epochs: int, classes: int | None = None) -> optuna.pr
         return optuna.pruners.NopPruner()
     if name == "median":
         # n_min_trials: early-stopped trials report no late epochs, and a median of one trial
-        # would prune everything that is not yet as good as the best.
-        median = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2, n_min_trials=3)
+        # would prune everything that is not yet as good as the best. The warm-up is a fifth of
+        # the run: a slow starter (a low rate, batch norm, heavy dropout) is judged once it
+        # got going; hopeless trials are cut at epoch 2 by the chance-level rule below.
+        median = optuna.pruners.MedianPruner(
+            n_startup_trials=4, n_warmup_steps=median_warmup(epochs), n_min_trials=3
+        )
         return ChanceLevelPruner(median, 1.0 / classes) if classes and classes > 1 else median
     # Hyperband stays unwrapped: TPE recognises it by type to sample per bracket.
     if name == "hyperband":

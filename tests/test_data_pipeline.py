@@ -137,3 +137,18 @@ def test_bad_options_are_dataset_errors(kwargs: dict) -> None:
 def test_bad_augmentation_is_a_dataset_error() -> None:
     with pytest.raises(DatasetError, match="translation"):
         Augmentation(translation=1.5)
+
+
+def test_drop_remainder_keeps_train_batches_full_and_val_test_whole(digits: Splits) -> None:
+    options = PipelineOptions(batch_size=100, drop_remainder=True)
+    train, val, test = make_pipelines(digits, options)
+    sizes = [int(y.shape[0]) for _, y in train]
+    assert sizes == [100] * (len(digits.y_train) // 100)
+    assert options.train_steps(len(digits.y_train)) == len(sizes)
+    assert len(_epoch(val)[1]) == len(digits.y_val)  # evaluation streams lose nothing
+    assert len(_epoch(test)[1]) == len(digits.y_test)
+    # A split smaller than one batch still trains, on its one partial batch.
+    tiny = PipelineOptions(batch_size=4096, drop_remainder=True)
+    train, _, _ = make_pipelines(digits, tiny)
+    assert [int(y.shape[0]) for _, y in train] == [len(digits.y_train)]
+    assert tiny.train_steps(len(digits.y_train)) == 1

@@ -5,10 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import optuna
 import pytest
 
 import sweeps
-from sweeps.worker.lr_finder import BACKOFF, DECADES, smooth, suggest_range
+from sweeps.worker.lr_finder import (
+    BACKOFF,
+    DECADES,
+    _LossRecorder,
+    below,
+    smooth,
+    suggest_range,
+)
 
 RATES = list(np.geomspace(1e-5, 1.0, 100))
 
@@ -59,15 +67,17 @@ def test_smoothing_is_bias_corrected() -> None:
 
 def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    # Budget enough (3 x 60 epochs of ~18 steps) for the test's 300 steps to be a tenth of it;
-    # patience ends the trials early.
+    # Budget enough (3 x 60 epochs of ~18 steps) for the test's 180 steps to be a tenth of it;
+    # patience ends the trials early. Two workers share the families out.
     study = sweeps.run(
         "mlp", trials=3, epochs=60, patience=1, storage=url, baseline=False, quiet=True,
-        pruner="none",
+        pruner="none", workers=2,
     )  # fmt: skip
     measured = study.config.learning_rates
     assert set(measured) == {"adam", "sgd", "adadelta"}
     assert all(0 < low < high for low, high in measured.values())
+    saved = optuna.load_study(study_name=study.name, storage=url).user_attrs
+    assert {f: saved[f"lr_range_test:{f}"]["range"] for f in measured} == measured
     family = {"adam": "adam", "adamax": "adam", "rmsprop": "adam", "sgd": "sgd",
               "nesterov": "sgd", "adadelta": "adadelta"}  # fmt: skip
     for params in study.best(3)["params"]:
@@ -80,3 +90,26 @@ def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
         lr_range_test=False,
     )  # fmt: skip
     assert off.config.learning_rates is None
+
+
+def test_each_steps_loss_is_recovered_from_keras_running_mean() -> None:
+    class Model:
+        stop_training = False
+
+    recorder = _LossRecorder()
+    recorder.set_model(Model())
+    losses = [2.3, 2.2, 1.9, 1.5, 1.2, 1.4, 3.0, 9.0, 30.0, 90.0]
+    for step, _ in enumerate(losses):
+        running_mean = sum(losses[: step + 1]) / (step + 1)  # what Keras logs as "loss"
+        recorder.on_train_batch_end(step, {"loss": running_mean})
+        if recorder.model.stop_training:
+            break
+    assert recorder.losses == pytest.approx(losses[: len(recorder.losses)], abs=1e-9)
+    # The smoothed loss passed DIVERGED times its minimum: the test stopped there.
+    assert recorder.model.stop_training and len(recorder.losses) < len(losses)
+
+
+def test_a_curve_that_only_diverges_still_bounds_the_range() -> None:
+    """A family too slow to lower the loss in the test, that then explodes: the divergence
+    point is the edge (the test stops there)."""
+    assert below(0.5) == pytest.approx((0.5 / BACKOFF / 10**DECADES, 0.5 / BACKOFF))

@@ -7,7 +7,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from sweeps.errors import ConfigError
-from sweeps.optuna_study import make_pruner, make_sampler
+from sweeps.optuna_study import make_pruner, make_sampler, median_warmup
 
 CURVE_GOOD = {1: 0.5, 2: 0.7, 3: 0.8, 4: 0.85, 5: 0.9}
 
@@ -43,6 +43,19 @@ def test_median_waits_for_warmup_and_for_enough_reports_at_a_step() -> None:
     trial = study.ask()
     trial.report(0.1, 1)  # inside the 2-epoch warm-up
     assert not trial.should_prune()
+    assert [median_warmup(e) for e in (5, 10, 20, 50)] == [2, 2, 4, 10]
+    # A fifth of a 20-epoch run: a slow starter is not judged at epoch 3.
+    long = optuna.create_study(direction="maximize", pruner=make_pruner("median", epochs=20))
+    for _ in range(4):
+        finished = long.ask()
+        for epoch in range(1, 6):
+            finished.report(0.9, epoch)
+        long.tell(finished, 0.9)
+    slow = long.ask()
+    slow.report(0.3, 3)
+    assert not slow.should_prune()
+    slow.report(0.3, 4)
+    assert slow.should_prune()
     # At epoch 7 no finished trial reported: a median of nothing must not prune.
     lonely = study.ask()
     lonely.report(0.1, 7)

@@ -79,7 +79,16 @@ def suggest_range(
     start = float(np.median(smoothed[:10]))
     if smoothed[best] > (1 - MIN_DROP) * start:
         return None
-    high = rates[best] / BACKOFF
+    return below(rates[best], decades=decades)
+
+
+def below(edge: float, *, decades: float = DECADES) -> tuple[float, float]:
+    """The searched range under ``edge``, the rate where training stops improving or diverges.
+
+    Also used when the loss never fell (a family too slow to move in the test's steps, as
+    plain SGD on some networks) but diverged: where it diverged is an edge all the same.
+    """
+    high = edge / BACKOFF
     return high / 10**decades, high
 
 
@@ -154,7 +163,8 @@ def _test_family(
     losses = recorder.losses
     keras.backend.clear_session()
     tried = rates[: len(losses)]
-    suggested = suggest_range(tried, losses) or bounds
+    diverged = len(losses) < STEPS  # the recorder stopped the test
+    suggested = suggest_range(tried, losses) or (diverged and below(tried[-1])) or bounds
     return RangeTest(family, [float(r) for r in tried], losses, *map(float, suggested))
 
 

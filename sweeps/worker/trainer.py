@@ -35,6 +35,7 @@ __all__ = [
     "input_plan",
     "train_trial",
     "training_budget",
+    "update_patience",
 ]
 
 
@@ -126,6 +127,16 @@ def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBud
 
 
 PATIENCE_MIN_IMAGES = 2  # the validation rise, in images, that restarts early stopping's wait
+
+
+def update_patience(state: checkpoint.LoopState, val_accuracy: float, min_rise: float) -> None:
+    """Count an epoch towards early stopping unless val accuracy rose ``min_rise`` above the
+    last rise: on a small split one image back and forth is noise, and kept converged trials
+    training to the epoch cap."""
+    if val_accuracy >= state.patience_mark + min_rise:
+        state.patience_mark, state.wait = val_accuracy, 0
+    else:
+        state.wait += 1
 
 
 # Tests kill a worker at an exact instant through this variable: its value is the epoch after
@@ -223,12 +234,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         state.epoch = epoch + 1
         if improved:
             state.best_val_accuracy, state.best_epoch = val_accuracy, epoch + 1
-        # Patience restarts on a rise of at least PATIENCE_MIN_IMAGES validation images: on a
-        # small split a single image back and forth is noise, and kept a converged trial going.
-        if val_accuracy >= state.patience_mark + min_rise:
-            state.patience_mark, state.wait = val_accuracy, 0
-        else:
-            state.wait += 1
+        update_patience(state, val_accuracy, min_rise)
         record = EpochRecord(
             epoch=epoch + 1,
             loss=logs["loss"],
