@@ -294,7 +294,7 @@ def _ask_schedule_args(
     return args
 
 
-def dropout(hp: Any, name: str, default: float, max_value: float = 0.6) -> float:
+def dropout(hp: Any, name: str, default: float, max_value: float = 0.5) -> float:
     """A dropout rate in [0, max_value] on a 0.05 grid."""
     return hp.Float(name, 0.0, max_value, step=0.05, default=default)
 

@@ -185,12 +185,22 @@ def start_result(engine: Engine, **values: Any) -> None:
         session.add(TrialResult(status=TrialStatus.RUNNING, **values))
 
 
-def record_epoch(engine: Engine, trial_id: int, epoch: int, **metrics: Any) -> None:
+def record_epoch(
+    engine: Engine, trial_id: int, epoch: int, *, worker_id: int | None = None, **metrics: Any
+) -> None:
+    """Record one epoch's metrics; with ``worker_id``, that worker's epoch and liveness in the
+    same transaction (one commit an epoch, not two)."""
     with session_scope(engine) as session:
         session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
         session.execute(
             sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(epochs_run=epoch)
         )
+        if worker_id is not None:
+            session.execute(
+                sa.update(WorkerRecord)
+                .where(WorkerRecord.id == worker_id)
+                .values(last_seen=utcnow(), epoch=epoch)
+            )
 
 
 def restore_epochs(engine: Engine, trial_id: int, epochs: list[dict[str, Any]]) -> None:

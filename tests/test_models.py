@@ -254,7 +254,7 @@ def test_refit_trains_on_exactly_train_and_val(cli, store, tmp_path) -> None:
     result = report.result
     batch = study.show(int(last.trial)).params["batch_size"]
     assert result.train_images == 1437 and result.epochs == last.best_epoch
-    assert result.iterations == last.best_epoch * math.ceil(1437 / batch)
+    assert result.iterations == last.best_epoch * (1437 // batch)  # full batches only
     assert 0.0 <= result.test_accuracy <= 1.0 and Path(report.path).is_file()
     metadata = json.loads((tmp_path / "refit.json").read_text())
     assert metadata["refit"]["images"] == 1437 and metadata["trial"] == last.trial
@@ -280,7 +280,7 @@ def test_the_refit_recipe_on_the_trials_own_split_repeats_the_trial(store) -> No
     assert round(again.test_accuracy * 360) == round(result.test_accuracy * 360)
     assert again.test_loss == pytest.approx(result.test_loss, rel=1e-4)
     batch = spec.params["batch_size"]
-    assert again.iterations == result.best_epoch * math.ceil(len(splits.y_train) / batch)
+    assert again.iterations == result.best_epoch * (len(splits.y_train) // batch)
 
 
 def test_the_keep_policy_pruned_the_trial_that_cannot_make_the_top_3(cli, store) -> None:

@@ -313,8 +313,7 @@ class TrialLoop:
         def on_epoch(record: EpochRecord) -> None:
             values = dict(vars(record))
             epoch = values.pop("epoch")
-            records.record_epoch(self.engine, trial_id, epoch, **values)
-            records.set_worker(self.engine, self.worker_id, epoch=epoch)
+            records.record_epoch(self.engine, trial_id, epoch, worker_id=self.worker_id, **values)
             self.emit(
                 EpochEnded(
                     slot,
