@@ -145,8 +145,9 @@ def ask_training(
             momentum = asked
     schedule = hp.Choice("schedule", list(SCHEDULES), default=b("schedule", "constant"))
     schedule_args = _ask_schedule_args(hp, schedule, baseline, budget)
+    sizes = _with(_batch_sizes(budget), b("batch_size"))
     batch_size = hp.Choice(
-        "batch_size", _with(_batch_sizes(budget), b("batch_size")), default=b("batch_size", 64)
+        "batch_size", sizes, default=b("batch_size", 64 if 64 in sizes else sizes[-1])
     )
     normalization = hp.Fixed("normalization", normalization)
     flip = translation = rotation = None

@@ -96,6 +96,9 @@ class SweepConfig:
     # Measure each optimizer family's learning-rate range on this space and dataset before the
     # first trial (sweeps.worker.lr_finder); the result is saved here, family -> [low, high].
     lr_range_test: bool = True
+    # Ranges fitted to each trial's budget (search_spaces.tunables.TrainingBudget). Studies saved
+    # before they existed load with False, so their trials rebuild with the ranges they had.
+    fitted_ranges: bool = True
     learning_rates: dict[str, list[float]] | None = None
     keep_models: str = "top-5"  # checkpoints kept after trials end: top-K, all or none
     # Orchestration.
@@ -161,4 +164,5 @@ class SweepConfig:
     def from_json(cls, text: str) -> SweepConfig:
         data: dict[str, Any] = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
+        data.setdefault("fitted_ranges", False)  # saved before ranges were fitted
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -92,7 +92,9 @@ def _check_type(path: str, key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise _type_error(path, key, "true or false", value)
         return value
-    if kind == "int":  # the range is SweepConfig.validate's to check
+    if kind == "int | None" and value is None:
+        return None
+    if kind in ("int", "int | None"):  # the range is SweepConfig.validate's to check
         if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(path, key, "an integer", value)
         return value

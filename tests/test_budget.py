@@ -155,3 +155,11 @@ def test_auto_workers_one_per_core_and_a_quarter_of_the_trials() -> None:
     assert auto_workers(3) == 1  # a tiny sweep: the sampler needs finished trials first
     assert auto_workers(10_000) == cores
     assert math.isclose(auto_workers(1), 1)
+
+
+def test_a_space_without_a_baseline_gets_defaults_inside_the_fitted_ranges() -> None:
+    tiny = tunables.TrainingBudget(train_size=300, epochs=1)  # only batch 32 is left
+    for schedule in tunables.SCHEDULES:
+        hp = kt.HyperParameters()
+        recipe = tunables.ask_training(hp, {"schedule": schedule}, budget=tiny)
+        assert recipe.batch_size == 32

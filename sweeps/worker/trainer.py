@@ -115,12 +115,15 @@ def input_plan(
     return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
 
 
-def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBudget:
-    """The images and epochs each trial of ``config`` trains on, which bound its ranges.
+def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBudget | None:
+    """The images and epochs each trial of ``config`` trains on, which bound its ranges (None
+    for a study saved before ranges were fitted).
 
     Counted from the dataset's training pool and the study's validation share, not from
     ``splits``: a refit's merged splits must ask the same questions its trial was asked.
     """
+    if not config.fitted_ranges:
+        return None
     pool = splits.info.train_size or len(splits.y_train) + len(splits.y_val)
     val = carved_size(pool, config.val_fraction) if config.val_fraction else len(splits.y_val)
     return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
