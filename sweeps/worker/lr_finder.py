@@ -146,7 +146,6 @@ def _test_family(
         schedule_args={"rate": growth, "every": 1},
     )  # fmt: skip
     tunables.compile_model(model, testing, steps_per_epoch=1, epochs=STEPS)
-    model.optimizer.build(model.trainable_variables)
     train, _, _ = make_pipelines(
         splits,
         PipelineOptions(

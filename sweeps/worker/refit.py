@@ -93,7 +93,6 @@ def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
     train_ds, _, test_ds = make_pipelines(splits, options)
     steps_per_epoch = options.train_steps(len(splits.y_train))
     tunables.compile_model(network, recipe, steps_per_epoch, spec.config.epochs)
-    network.optimizer.build(network.trainable_variables)
 
     started = time.perf_counter()
     history = network.fit(

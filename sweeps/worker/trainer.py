@@ -187,9 +187,6 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     n_train = len(run.splits.y_train)
     steps_per_epoch = options.train_steps(n_train)
     tunables.compile_model(model, recipe, steps_per_epoch, config.epochs)
-    # Built now, eagerly: left to fit, the optimizer creates its variables inside the traced
-    # train step, which costs about half a second per trial on a small network.
-    model.optimizer.build(model.trainable_variables)
 
     # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
     # schedule's position), best-so-far and early-stopping patience.
@@ -246,7 +243,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
             val_accuracy=val_accuracy,
             learning_rate=learning_rate,
             seconds=seconds,
-            images_per_second=steps_per_epoch * recipe.batch_size / seconds,
+            images_per_second=min(n_train, steps_per_epoch * recipe.batch_size) / seconds,
         )
         # The checkpoint carries the curve up to its epoch: a retry restores its rows from
         # there, so a kill between this save and the store's record leaves no hole.
