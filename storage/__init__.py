@@ -14,7 +14,9 @@ from storage.engine import (
     session_scope,
 )
 from storage.models import (
+    FAULTS,
     FINISHED,
+    TRAINED,
     Base,
     EpochMetric,
     Sweep,
@@ -25,7 +27,9 @@ from storage.models import (
 )
 
 __all__ = [
+    "FAULTS",
     "FINISHED",
+    "TRAINED",
     "Base",
     "EpochMetric",
     "StorageURLError",

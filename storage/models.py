@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 __all__ = [
+    "FAULTS",
     "FINISHED",
+    "TRAINED",
     "Base",
     "ClassMetric",
     "Ensemble",
@@ -31,19 +33,27 @@ __all__ = [
 
 
 class TrialStatus(enum.StrEnum):
-    """What became of a trial, in our words (Optuna's states are coarser: a lost trial and a
-    failed one are both FAIL there). Stored as the plain string value."""
+    """How a trial ended, in our words: each one is told to Optuna as the state that teaches
+    its sampler the right thing (sweeps.worker.trial_loop says which and why). Stored as the
+    plain string value."""
 
     RUNNING = "running"
-    COMPLETE = "complete"
-    PRUNED = "pruned"
-    FAILED = "failed"  # the trial's own fault (NaN loss, bad combination); retried
-    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM; continued from its checkpoint
+    COMPLETE = "complete"  # trained to its end
+    PRUNED = "pruned"  # stopped by the pruner or by early stopping
+    DIVERGED = "diverged"  # loss or metrics became NaN or inf: a result, never retried
+    FAILED = "failed"  # its code raised; retried only when the error is not deterministic
+    OUT_OF_MEMORY = "out_of_memory"  # the device ran out of memory; retried at half the batch
     LOST = "lost"  # its worker died; continued from its checkpoint
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM; continued from its checkpoint
 
 
 # The statuses that count against a sweep's budget (Optuna's COMPLETE and PRUNED).
-FINISHED = (TrialStatus.COMPLETE, TrialStatus.PRUNED)
+FINISHED = (TrialStatus.COMPLETE, TrialStatus.PRUNED, TrialStatus.DIVERGED)
+# Finished with a usable model: what `best` ranks first, and what models, ensembles and refits
+# are made from.
+TRAINED = (TrialStatus.COMPLETE, TrialStatus.PRUNED)
+# What the failures-in-a-row stop counts: faults, not results, and never a user's interrupt.
+FAULTS = (TrialStatus.FAILED, TrialStatus.LOST)
 
 
 class WorkerState(enum.StrEnum):

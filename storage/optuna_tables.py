@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 
 __all__ = [
+    "BATCH_SIZE_ATTR",
     "FINISHED_STATES",
     "OptunaState",
     "decode_param",
     "studies",
     "trial_params",
+    "trial_user_attributes",
     "trial_values",
     "trials",
 ]
@@ -29,6 +31,10 @@ class OptunaState(enum.StrEnum):
     FAIL = "FAIL"
     WAITING = "WAITING"
 
+
+# The trial user attribute in which a retry after running out of memory keeps the halved batch
+# size it trains with (its sampled parameter stays as the sampler proposed it).
+BATCH_SIZE_ATTR = "sweeps:batch_size"
 
 # The states that count against a sweep's budget.
 FINISHED_STATES = (OptunaState.COMPLETE, OptunaState.PRUNED)
@@ -61,6 +67,14 @@ trial_params = sa.Table(
     sa.Column("param_name", sa.String),
     sa.Column("param_value", sa.Float),
     sa.Column("distribution_json", sa.Text),
+)
+trial_user_attributes = sa.Table(
+    "trial_user_attributes",
+    _meta,
+    sa.Column("trial_user_attribute_id", sa.Integer, primary_key=True),
+    sa.Column("trial_id", sa.Integer),
+    sa.Column("key", sa.String),
+    sa.Column("value_json", sa.Text),
 )
 trial_values = sa.Table(
     "trial_values",

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from storage.engine import session_scope
 from storage.models import (
     FINISHED,
+    TRAINED,
     ClassMetric,
     Ensemble,
     EnsembleMember,
@@ -29,7 +30,14 @@ from storage.models import (
     TrialStatus,
     WorkerRecord,
 )
-from storage.optuna_tables import OptunaState, decode_param, trial_params, trials
+from storage.optuna_tables import (
+    BATCH_SIZE_ATTR,
+    OptunaState,
+    decode_param,
+    trial_params,
+    trial_user_attributes,
+    trials,
+)
 from storage.optuna_tables import studies as optuna_studies
 
 if TYPE_CHECKING:  # pandas costs half a second to import: only the frame builders load it
@@ -105,34 +113,51 @@ def find_sweep(engine: Engine, study_name: str) -> Sweep | None:
 
 @dataclass(frozen=True)
 class TrialCounts:
-    """A study's trials counted by Optuna state; ``finished`` is what counts against the budget."""
+    """A study's trials by outcome. ``finished`` is Optuna's count of COMPLETE and PRUNED
+    trials, what the budget is measured in; ``waiting`` is Optuna's queue (the baseline, retries
+    not yet started). The outcomes count our result rows, one per trial a worker started: a
+    retry is a trial of its own, so two Ctrl-Cs are two interrupted trials, none failed."""
 
+    finished: int = 0
+    waiting: int = 0
     complete: int = 0
     pruned: int = 0
+    diverged: int = 0
     failed: int = 0
+    out_of_memory: int = 0
+    lost: int = 0
+    interrupted: int = 0
     running: int = 0
-    waiting: int = 0
 
-    @property
-    def finished(self) -> int:
-        return self.complete + self.pruned
+    def outcomes(self) -> dict[str, int]:
+        """Every outcome's count, in TrialStatus order (running included)."""
+        return {status.value: getattr(self, status.name.lower()) for status in TrialStatus}
 
 
 def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
-    """Count a study's trials by Optuna state (read from Optuna's table, without Optuna)."""
-    query = (
+    """Count a study's trials: the budget and the queue from Optuna's table (without Optuna),
+    the outcomes from ours."""
+    by_state = (
         sa.select(trials.c.state, sa.func.count())
         .where(trials.c.study_id == study_id)
         .group_by(trials.c.state)
     )
+    by_outcome = (
+        sa.select(TrialResult.status, sa.func.count())
+        .where(TrialResult.study_id == study_id)
+        .group_by(TrialResult.status)
+    )
     with engine.connect() as connection:
-        counts = {OptunaState(str(state)): int(n) for state, n in connection.execute(query)}
+        states = {OptunaState(str(state)): int(n) for state, n in connection.execute(by_state)}
+        outcomes = {str(status): int(n) for status, n in connection.execute(by_outcome)}
     return TrialCounts(
-        complete=counts.get(OptunaState.COMPLETE, 0),
-        pruned=counts.get(OptunaState.PRUNED, 0),
-        failed=counts.get(OptunaState.FAIL, 0),
-        running=counts.get(OptunaState.RUNNING, 0),
-        waiting=counts.get(OptunaState.WAITING, 0),
+        finished=states.get(OptunaState.COMPLETE, 0) + states.get(OptunaState.PRUNED, 0),
+        waiting=states.get(OptunaState.WAITING, 0),
+        **{
+            status.name.lower(): outcomes.get(status.value, 0)
+            for status in TrialStatus
+            if status.value in outcomes
+        },
     )
 
 
@@ -144,8 +169,11 @@ def list_studies(engine: Engine) -> pd.DataFrame:
         "dataset",
         "finished",
         "budget",
-        "failed",
         "running",
+        "diverged",
+        "failed",
+        "lost",
+        "interrupted",
         "best_val_accuracy",
         "test_accuracy",
         "created",
@@ -168,8 +196,13 @@ def list_studies(engine: Engine) -> pd.DataFrame:
                 "dataset": config.get("dataset"),
                 "finished": counts.finished,
                 "budget": sweep.budget,
-                "failed": counts.failed,
                 "running": counts.running,
+                "diverged": counts.diverged,
+                # Faults only: an out-of-memory trial is retried smaller, an interrupt is not
+                # a failure.
+                "failed": counts.failed,
+                "lost": counts.lost,
+                "interrupted": counts.interrupted,
                 "best_val_accuracy": best[0]["val_accuracy"] if best else None,
                 "test_accuracy": best[0]["test_accuracy"] if best else None,
                 "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -233,26 +266,44 @@ def study_params(engine: Engine, study_id: int) -> dict[int, dict[str, Any]]:
 
 
 def ranked_trials(
-    engine: Engine, sweep: Sweep, limit: int | None = None, with_params: bool = False
+    engine: Engine,
+    sweep: Sweep,
+    limit: int | None = None,
+    with_params: bool = False,
+    trained_only: bool = False,
 ) -> pd.DataFrame:
-    """Finished trials (complete or pruned), best validation accuracy first, as a frame."""
+    """:func:`ranked_rows` as a frame."""
     import pandas as pd
 
-    return pd.DataFrame(ranked_rows(engine, sweep, limit, with_params))
+    return pd.DataFrame(ranked_rows(engine, sweep, limit, with_params, trained_only))
 
 
 def ranked_rows(
-    engine: Engine, sweep: Sweep, limit: int | None = None, with_params: bool = False
+    engine: Engine,
+    sweep: Sweep,
+    limit: int | None = None,
+    with_params: bool = False,
+    trained_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Finished trials (complete or pruned), best validation accuracy first, as plain rows."""
+    """Finished trials, best validation accuracy first, as plain rows.
+
+    Diverged trials come after every trained one whatever their last finite epoch scored (their
+    weights went to NaN); ``trained_only`` leaves them out, for what needs a usable model.
+    """
+    statuses = TRAINED if trained_only else FINISHED
+    diverged_last = sa.case((TrialResult.status == TrialStatus.DIVERGED, 1), else_=0)
     status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
     query = (
         sa.select(TrialResult)
         .where(TrialResult.study_id == sweep.study_id)
-        .where(TrialResult.status.in_(FINISHED))
+        .where(TrialResult.status.in_(statuses))
         .where(TrialResult.val_accuracy.is_not(None))
         .order_by(
-            TrialResult.val_accuracy.desc(), status_order, TrialResult.val_loss, TrialResult.number
+            diverged_last,
+            TrialResult.val_accuracy.desc(),
+            status_order,
+            TrialResult.val_loss,
+            TrialResult.number,
         )
     )
     if limit is not None:
@@ -290,6 +341,7 @@ class TrialDetail:
     state: str
     params: dict[str, Any]
     epochs: list[EpochMetric]
+    batch_size: int | None = None  # the batch a retry after running out of memory trained with
 
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
@@ -305,8 +357,20 @@ def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | Non
         state = connection.scalar(
             sa.select(trials.c.state).where(trials.c.trial_id == result.trial_id)
         )
+        halved = connection.scalar(
+            sa.select(trial_user_attributes.c.value_json).where(
+                trial_user_attributes.c.trial_id == result.trial_id,
+                trial_user_attributes.c.key == BATCH_SIZE_ATTR,
+            )
+        )
     params = trial_params_of(engine, [result.trial_id])[result.trial_id]
-    return TrialDetail(result=result, state=str(state), params=params, epochs=epochs)
+    return TrialDetail(
+        result=result,
+        state=str(state),
+        params=params,
+        epochs=epochs,
+        batch_size=json.loads(halved) if halved else None,
+    )
 
 
 def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
@@ -322,11 +386,16 @@ def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
 def recent_statuses(
     engine: Engine, study_id: int, count: int, since: datetime | None = None
 ) -> list[str]:
-    """Statuses of the ``count`` most recently finished trials (after ``since``), newest first."""
+    """Outcomes of the ``count`` most recently ended trials (after ``since``), newest first.
+
+    Interrupted trials are left out: a user's Ctrl-C neither counts towards the failures-in-a-row
+    stop nor breaks a run of failures.
+    """
     query = (
         sa.select(TrialResult.status)
         .where(TrialResult.study_id == study_id, TrialResult.finished_at.is_not(None))
         .where(TrialResult.finished_at >= (since or datetime.min))
+        .where(TrialResult.status != TrialStatus.INTERRUPTED)
         .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
         .limit(count)
     )

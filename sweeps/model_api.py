@@ -128,11 +128,11 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
         ConfigError: no such trial, it did not finish (complete or pruned), or the study has
             no finished trial yet.
     """
-    from storage.models import FINISHED
+    from storage.models import TRAINED
     from storage.queries import ranked_trials, trial_detail
 
     if trial is None:
-        best = ranked_trials(engine, sweep, limit=1)
+        best = ranked_trials(engine, sweep, limit=1, trained_only=True)
         if best.empty:
             raise ConfigError(
                 f"study {sweep.study_name!r} has no finished trials yet; wait for one "
@@ -148,7 +148,7 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
             "`sweeps best` lists its trials."
         )
     result = detail.result
-    if result.status not in FINISHED or result.val_accuracy is None:
+    if result.status not in TRAINED or result.val_accuracy is None:
         raise ConfigError(
             f"trial {trial} of {sweep.study_name!r} is {result.status}: only finished trials "
             "(complete or pruned) have a best-validation model; `sweeps best` lists them."
@@ -286,7 +286,7 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
 
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"--top must be a positive integer, but got {k!r}.")
-    ranked = ranked_trials(engine, sweep, limit=k)
+    ranked = ranked_trials(engine, sweep, limit=k, trained_only=True)
     if len(ranked) < k:
         raise ConfigError(
             f"--top {k} needs {k} finished trials, but study {sweep.study_name!r} has "

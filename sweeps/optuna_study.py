@@ -233,14 +233,17 @@ def enqueue_retry(
     resume: bool,
     counts_as_retry: bool,
     max_retries: int,
+    attrs: dict[str, Any] | None = None,
 ) -> bool:
     """Queue a copy of ``trial`` with the same parameters; False when retries are used up.
 
     With ``resume`` the copy continues from the checkpoints of the trial's lineage and inherits
     its reported values, so the pruner sees the same history (Optuna's own
-    RetryFailedTrialCallback restarts from epoch 0 and cannot find our checkpoints).
+    RetryFailedTrialCallback restarts from epoch 0 and cannot find our checkpoints). ``attrs``
+    adds bookkeeping of the retry's own (a smaller batch size).
     """
     # Only our bookkeeping carries over; the result attributes belong to the failed trial.
+    given = attrs or {}
     attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("sweeps:")}
     retries = int(attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
     if retries > max_retries:
@@ -251,6 +254,7 @@ def enqueue_retry(
             LINEAGE_ATTR: int(attrs.get(LINEAGE_ATTR, trial.number)),
             RESUME_ATTR: resume,
             RETRIES_ATTR: retries,
+            **given,
         }
     )
     study.add_trial(

@@ -77,7 +77,7 @@ class SweepProgress:
         if val is not None and (self.best is None or val > self.best):
             self.best = val
             self.progress.update(self.total, extra=f"best val {val:.4f}")
-        line = f"trial {event.number:>3} {event.status:<11}"
+        line = f"trial {event.number:>3} {event.status:<13}"
         if val is not None:
             line += f" val {val:.4f}  test {test:.4f}"
         if event.reason:

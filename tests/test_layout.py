@@ -175,7 +175,9 @@ def test_optuna_is_used_through_its_public_api() -> None:
 STATUS_WORDS = {
     "complete",
     "pruned",
+    "diverged",
     "failed",
+    "out_of_memory",
     "interrupted",
     "lost",
     "running",

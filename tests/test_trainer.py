@@ -94,11 +94,12 @@ def test_an_interrupted_trial_resumes_at_its_epoch_and_schedule_position(splits,
     assert resumed[0].loss < seen[0].loss
 
 
-def test_a_nan_loss_fails_the_trial_with_that_reason(splits, tmp_path) -> None:
+def test_a_nan_loss_diverges_the_trial_with_that_reason(splits, tmp_path) -> None:
     space = str(REPO / "tests" / "spaces" / "flaky_space.py")
     outcome = train_trial(_run(_trial({"mode": "nan"}), splits, tmp_path, space=space))
-    assert outcome.status == "failed"
+    assert outcome.status == "diverged"
     assert outcome.failure_reason == "loss became nan in epoch 1"
+    assert outcome.val_accuracy is None  # no finite epoch to keep
 
 
 def test_early_stopping_keeps_the_best_epoch(splits, tmp_path) -> None:
@@ -106,5 +107,6 @@ def test_early_stopping_keeps_the_best_epoch(splits, tmp_path) -> None:
     outcome = train_trial(
         _run(_trial({"mode": "frozen"}), splits, tmp_path, space=space, epochs=5, patience=2)
     )
-    assert outcome.status == "complete"
+    assert outcome.status == "pruned" and outcome.early_stopped
+    assert outcome.failure_reason.startswith("early stopping after epoch 3")
     assert outcome.epochs_run == 3 and outcome.best_epoch == 1

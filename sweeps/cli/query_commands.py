@@ -184,6 +184,11 @@ def show(
     if r.retry_of is not None:
         resumed = f", resumed after epoch {r.resumed_from_epoch}" if r.resumed_from_epoch else ""
         console.print(f"Retry of trial {r.retry_of}{resumed}.")
+    if detail.batch_size is not None:
+        console.print(
+            f"Trained at batch size {detail.batch_size}: half the sampled batch_size, after "
+            "running out of memory."
+        )
     if r.failure_reason:
         console.print(f"Reason: {r.failure_reason}")
     facts = Table("metric", "value", title="Result", title_justify="left")
@@ -240,10 +245,10 @@ def show(
 
 def _print_model_facts(console: Console, opened: sweeps.Study, detail: object) -> None:
     """Whether the trial's model is kept, its refit, and its per-class evaluation."""
-    from storage.models import FINISHED
+    from storage.models import TRAINED
 
     r = detail.result  # type: ignore[attr-defined]
-    if r.status not in FINISHED:
+    if r.status not in TRAINED:
         return
     if opened.model_kept(r.number):
         console.print(f"Model: kept (`sweeps model {r.number}` writes it as a .keras file).")
@@ -309,8 +314,11 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
         "space",
         "dataset",
         "finished",
-        "failed",
         "running",
+        "diverged",
+        "failed",
+        "lost",
+        "interrupted",
         "best val",
         "its test",
         "created",
@@ -322,8 +330,11 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
             row.space,
             row.dataset,
             f"{row.finished}/{row.budget}",
-            str(row.failed),
             str(row.running),
+            str(row.diverged),
+            str(row.failed),
+            str(row.lost),
+            str(row.interrupted),
             _fmt(row.best_val_accuracy),
             _fmt(row.test_accuracy),
             row.created,

@@ -246,17 +246,20 @@ def status(
     study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
 ) -> None:
-    """Finished, running and failed trials of a study, and its workers.
+    """A study's trials by outcome against its budget, and its workers.
 
     Example: sweeps status --study mnist_cnn-digits-20261121-101500
     """
     opened = sweeps.load_study(chosen_study(legacy_study, study, "status"), storage)
     state = opened.status()
     counts = state.counts
+    # Every outcome counted apart: finished ones against the budget, then those that are
+    # not (an interrupted trial continues in a retry and is no failure).
     typer.echo(
         f"{opened.name}: {state.finished}/{state.budget} finished ({counts.complete} "
-        f"complete, {counts.pruned} pruned), {counts.running} running, "
-        f"{counts.waiting} queued, {counts.failed} failed"
+        f"complete, {counts.pruned} pruned, {counts.diverged} diverged), {counts.running} "
+        f"running, {counts.waiting} queued; {counts.failed} failed, {counts.lost} lost, "
+        f"{counts.interrupted} interrupted, {counts.out_of_memory} out of memory"
     )
     table = Table("worker", "device", "state", "trial", "epoch", "done", "last seen")
     for w in state.workers.itertuples():

@@ -22,6 +22,7 @@ import optuna
 
 from search_spaces import InputSpec, SearchSpace, tunables
 from storage import TrialStatus
+from storage.optuna_tables import BATCH_SIZE_ATTR
 from sweeps.config import SweepConfig
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
 from sweeps.data.splits import carved_size
@@ -77,7 +78,9 @@ class TrialOutcome:
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
     fit_seconds: float = 0.0
-    failure_reason: str | None = None
+    failure_reason: str | None = None  # why it ended, for every outcome but complete
+    early_stopped: bool = False
+    retryable: bool = False  # a failure that may not happen again (see trial_loop.is_transient)
     facts: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,7 +155,46 @@ def _fault_point(variable: str, epoch: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def train_trial(run: TrialRun) -> TrialOutcome:
+# Tests make a trial run out of memory through this variable: a trial whose batch size is
+# above its value raises TensorFlow's ResourceExhaustedError, as a GPU that is too small does.
+OOM_ABOVE_BATCH_ENV = "SWEEPS_TEST_OOM_ABOVE_BATCH"
+
+
+def _simulated_oom(batch_size: int) -> None:
+    limit = os.environ.get(OOM_ABOVE_BATCH_ENV)
+    if limit and batch_size > int(limit):
+        import tensorflow as tf
+
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"OOM when allocating a batch of {batch_size} (test hook)"
+        )
+
+
+def train_trial(run: TrialRun, device: str = "cpu") -> TrialOutcome:
+    """Train ``run``'s trial to its outcome. Running out of memory is an outcome (the
+    configuration may fit at a smaller batch); any other exception is the trial's failure and
+    propagates to the trial loop."""
+    import tensorflow as tf
+
+    try:
+        return _train(run)
+    except tf.errors.ResourceExhaustedError:
+        batch_size = _batch_size(run)
+        where = "GPU memory" if device.startswith("gpu") else "memory"
+        return TrialOutcome(
+            status=TrialStatus.OUT_OF_MEMORY,
+            failure_reason=f"out of {where} at batch size {batch_size}",
+            facts={"batch_size": batch_size},
+        )
+
+
+def _batch_size(run: TrialRun) -> int | None:
+    """The batch size the trial trains with: a retry's halved one, else the sampled one."""
+    override = run.trial.user_attrs.get(BATCH_SIZE_ATTR)
+    return int(override) if override else run.trial.params.get("batch_size")
+
+
+def _train(run: TrialRun) -> TrialOutcome:
     config, space, trial = run.config, run.space, run.trial
     keras.utils.set_random_seed(config.seed + trial.number)
 
@@ -166,6 +208,8 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         learning_rates=config.learning_rates,
         budget=training_budget(config, run.splits),
     )
+    if trial.user_attrs.get(BATCH_SIZE_ATTR):
+        recipe = dataclasses.replace(recipe, batch_size=int(trial.user_attrs[BATCH_SIZE_ATTR]))
     spec, options, facts = input_plan(run.space, run.splits, config.weights)
     model = space.build(hp, spec)
     facts["param_count"] = int(model.count_params())
@@ -187,6 +231,7 @@ def train_trial(run: TrialRun) -> TrialOutcome:
     n_train = len(run.splits.y_train)
     steps_per_epoch = options.train_steps(n_train)
     tunables.compile_model(model, recipe, steps_per_epoch, config.epochs)
+    _simulated_oom(recipe.batch_size)
 
     # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
     # schedule's position), best-so-far and early-stopping patience.
@@ -215,20 +260,25 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         )  # the train stream shuffles itself
         seconds = time.perf_counter() - started
         if guard.bad_loss is not None:
-            outcome.status = TrialStatus.FAILED
+            outcome.status = TrialStatus.DIVERGED
             outcome.failure_reason = f"loss became {guard.bad_loss} in epoch {epoch + 1}"
             break
         if guard.stopped:
             outcome.status = TrialStatus.INTERRUPTED
             break
         logs = {k: float(v[-1]) for k, v in history.history.items()}
-        val_accuracy = logs["val_accuracy"]
-        if not math.isfinite(logs.get("val_loss", 0.0)):
-            outcome.status = TrialStatus.FAILED
+        bad = [
+            k
+            for k in ("loss", "val_loss", "accuracy", "val_accuracy")
+            if not math.isfinite(logs[k])
+        ]
+        if bad:
+            outcome.status = TrialStatus.DIVERGED
             outcome.failure_reason = (
-                f"validation loss became {logs['val_loss']} in epoch {epoch + 1}"
+                f"{bad[0].replace('_', ' ')} became {logs[bad[0]]} in epoch {epoch + 1}"
             )
             break
+        val_accuracy = logs["val_accuracy"]
 
         improved = val_accuracy > state.best_val_accuracy
         state.epoch = epoch + 1
@@ -255,12 +305,28 @@ def train_trial(run: TrialRun) -> TrialOutcome:
         trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():
             outcome.status = TrialStatus.PRUNED
+            outcome.failure_reason = f"pruned by the {config.pruner} pruner after epoch {epoch + 1}"
             break
         if config.patience and state.wait >= config.patience:
-            break  # early stopping: complete, with the best epoch's weights
+            # Early stopping: pruned in our words, but its value (the best epoch's) is a full
+            # result, which the trial loop tells Optuna as COMPLETE.
+            outcome.status, outcome.early_stopped = TrialStatus.PRUNED, True
+            outcome.failure_reason = (
+                f"early stopping after epoch {epoch + 1}: val accuracy did not rise for "
+                f"{config.patience} epochs"
+            )
+            break
     outcome.fit_seconds = time.perf_counter() - fit_started
     outcome.epochs_run = state.epoch
-    if outcome.status in (TrialStatus.FAILED, TrialStatus.INTERRUPTED):
+    if outcome.status == TrialStatus.INTERRUPTED:
+        return outcome
+    if outcome.status == TrialStatus.DIVERGED:
+        # A diverged trial keeps the metrics of its last finite epoch (none if it diverged in
+        # its first); its weights are not a model worth testing.
+        if state.history:
+            last = state.history[-1]
+            outcome.best_epoch = last["epoch"]
+            outcome.val_loss, outcome.val_accuracy = last["val_loss"], last["val_accuracy"]
         return outcome
 
     # Report the best-validation weights: their val metrics are the best epoch's (the same

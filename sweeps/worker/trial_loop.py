@@ -11,7 +11,8 @@ import optuna
 from optuna.trial import TrialState
 
 from search_spaces import SpaceError, load_space
-from storage import TrialStatus, WorkerState, records
+from storage import FAULTS, TrialStatus, WorkerState, records
+from storage.optuna_tables import BATCH_SIZE_ATTR
 from storage.queries import recent_statuses, trial_counts
 from sweeps.artifacts import trial_folder
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
@@ -242,12 +243,15 @@ class TrialLoop:
         return trial_counts(self.engine, self.study_id).finished >= self.config.trials
 
     def _fatal_reason(self) -> str | None:
+        """Why the sweep must stop: the last k trials ended in faults (failed or lost). A
+        diverged, pruned or out-of-memory trial is a result and breaks the run; an interrupt is
+        not counted at all."""
         k = self.config.max_consecutive_failures
         statuses = recent_statuses(self.engine, self.study_id, k, self.options.failures_since)
-        if len(statuses) == k and all(s == TrialStatus.FAILED for s in statuses):
+        if len(statuses) == k and all(s in FAULTS for s in statuses):
             return (
-                f"the last {k} trials failed; see `sweeps show` of a failed trial for the "
-                "reason, fix it, then `sweeps resume`"
+                f"the last {k} trials failed or lost their worker; see `sweeps show` of one of "
+                "them for the reason, fix it, then `sweeps resume`"
             )
         return None
 
@@ -339,13 +343,13 @@ class TrialLoop:
         )
         fatal = False
         try:
-            outcome = train_trial(run)
+            outcome = train_trial(run, device=self.options.device)
         except FatalSweepError as exc:
             outcome, fatal = _failed(str(exc)), True
         except (TrialFailedError, SweepsError, SpaceError) as exc:
             outcome = _failed(str(exc))
-        except Exception as exc:  # OOM, a shape error deep in Keras: this trial only
-            outcome = _failed(_one_line(exc))
+        except Exception as exc:  # a shape error deep in Keras, a full disk: this trial only
+            outcome = _failed(_one_line(exc), retryable=is_transient(exc))
             self.emit(WorkerMessage(slot, text=traceback.format_exc(limit=3)))
         finally:
             # Free the graph before the next trial; the full garbage collection that frees its
@@ -387,10 +391,9 @@ class TrialLoop:
         if self.handle.storage.get_trial(trial_id).state != TrialState.RUNNING:
             return
         interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = "worker interrupted" if interrupted else f"worker crashed: {_one_line(exc)}"
         outcome = TrialOutcome(
-            status=TrialStatus.INTERRUPTED if interrupted else TrialStatus.FAILED,
-            failure_reason=reason,
+            status=TrialStatus.INTERRUPTED if interrupted else TrialStatus.LOST,
+            failure_reason=None if interrupted else f"worker crashed: {_one_line(exc)}",
         )
         try:
             self._start_result(trial, trial_id)
@@ -414,11 +417,12 @@ class TrialLoop:
         # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val.
         for key, value in _user_attrs(outcome, trial).items():
             trial.set_user_attr(key, value)
-        if outcome.status in (TrialStatus.COMPLETE, TrialStatus.PRUNED):
-            if outcome.status == TrialStatus.COMPLETE:
+        state = _optuna_state(outcome)
+        if state != TrialState.FAIL:
+            if state == TrialState.COMPLETE:
                 study.tell(trial, outcome.val_accuracy)
             else:
-                study.tell(trial, state=TrialState.PRUNED)
+                study.tell(trial, state=state)
             records.finish_result(engine, trial_id, outcome.status, **values)
             # The slot is now a finished trial: it stays counted, the worker no longer holds it.
             records.set_worker(
@@ -433,18 +437,7 @@ class TrialLoop:
             )
             return
         frozen = study.tell(trial, state=TrialState.FAIL)
-        interrupted = outcome.status == TrialStatus.INTERRUPTED
-        queued = enqueue_retry(
-            study,
-            frozen,
-            resume=interrupted,
-            counts_as_retry=not interrupted,
-            max_retries=self.config.max_retries,
-        )
-        if interrupted:
-            values["failure_reason"] = "interrupted; continued by a retry from its checkpoint"
-        elif not queued:
-            values["failure_reason"] = f"{outcome.failure_reason} (retries used up)"
+        values["failure_reason"] = self._retry(frozen, outcome)
         records.finish_result(engine, trial_id, outcome.status, **values)
         records.release_slot(engine, self.study_id, self.worker_id)
         records.set_worker(
@@ -455,6 +448,87 @@ class TrialLoop:
             trial_number=None,
             epoch=None,
         )
+
+    def _retry(self, frozen: optuna.trial.FrozenTrial, outcome: TrialOutcome) -> str | None:
+        """Queue what may succeed on a second run; returns the trial's reason, saying so.
+
+        Interrupted trials continue from their checkpoint (not counted as a retry); a transient
+        failure (see :func:`is_transient`) is retried from its checkpoint; a trial that ran out
+        of memory starts again at half its batch size. A deterministic failure, one that the
+        same parameters would raise again, is not retried.
+        """
+        study, max_retries = self.handle.study, self.config.max_retries
+        reason = outcome.failure_reason
+        if outcome.status == TrialStatus.INTERRUPTED:
+            enqueue_retry(
+                study, frozen, resume=True, counts_as_retry=False, max_retries=max_retries
+            )
+            return "interrupted; continued by a retry from its checkpoint"
+        if outcome.status == TrialStatus.OUT_OF_MEMORY:
+            half = (outcome.facts.get("batch_size") or 0) // 2
+            if half < 1:
+                return f"{reason}; no smaller batch to retry with"
+            queued = enqueue_retry(
+                study,
+                frozen,
+                resume=False,
+                counts_as_retry=True,
+                max_retries=max_retries,
+                attrs={BATCH_SIZE_ATTR: half},
+            )
+            return (
+                f"{reason}; retried at batch size {half}"
+                if queued
+                else f"{reason} (retries used up)"
+            )
+        if outcome.status == TrialStatus.FAILED and not outcome.retryable:
+            return f"{reason} (not retried: the same parameters would fail again)"
+        queued = enqueue_retry(
+            study, frozen, resume=True, counts_as_retry=True, max_retries=max_retries
+        )
+        return f"{reason}; retried from its checkpoint" if queued else f"{reason} (retries used up)"
+
+
+def _optuna_state(outcome: TrialOutcome) -> TrialState:
+    """What Optuna is told, chosen for what the sampler learns from it.
+
+    - Early-stopped trials are pruned in our words, but their value (the best epoch's val
+      accuracy) is a full result: COMPLETE.
+    - Diverged trials are PRUNED. TPE ranks pruned trials after every complete one, by the
+      epochs they reached and their last reported value, so the region they came from is taught
+      as bad (FAIL trials would teach it nothing), and PRUNED counts against the budget, as a
+      result should. Their last finite epochs were reported, so a late divergence still says how
+      far the configuration got.
+    - Failed, out-of-memory, lost and interrupted trials are FAIL: they say nothing about the
+      configuration, and do not count against the budget.
+    """
+    if outcome.status == TrialStatus.COMPLETE or outcome.early_stopped:
+        return TrialState.COMPLETE
+    if outcome.status in (TrialStatus.PRUNED, TrialStatus.DIVERGED):
+        return TrialState.PRUNED
+    return TrialState.FAIL
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a trial's exception may not happen again on a second run.
+
+    Deterministic, never retried: everything the space's own code or Keras raises for the
+    configuration (a bad combination of values, a shape error, a NaN check), since the same
+    parameters raise it again. Transient, retried from the checkpoint: the machine's faults, I/O
+    errors (a full disk, a network file system hiccup, the store busy) and TensorFlow's
+    unavailable, aborted and deadline-exceeded errors.
+    """
+    import sqlalchemy.exc
+    import tensorflow as tf
+
+    transient = (
+        OSError,
+        sqlalchemy.exc.OperationalError,
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.DeadlineExceededError,
+    )
+    return isinstance(exc, transient)
 
 
 def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]:
@@ -473,5 +547,5 @@ def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _failed(reason: str) -> TrialOutcome:
-    return TrialOutcome(status=TrialStatus.FAILED, failure_reason=reason)
+def _failed(reason: str, retryable: bool = False) -> TrialOutcome:
+    return TrialOutcome(status=TrialStatus.FAILED, failure_reason=reason, retryable=retryable)
