@@ -188,7 +188,7 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
         counts = trial_counts(engine, sweep.study_id)
-        best = ranked_rows(engine, sweep, limit=1)
+        best = ranked_rows(engine, sweep, limit=1, trained_only=True)
         rows.append(
             {
                 "study": sweep.study_name,

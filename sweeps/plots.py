@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from storage.models import TrialStatus
+
 if TYPE_CHECKING:
     import optuna
 
@@ -43,7 +45,21 @@ def _history(ax, ranked: pd.DataFrame) -> None:
     every trial loaded through its storage (about 10x slower on a 10,000-trial study) and
     knows neither the test accuracy nor the baseline.
     """
-    done = ranked.sort_values("trial")
+    ordered = ranked.sort_values("trial")
+    # Diverged trials keep their last finite val accuracy but have no model: drawn apart, and
+    # never the best so far.
+    diverged = ordered[ordered["status"] == TrialStatus.DIVERGED]
+    done = ordered[ordered["status"] != TrialStatus.DIVERGED]
+    if not diverged.empty:
+        ax.scatter(
+            diverged["trial"],
+            diverged["val_accuracy"],
+            s=24,
+            marker="v",
+            color="0.5",
+            label="diverged (val of its last finite epoch)",
+            zorder=3,
+        )
     ax.scatter(done["trial"], done["val_accuracy"], s=18, label="val accuracy", zorder=3)
     ax.scatter(
         done["trial"],

@@ -74,12 +74,14 @@ class SweepProgress:
 
     def _trial_ended(self, event: TrialEnded) -> None:
         val, test = event.val_accuracy, event.test_accuracy
-        if val is not None and (self.best is None or val > self.best):
+        # A diverged trial keeps its last finite val accuracy but has no model: never the best.
+        trained = test is not None
+        if trained and val is not None and (self.best is None or val > self.best):
             self.best = val
             self.progress.update(self.total, extra=f"best val {val:.4f}")
         line = f"trial {event.number:>3} {event.status:<13}"
         if val is not None:
-            line += f" val {val:.4f}  test {test:.4f}"
+            line += f" val {val:.4f}  test {f'{test:.4f}' if trained else '-'}"
         if event.reason:
             line += f"  ({event.reason})"
         self.note(line)

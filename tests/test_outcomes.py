@@ -79,11 +79,12 @@ def test_diverged_trials_count_are_not_retried_and_rank_last(tmp_path: Path, cli
         pruner="none",
         sampler="random",
         seed=3,
-        overrides={"mode": {"values": ["ok", "diverge"]}},
+        # At batch 64 the space's NaN comes in epoch 2, after one finite epoch.
+        overrides={"mode": {"values": ["ok", "diverge"]}, "batch_size": {"value": 64}},
     )
     trials = study.trials()
     statuses = list(trials["status"])
-    assert statuses.count("diverged") >= 2 and statuses.count("complete") >= 2, statuses
+    assert statuses.count("diverged") >= 1 and statuses.count("complete") >= 2, statuses
     # The budget holds with diverged trials counted in it, and nothing ran twice.
     assert len(trials) == 6 and study.status().finished == 6
     assert trials["retry_of"].isna().all()
