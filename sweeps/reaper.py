@@ -81,6 +81,9 @@ def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS)
         records.finish_result(
             handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
         )
+        # Optuna's tools see the outcome in our words too, as for every other ending.
+        storage.set_trial_user_attr(worker.trial_id, "status", str(TrialStatus.LOST))
+        storage.set_trial_user_attr(worker.trial_id, "failure_reason", reason)
         given_back.append(frozen.number)
     records.reconcile_claims(handle.engine, study_id)
     return given_back
