@@ -61,7 +61,13 @@ def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS)
         records.set_worker(handle.engine, worker.id, state=WorkerState.DEAD, holds_claim=False)
         if worker.trial_id is None:
             continue
+        done = worker.epoch or 0  # the last epoch the worker recorded
+        died = f"worker {worker.name} died during epoch {done + 1} after finishing {done}"
         try:
+            # Optuna's tools see the outcome in our words too, as for every other ending (a
+            # finished trial's attributes can no longer be set: before its state).
+            storage.set_trial_user_attr(worker.trial_id, "status", str(TrialStatus.LOST))
+            storage.set_trial_user_attr(worker.trial_id, "failure_reason", died)
             if not storage.set_trial_state_values(worker.trial_id, state=TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -74,16 +80,10 @@ def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS)
             counts_as_retry=True,
             max_retries=handle.config.max_retries,
         )
-        done = worker.epoch or 0  # the last epoch the worker recorded
-        reason = f"worker {worker.name} died during epoch {done + 1} after finishing {done}; " + (
-            "retried from its last checkpoint" if queued else "retries used up"
-        )
+        reason = f"{died}; " + ("retried from its last checkpoint" if queued else "retries used up")
         records.finish_result(
             handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
         )
-        # Optuna's tools see the outcome in our words too, as for every other ending.
-        storage.set_trial_user_attr(worker.trial_id, "status", str(TrialStatus.LOST))
-        storage.set_trial_user_attr(worker.trial_id, "failure_reason", reason)
         given_back.append(frozen.number)
     records.reconcile_claims(handle.engine, study_id)
     return given_back
