@@ -21,6 +21,7 @@ __all__ = [
     "check_baseline",
     "check_reference",
     "load_space",
+    "resolved_reference",
     "space_names",
 ]
 
@@ -121,6 +122,19 @@ def check_reference(reference: str) -> None:
         _check_file(Path(target))
     elif "." not in target:
         _import(reference)  # raises "unknown space", importing nothing
+
+
+def resolved_reference(reference: str) -> str:
+    """``reference`` with a file path made absolute (``my_space.py`` ->
+    ``/home/me/my_space.py``): a study saves it, and a relative path would name another file
+    to a ``sweeps resume`` or a worker started elsewhere. Other references are returned as
+    they are."""
+    if reference in BUILTIN_SPACES:
+        return reference
+    target, sep, attr = reference.partition(":")
+    if not (target.endswith(".py") or "/" in target):
+        return reference
+    return f"{Path(target).expanduser().resolve()}{sep}{attr}"
 
 
 def _check_file(path: Path) -> None:

@@ -323,10 +323,11 @@ def run(
         raise ConfigError(
             f"unknown setting {unknown[0]!r}; valid settings are {', '.join(sorted(known))}."
         )
+    from search_spaces.registry import resolved_reference
     from sweeps.data import auto_val_fraction, dataset_info, resolved_name
 
-    reference = _space_reference(space)
-    # Saved with the study: a relative folder would be another folder to a later resume.
+    # Saved with the study: a relative path would name another file or folder to a resume.
+    reference = resolved_reference(_space_reference(space))
     dataset = resolved_name(dataset)
     sweep_config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
     name = _check_study_name(study) if study is not None else None

@@ -202,7 +202,7 @@ def _exists(study_name: str, url: str) -> ConfigError:
     )
 
 
-def _sweep_appears(engine: Engine, study_name: str, seconds: float = 2.0) -> bool:
+def _sweep_appears(engine: Engine, study_name: str, seconds: float = 5.0) -> bool:
     """Whether a sweep row for ``study_name`` exists or appears within ``seconds`` (a run that
     created the Optuna study writes its row right after)."""
     deadline = time.monotonic() + seconds

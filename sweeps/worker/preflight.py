@@ -107,14 +107,23 @@ def _build(
     weights: str | None,
 ) -> tuple[Any, tuple[int, ...]]:  # fmt: skip
     """The trainer's first steps: the training questions, the input plan, the build."""
-    tunables.ask_training(
-        hp,
-        space.baseline,
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-        learning_rates=config.learning_rates,
-        budget=training_budget(config, splits),
-    )
+    try:
+        tunables.ask_training(
+            hp,
+            space.baseline,
+            normalization=space.info.normalization,
+            augmentations=space.info.augmentations,
+            learning_rates=config.learning_rates,
+            budget=training_budget(config, splits),
+        )
+    except SpaceError:
+        raise
+    except ValueError as exc:  # KerasTuner refuses a BASELINE default outside its choices
+        raise SpaceError(
+            f"space {space.reference!r}: its BASELINE does not fit the training questions "
+            f"({_why(exc)}); give BASELINE training values those questions offer (every "
+            "space shares them: `sweeps spaces mnist_cnn` lists them)."
+        ) from None
     spec, _, _ = input_plan(space, splits, weights)
     return space.build(hp, spec), spec.shape
 
