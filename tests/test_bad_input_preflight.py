@@ -121,7 +121,7 @@ def _image_folder(root: Path, per_class: int = 20) -> Path:
     for label in ("cat", "dog"):
         (root / label).mkdir(parents=True)
         for i in range(per_class):
-            pixels = np.full((8, 8), 10 + i * 9 + (120 if label == "dog" else 0), dtype=np.uint8)
+            pixels = np.full((8, 8), 10 + i * 5 + (120 if label == "dog" else 0), dtype=np.uint8)
             Image.fromarray(pixels).save(root / label / f"{i}.png")
     return root
 
