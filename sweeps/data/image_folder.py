@@ -11,7 +11,9 @@ once in a child process before its study exists.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,24 +141,32 @@ def _read(
             xs.append(np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8))
             ys.append(y.numpy().astype(np.int64))
     except tf.errors.OpError as exc:
-        bad = _first_undecodable(ds.file_paths[sum(len(y) for y in ys) :]) or root
-        why = (exc.message or "").split("[[")[0].split(";")[0].strip().splitlines()
-        detail = f"{type(exc).__name__}: {why[0]}" if why else type(exc).__name__
+        remaining = ds.file_paths[sum(len(y) for y in ys) :]
+        bad, why = _first_undecodable(remaining, shape[2]) or (root, _reason(exc))
         raise DatasetError(
-            f"image {bad} cannot be decoded by TensorFlow, which trains on it ({detail}): "
+            f"image {bad} cannot be decoded by TensorFlow, which trains on it ({why}): "
             "replace or remove it"
         ) from exc
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _first_undecodable(paths: list[str]) -> str | None:
+def _reason(exc: Any) -> str:
+    """TensorFlow's message without its graph decorations ({{function_node ...}}, [[...]])."""
+    text = re.sub(r"\{\{[^}]*\}\}", "", exc.message or "").split("[[")[0]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _first_undecodable(paths: list[str], channels: int) -> tuple[str, str] | None:
+    """The first of ``paths`` that training's decoder refuses, and why: the same call Keras'
+    image loader makes, with the channel count the folder is read with."""
     import tensorflow as tf
 
     for path in paths:
         try:
-            tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        except tf.errors.OpError:
-            return path
+            tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        except tf.errors.OpError as exc:
+            return path, _reason(exc)
     return None
 
 
