@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
 from storage import mask_url
@@ -155,8 +156,18 @@ def create_study(
     SQLite schema at the same moment (optuna#820).
     """
     url, engine = open_store(storage)
-    optuna_storage = _optuna_storage(url)
-    create_schema(engine)
+    # Two runs that create a fresh store at once race on its tables and Optuna's schema stamp
+    # (optuna#820): the loser's CREATE TABLE or stamp meets the winner's; a second try finds
+    # them all and creates nothing.
+    for attempt in range(3):
+        try:
+            optuna_storage = _optuna_storage(url)
+            create_schema(engine)
+            break
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     if find_sweep(engine, study_name) is not None:
         raise _exists(study_name, url)
     # An Optuna study of that name with no sweep row is someone else's, unless another run
