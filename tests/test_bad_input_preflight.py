@@ -231,10 +231,14 @@ def test_the_caller_never_imports_tensorflow_nor_the_space_before_the_child(
     code = textwrap.dedent(
         f"""
         import sys, sweeps
-        try:
-            sweeps.run(space={str(inputs["build_raises"])!r}, storage="s.db", quiet=True)
-        except Exception as exc:
-            print(type(exc).__name__)
+        for space, dataset in [
+            ({str(inputs["build_raises"])!r}, "digits"),
+            ("mlp", {"folder:" + str(inputs["tiff_as_png"])!r}),
+        ]:
+            try:
+                sweeps.run(space=space, dataset=dataset, storage="s.db", quiet=True)
+            except Exception as exc:
+                print(type(exc).__name__)
         print("tensorflow" in sys.modules, "keras" in sys.modules)
         """
     )
@@ -243,7 +247,9 @@ def test_the_caller_never_imports_tensorflow_nor_the_space_before_the_child(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
         timeout=600,
     )  # fmt: skip
-    assert done.stdout.split() == ["SpaceError", "False", "False"], done.stdout + done.stderr
+    assert done.stdout.split() == ["SpaceError", "DatasetError", "False", "False"], (
+        done.stdout + done.stderr
+    )
     assert done.stderr == ""  # Keras' warnings and TensorFlow's start-up lines stay in the child
 
 
