@@ -341,6 +341,7 @@ def _space_file(name: str):
     def replace(folder: Path, inputs) -> None:
         shutil.copy(inputs[name], folder / "space.py")
 
+    replace.__name__ = f"space_now_{name}"
     return replace
 
 
