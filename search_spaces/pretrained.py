@@ -48,6 +48,17 @@ def resolve_weights(weights: str | None, space: str, filename: str, url: str) ->
             "or pass --weights FILE."
         )
     path = Path(weights).expanduser()
+    if path.is_dir():
+        raise SpaceError(
+            f"{space}: --weights {weights!r} is a folder; pass the weights file itself "
+            f"({', '.join(WEIGHT_SUFFIXES)}), or --weights imagenet for Keras' cached "
+            "ImageNet weights."
+        )
+    if path.exists() and not path.is_file():
+        raise SpaceError(
+            f"{space}: --weights {weights!r} is not a regular file; pass a weights file "
+            f"({', '.join(WEIGHT_SUFFIXES)})."
+        )
     if not path.is_file():
         raise SpaceError(
             f"{space}: weights file {weights!r} does not exist; pass an existing weights file "
@@ -58,7 +69,14 @@ def resolve_weights(weights: str | None, space: str, filename: str, url: str) ->
             f"{space}: weights file {weights!r} must end in {', '.join(WEIGHT_SUFFIXES)} "
             "(what keras.Model.load_weights reads)."
         )
-    if not _looks_like(path):
+    try:
+        looks_right = _looks_like(path)
+    except OSError as exc:
+        raise SpaceError(
+            f"{space}: weights file {weights!r} cannot be read ({exc.strerror or exc}); "
+            "make it readable or pass another file."
+        ) from None
+    if not looks_right:
         raise SpaceError(
             f"{space}: weights file {weights!r} is not a valid "
             f"{'Keras archive' if path.suffix == '.keras' else 'HDF5 file'} (truncated or "

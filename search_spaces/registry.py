@@ -19,7 +19,9 @@ __all__ = [
     "NORMALIZATIONS",
     "SpaceError",
     "check_baseline",
+    "check_reference",
     "load_space",
+    "resolved_reference",
     "space_names",
 ]
 
@@ -68,7 +70,10 @@ def _import(reference: str) -> Any:
         return importlib.import_module(BUILTIN_SPACES[reference])
     entry_points = _entry_points()
     if reference in entry_points:
-        return entry_points[reference].load()
+        try:
+            return entry_points[reference].load()
+        except (Exception, SystemExit) as exc:
+            raise SpaceError(f"space {reference!r} fails to import: {_why(exc)}") from None
     target, _, attr = reference.partition(":")
     if target.endswith(".py") or "/" in target:
         module = _import_file(Path(target), reference)
@@ -80,6 +85,8 @@ def _import(reference: str) -> Any:
                 f"space {reference!r} cannot be imported ({exc}); check the module path "
                 "or install the package that provides it."
             ) from exc
+        except (Exception, SystemExit) as exc:
+            raise SpaceError(f"space module {target!r} fails to import: {_why(exc)}") from None
     else:
         raise SpaceError(
             f"unknown space {reference!r}; choose one of {', '.join(space_names())}, "
@@ -92,9 +99,58 @@ def _import(reference: str) -> Any:
     return module
 
 
-def _import_file(path: Path, reference: str) -> Any:
-    if not path.is_file():
+def _why(exc: BaseException) -> str:
+    """What went wrong in a space's import, on one line."""
+    if isinstance(exc, SystemExit):  # sys.exit() or exit() at import would end the caller
+        return (
+            f"it calls sys.exit({exc.code!r}) when imported; move that call under "
+            '`if __name__ == "__main__":`'
+        )
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".strip()
+
+
+def check_reference(reference: str) -> None:
+    """Raise the SpaceError :func:`load_space` would raise before importing anything: a path
+    that is missing or not a file, a bare name that is no known space. Imports nothing."""
+    if not isinstance(reference, str):
+        raise SpaceError(f"a space reference must be a string, but got {reference!r}.")
+    if reference in BUILTIN_SPACES or reference in _entry_points():
+        return
+    target, _, _ = reference.partition(":")
+    if target.endswith(".py") or "/" in target:
+        _check_file(Path(target))
+    elif "." not in target:
+        _import(reference)  # raises "unknown space", importing nothing
+
+
+def resolved_reference(reference: str) -> str:
+    """``reference`` with a file path made absolute (``my_space.py`` ->
+    ``/home/me/my_space.py``): a study saves it, and a relative path would name another file
+    to a ``sweeps resume`` or a worker started elsewhere. Other references are returned as
+    they are."""
+    if reference in BUILTIN_SPACES:
+        return reference
+    target, sep, attr = reference.partition(":")
+    if not (target.endswith(".py") or "/" in target):
+        return reference
+    return f"{Path(target).expanduser().resolve()}{sep}{attr}"
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise SpaceError(
+            f"space file {str(path)!r} is a folder; give a .py file (path/to/space.py) or a "
+            "module path (mypkg.spaces:wide_resnet)."
+        )
+    if not path.exists():
         raise SpaceError(f"space file {str(path)!r} does not exist; give an existing .py file.")
+    if not path.is_file():
+        raise SpaceError(f"space file {str(path)!r} is not a regular file; give a .py file.")
+
+
+def _import_file(path: Path, reference: str) -> Any:
+    _check_file(path)
     name = f"sweeps_user_space_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -103,11 +159,9 @@ def _import_file(path: Path, reference: str) -> Any:
     sys.modules[name] = module  # so the space's own pickling and dataclasses can find it
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[name]
-        raise SpaceError(
-            f"space file {str(path)!r} fails to import: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise SpaceError(f"space file {str(path)!r} fails to import: {_why(exc)}") from None
     return module
 
 

@@ -11,6 +11,7 @@ stops a sweep gracefully, and :func:`resume` continues it.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import time
 import types
 from pathlib import Path
@@ -137,6 +138,69 @@ def _study_name(space: SearchSpace, dataset: str) -> str:
     return f"{space.name}-{short}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _command(command: str, study: str, storage: str) -> str:
+    """A ``sweeps`` command line the user can paste: names with spaces or quotes quoted."""
+    return f"sweeps {command} --study {shlex.quote(study)} --storage {shlex.quote(storage)}"
+
+
+def _needs_preflight(config: SweepConfig) -> bool:
+    """Whether the sweep has a part only a worker-like child can check: a space that is not
+    one of ours, a weights file, images to decode. Our spaces build on every dataset (the test
+    suite builds each) and the other datasets are read here without TensorFlow, so the default
+    sweep pays no extra TensorFlow start-up."""
+    from search_spaces import BUILTIN_SPACES
+    from sweeps.data import decodes_images
+
+    return (
+        config.space not in BUILTIN_SPACES
+        or config.weights is not None
+        or decodes_images(config.dataset)
+    )
+
+
+def _preflight(config: SweepConfig) -> None:
+    """Read the dataset here, then, when :func:`_needs_preflight`, do once in a child process
+    what every worker does first: import the space, read and decode the dataset with the
+    training decoder, build the first trial's model with its weights. What fails is bad input,
+    found before the study exists; the caller never imports TensorFlow, nor a space file
+    before the child has."""
+    from sweeps.data import check_dataset
+    from sweeps.spawn import TaskFailedError, run_in_child
+
+    check_dataset(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
+    if not _needs_preflight(config):
+        return
+    try:
+        run_in_child("sweeps.worker.preflight:preflight", config)
+    except TaskFailedError as exc:
+        if exc.exit_code is not None:
+            why = (
+                f"the checking process ended with exit code {exc.exit_code} before it answered "
+                "(the space ends the process when imported or built, or memory ran out)"
+            )
+        else:
+            why = exc.reason
+        raise ConfigError(
+            f"space {config.space!r} could not be checked on dataset {config.dataset!r}: "
+            f"{why}; import it and call its build(hp, spec) by hand to see why."
+        ) from None
+
+
+def _checked_space(reference: str, config: SweepConfig, console: Console) -> SearchSpace:
+    """Load the space in this process and check it against the dataset and the settings."""
+    from search_spaces import load_space
+
+    loaded = load_space(reference)
+    _check_fit(loaded, config.dataset)
+    _check_weights(loaded, config.weights, console)
+    if config.overrides:
+        from sweeps.sweep_file import check_overrides
+
+        baseline = dict(loaded.baseline) if config.baseline else None
+        check_overrides(reference, config.overrides, baseline, config.sweep_file or "overrides")
+    return loaded
+
+
 def _dispatch(
     handle: StudyHandle,
     slots: list[Slot],
@@ -172,12 +236,9 @@ def _dispatch(
             )
         raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
     if result.interrupted and result.finished < result.budget:
-        _say(
-            console,
-            f"Interrupted. Continue with: sweeps resume --study {handle.name} --storage {storage}",
-        )
+        _say(console, f"Interrupted. Continue with: {_command('resume', handle.name, storage)}")
     elif result.finished >= result.budget:
-        _say(console, f"Best trials: sweeps best --study {handle.name} --storage {storage}")
+        _say(console, f"Best trials: {_command('best', handle.name, storage)}")
     return Study(handle.sweep, handle.engine, handle.url, last_run=result)
 
 
@@ -210,7 +271,9 @@ def run(
 
     Everything is checked before the store is touched: the space and dataset names and their
     fit, pretrained weights, the sampler's optional package, parameter overrides, the devices
-    and the storage URL.
+    and the storage URL; then, in a child process, what every worker does first: the space
+    imported, the dataset read and decoded by the training decoder, the first trial's model
+    built with its weights.
 
     Args:
         space: A registry name (``sweeps spaces``), ``pkg.module[:attr]``, a ``.py`` path, a
@@ -243,7 +306,7 @@ def run(
         FatalSweepError: the sweep stopped because every trial would fail (the message says
             why); the study is recorded and :func:`resume` continues it once fixed.
     """
-    from search_spaces import load_space
+    from search_spaces import BUILTIN_SPACES, SearchSpace
 
     if config is not None:
         placement = dict(
@@ -260,24 +323,29 @@ def run(
         raise ConfigError(
             f"unknown setting {unknown[0]!r}; valid settings are {', '.join(sorted(known))}."
         )
-    reference = _space_reference(space)
+    from search_spaces.registry import resolved_reference
+    from sweeps.data import auto_val_fraction, dataset_info, resolved_name
+
+    # Saved with the study: a relative path would name another file or folder to a resume.
+    reference = resolved_reference(_space_reference(space))
+    dataset = resolved_name(dataset)
     sweep_config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
     name = _check_study_name(study) if study is not None else None
     console = _console(quiet)
-    loaded = load_space(reference)
-    _check_fit(loaded, dataset)
-    _check_weights(loaded, sweep_config.weights, console)
-    if sweep_config.overrides:
-        from sweeps.sweep_file import check_overrides
+    # Our own spaces, and a module the caller has imported already, are checked here at
+    # once; a space file or module is imported here only after the preflight child has
+    # imported it, since its import may end the process (sys.exit, os._exit).
+    in_process = reference in BUILTIN_SPACES or isinstance(space, types.ModuleType | SearchSpace)
+    if in_process:
+        loaded = _checked_space(reference, sweep_config, console)
+    else:
+        from search_spaces.registry import check_reference
 
-        baseline = dict(loaded.baseline) if sweep_config.baseline else None
-        check_overrides(
-            reference, sweep_config.overrides, baseline, sweep_config.sweep_file or "overrides"
-        )
+        check_reference(reference)  # a missing file: one line now, without the child
+        loaded = None
 
     from sweeps.artifacts import check_root, default_artifacts, new_study_folder, study_path
     from sweeps.config import auto_workers
-    from sweeps.data import auto_val_fraction, check_dataset, dataset_info
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study, make_sampler
 
@@ -289,11 +357,14 @@ def run(
     url = _normalized_url(storage)
     _check_writable(url)
     sweep_config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
-    # Read the dataset once now: a broken file or an impossible split is one line here rather
-    # than a fatal error in every worker after the study exists.
     if sweep_config.val_fraction is None:
         sweep_config.val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
-    check_dataset(dataset, val_fraction=sweep_config.val_fraction, seed=sweep_config.seed)
+    # Read the dataset and build the first model once now: a broken file, an impossible split,
+    # a space that cannot build or weights that do not fit are one line here rather than a
+    # fatal error in every worker after the study exists.
+    _preflight(sweep_config)
+    if loaded is None:
+        loaded = _checked_space(reference, sweep_config, console)
     name = name or _study_name(loaded, dataset)
     sweep_config.study_folder = new_study_folder(name)
     handle = create_study(
@@ -310,10 +381,15 @@ def run(
 
 def _check_study_name(name: str) -> str:
     """A study name is a label in the store, never a path; refuse what cannot be shown."""
-    if not isinstance(name, str) or not name.strip() or len(name) > _MAX_STUDY_NAME:
+    if not isinstance(name, str) or not name or len(name) > _MAX_STUDY_NAME:
         raise ConfigError(
             f"--study must be 1 to {_MAX_STUDY_NAME} characters, but got {str(name)[:40]!r}"
             f"{'...' if len(str(name)) > 40 else ''}."
+        )
+    if not name.strip():
+        raise ConfigError(
+            f"--study must not be blank, but got {name!r} (only spaces); give a name with "
+            "letters or digits, such as lr-sweep."
         )
     if any(not c.isprintable() for c in name):
         raise ConfigError(
@@ -339,7 +415,8 @@ def resume(
     """Continue a study to its budget from its saved configuration.
 
     Interrupted and lost trials continue from their last checkpoint. When the budget is met
-    and nothing runs, says so and returns at once.
+    and nothing runs, says so and returns at once. Otherwise the space and the dataset are
+    checked as :func:`run` checks them (in a child process) before the budget is raised.
 
     Args:
         trials: Raise the budget to this many finished trials (never lower it).
@@ -347,6 +424,8 @@ def resume(
     Raises:
         StorageError: the store or the study does not exist.
         ConfigError: ``trials`` is below the study's budget.
+        DatasetError: the study's dataset can no longer be read.
+        search_spaces.SpaceError: the study's space can no longer be imported or built.
         FatalSweepError: the sweep stopped again because every trial would fail.
     """
     from storage.queries import trial_counts
@@ -357,16 +436,33 @@ def resume(
     console = _console(quiet)
     handle = open_handle(study, storage)
     if trials is not None:
-        handle = raise_budget(handle, trials)
+        _check_new_budget(handle, trials)
     counts = trial_counts(handle.engine, handle.study_id)
-    if counts.finished >= handle.config.trials and not counts.running:
+    budget = max(handle.config.trials, trials or 0)
+    if counts.finished >= budget and not counts.running:
+        if trials is not None:
+            handle = raise_budget(handle, trials)
         _say(
             console,
             f"Study {study} already has {counts.finished}/{handle.config.trials} "
             "finished trials; raise the budget with --trials N.",
         )
         return Study(handle.sweep, handle.engine, handle.url)
+    # The dataset and the space as the workers will find them, before the budget is raised:
+    # a folder removed since, or a space file edited since, changes nothing recorded.
+    _preflight(handle.config)
+    if trials is not None:
+        handle = raise_budget(handle, trials)
     return _dispatch(handle, plan_slots(handle.config), str(handle.config.artifacts), console)
+
+
+def _check_new_budget(handle: StudyHandle, trials: int) -> None:
+    """Refuse an impossible ``--trials`` before anything slow runs (nothing is written)."""
+    from sweeps.optuna_study import raise_budget
+
+    if trials < handle.config.trials:
+        raise_budget(handle, trials)  # raises ConfigError, before it writes
+    dataclasses.replace(handle.config, trials=trials).validate()
 
 
 def join(

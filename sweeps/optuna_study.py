@@ -6,11 +6,14 @@ and optuna-dashboard read the same file.
 
 from __future__ import annotations
 
+import shlex
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
 from storage import mask_url
@@ -153,13 +156,27 @@ def create_study(
     SQLite schema at the same moment (optuna#820).
     """
     url, engine = open_store(storage)
-    optuna_storage = _optuna_storage(url)
-    create_schema(engine)
+    # Two runs that create a fresh store at once race on its tables and Optuna's schema stamp
+    # (optuna#820): the loser's CREATE TABLE or stamp meets the winner's; a second try finds
+    # them all and creates nothing.
+    for attempt in range(3):
+        try:
+            optuna_storage = _optuna_storage(url)
+            create_schema(engine)
+            break
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5)
     if find_sweep(engine, study_name) is not None:
-        raise ConfigError(
-            f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with "
-            f"`sweeps resume --study {study_name}` or pass another --study."
-        )
+        raise _exists(study_name, url)
+    # An Optuna study of that name with no sweep row is someone else's, unless another run
+    # created it a moment ago and has not written its row yet.
+    try:
+        optuna_storage.get_study_id_from_name(study_name)
+        foreign = True
+    except KeyError:
+        foreign = False
     try:
         study = optuna.create_study(
             study_name=study_name,
@@ -169,6 +186,13 @@ def create_study(
             pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
         )
     except optuna.exceptions.DuplicatedStudyError:
+        foreign = foreign and not _sweep_appears(engine, study_name)
+        if not foreign:  # created between our look-up and our create
+            raise ConfigError(
+                f"study {study_name!r} was just created in {mask_url(url)!r} by another run "
+                "started at the same time; pass another --study, or follow that run with "
+                f"`sweeps status --study {shlex.quote(study_name)}`."
+            ) from None
         raise ConfigError(
             f"an Optuna study named {study_name!r} already exists in {mask_url(url)!r} but was "
             "not made by sweeps; pass another --study."
@@ -180,6 +204,24 @@ def create_study(
     study_id = optuna_storage.get_study_id_from_name(study_name)
     create_sweep(engine, study_id, study_name, config.to_json(), config.trials)
     return load_study(study_name, storage, engine=engine, url=url)
+
+
+def _exists(study_name: str, url: str) -> ConfigError:
+    return ConfigError(
+        f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with "
+        f"`sweeps resume --study {shlex.quote(study_name)}` or pass another --study."
+    )
+
+
+def _sweep_appears(engine: Engine, study_name: str, seconds: float = 5.0) -> bool:
+    """Whether a sweep row for ``study_name`` exists or appears within ``seconds`` (a run that
+    created the Optuna study writes its row right after)."""
+    deadline = time.monotonic() + seconds
+    while find_sweep(engine, study_name) is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def delete_study(handle: StudyHandle) -> None:

@@ -32,7 +32,16 @@ _TARGET = re.compile(r"sweeps\.worker\.\w+:\w+")
 
 class TaskFailedError(Exception):
     """A worker-side task failed for a reason other than bad input (a bug, out of memory, a
-    crash); the message is one line naming the task and the cause."""
+    crash); the message is one line naming the task and the cause.
+
+    ``reason`` is the cause alone; ``exit_code`` is the child's exit code when it died without
+    answering (None when it answered with a failure).
+    """
+
+    def __init__(self, message: str, *, reason: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        self.reason = reason or message
+        self.exit_code = exit_code
 
 
 def _child(target: str, args: tuple, kwargs: dict[str, Any], results: Any) -> None:
@@ -120,14 +129,16 @@ def run_in_child(target: str, *args: Any, **kwargs: Any) -> Any:
     if message is None:
         raise TaskFailedError(
             f"{target} died without an answer (exit code {process.exitcode}); "
-            "it may have run out of memory"
+            "it may have run out of memory",
+            reason=f"the process died without an answer (exit code {process.exitcode})",
+            exit_code=process.exitcode,
         )
     kind, value = message
     if kind == "result":
         return value
     if kind == "error":
         raise value
-    raise TaskFailedError(f"{target} failed: {value}")
+    raise TaskFailedError(f"{target} failed: {value}", reason=value)
 
 
 def _receive(receiver: Any, process: Any) -> tuple[str, Any] | None:

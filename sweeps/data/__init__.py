@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from sweeps.data.base import DatasetInfo, Splits
 from sweeps.data.pipeline import Augmentation, PipelineOptions, make_pipelines
-from sweeps.data.registry import check_dataset, dataset_info, list_datasets, load_splits
+from sweeps.data.registry import (
+    check_dataset,
+    dataset_info,
+    decodes_images,
+    list_datasets,
+    load_splits,
+    resolved_name,
+)
 from sweeps.data.splits import auto_val_fraction
 
 __all__ = [
@@ -20,7 +27,9 @@ __all__ = [
     "auto_val_fraction",
     "check_dataset",
     "dataset_info",
+    "decodes_images",
     "list_datasets",
     "load_splits",
     "make_pipelines",
+    "resolved_name",
 ]

@@ -2,13 +2,18 @@
 
 With ``DIR/train/`` and ``DIR/test/`` those are the splits; otherwise a stratified 20% test
 split is carved with the fixed seed ``splits.TEST_SEED`` (as for digits). Every image is
-resized to the size of the first image, and decoded with that image's channel count.
+resized to the size of the first image, and decoded with that image's channel count by
+TensorFlow's decoder (Pillow only reads the first image's header): a file Pillow can read but
+TensorFlow cannot (a TIFF named ``.png``) is reported by :func:`load`, which a sweep calls
+once in a child process before its study exists.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -136,52 +141,33 @@ def _read(
             xs.append(np.clip(np.round(x.numpy()), 0, 255).astype(np.uint8))
             ys.append(y.numpy().astype(np.int64))
     except tf.errors.OpError as exc:
-        bad = _first_undecodable(ds.file_paths[sum(len(y) for y in ys) :]) or root
+        remaining = ds.file_paths[sum(len(y) for y in ys) :]
+        bad, why = _first_undecodable(remaining, shape[2]) or (root, _reason(exc))
         raise DatasetError(
-            f"image {bad} cannot be decoded ({type(exc).__name__}): replace or remove it"
+            f"image {bad} cannot be decoded by TensorFlow, which trains on it ({why}): "
+            "replace or remove it"
         ) from exc
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _first_undecodable(paths: list[str]) -> str | None:
+def _reason(exc: Any) -> str:
+    """TensorFlow's message without its graph decorations ({{function_node ...}}, [[...]])."""
+    text = re.sub(r"\{\{[^}]*\}\}", "", exc.message or "").split("[[")[0]
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _first_undecodable(paths: list[str], channels: int) -> tuple[str, str] | None:
+    """The first of ``paths`` that training's decoder refuses, and why: the same call Keras'
+    image loader makes, with the channel count the folder is read with."""
     import tensorflow as tf
 
     for path in paths:
         try:
-            tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-        except tf.errors.OpError:
-            return path
+            tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+        except tf.errors.OpError as exc:
+            return path, _reason(exc)
     return None
-
-
-def labels(directory: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test labels as :func:`load` would give them, found without TensorFlow.
-
-    Every image is decoded with Pillow on the way, so an unreadable one is reported before a
-    sweep starts rather than inside a worker.
-    """
-    from PIL import Image
-
-    roots, classes = _layout(directory)
-    per_root = []
-    for root in roots:
-        ys = []
-        for index, name in enumerate(classes):
-            for path in _images(root / name):
-                try:
-                    with Image.open(path) as image:
-                        image.load()
-                except (OSError, ValueError, SyntaxError) as exc:
-                    raise DatasetError(
-                        f"image {path} cannot be decoded ({one_line(exc)}): replace or remove it"
-                    ) from exc
-                ys.append(index)
-        per_root.append(np.array(ys, dtype=np.int64))
-    if len(per_root) == 2:
-        return per_root[0], per_root[1]
-    y = per_root[0]
-    keep, _, part, _ = carve(np.arange(len(y)), y, TEST_FRACTION, TEST_SEED, what="test")
-    return y[keep], y[part]
 
 
 def load(directory: Path) -> RawSplits:

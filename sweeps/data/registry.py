@@ -2,7 +2,7 @@
 
 Names are the built-ins (``digits``, ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100``)
 or a prefix and a folder (``cifar10-bin:DIR``, ``folder:DIR``). Nothing here imports
-tensorflow: only ``load_splits`` reaches the loaders that do.
+tensorflow: only ``load_splits`` reaches the loaders that do (an image folder's decoder).
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from sweeps.data.base import DatasetInfo, RawSplits, Splits
 from sweeps.data.splits import carve
 from sweeps.errors import DatasetError
 
-__all__ = ["BUILTIN_NAMES", "check_dataset", "dataset_info", "list_datasets", "load_splits"]
+__all__ = [
+    "BUILTIN_NAMES",
+    "check_dataset",
+    "dataset_info",
+    "decodes_images",
+    "list_datasets",
+    "load_splits",
+    "resolved_name",
+]
 
 BUILTIN_NAMES = ("digits", *keras_cache.NAMES)
 _PREFIXES = {"cifar10-bin": cifar_binary, "folder": image_folder}
@@ -74,22 +82,38 @@ def _check_labels(name: str, info: DatasetInfo, *label_sets: np.ndarray) -> None
 
 
 def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
-    """Find whatever :func:`load_splits` would reject, before a sweep creates anything.
+    """Find, without TensorFlow, whatever :func:`load_splits` would reject, before a sweep
+    creates anything.
 
-    Reads the dataset once, without TensorFlow where it can (image folders are decoded with
-    Pillow); a Keras dataset that is not cached is downloaded now, so being offline is
-    reported here. Raises DatasetError.
+    Reads the dataset once (a Keras dataset that is not cached is downloaded now, so being
+    offline is reported here). An image folder is only indexed here: its files are decoded by
+    TensorFlow's decoder, the one training uses, when a child process calls
+    :func:`load_splits` (see :func:`decodes_images`). Raises DatasetError.
     """
     info = dataset_info(name)
     kind, directory = _parse(name)
-    if kind == "folder":
-        y_train, y_test = image_folder.labels(directory)
-    else:
-        raw = _load_raw(kind, directory).checked(name)
-        y_train, y_test = raw.y_train, raw.y_test
-    _check_labels(name, info, y_train, y_test)
-    carve(np.arange(len(y_train)), y_train, val_fraction, seed, what="validation")
+    if decodes_images(name):
+        return info
+    raw = _load_raw(kind, directory).checked(name)
+    _check_labels(name, info, raw.y_train, raw.y_test)
+    carve(np.arange(len(raw.y_train)), raw.y_train, val_fraction, seed, what="validation")
     return info
+
+
+def decodes_images(name: str) -> bool:
+    """Whether loading ``name`` decodes image files with TensorFlow (``folder:DIR``): only
+    :func:`load_splits`, in a process that may import TensorFlow, can check those files."""
+    return _parse(name)[0] == "folder"
+
+
+def resolved_name(name: str) -> str:
+    """``name`` with its folder made absolute (``folder:data`` -> ``folder:/home/me/data``).
+
+    A study saves its dataset's name; a relative folder would mean another folder to a
+    ``sweeps resume`` or a worker started elsewhere. Raises DatasetError for an unknown name.
+    """
+    kind, directory = _parse(name)
+    return name if directory is None else f"{kind}:{directory.resolve()}"
 
 
 def load_splits(name: str, *, val_fraction: float = 0.1, seed: int = 0) -> Splits:

@@ -1,4 +1,8 @@
-"""A test space that cannot build: every trial fails the same way."""
+"""A test space that builds but cannot train: every trial fails the same way.
+
+It builds, so the preflight (which builds the first model and runs it once, not training)
+lets the sweep start; its layer refuses the training pass, which only a trial makes.
+"""
 
 from __future__ import annotations
 
@@ -9,5 +13,15 @@ BASELINE: dict = {}
 
 
 def build(hp, spec):
+    import keras
+
+    class RefusesTraining(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            if training:
+                raise ValueError("this space never trains")
+            return inputs
+
     hp.Float("x", 0.0, 1.0)
-    raise ValueError("this space never builds")
+    inputs = keras.Input(spec.shape)
+    x = RefusesTraining()(keras.layers.Flatten()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(spec.num_classes)(x))
