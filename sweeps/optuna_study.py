@@ -6,7 +6,6 @@ and optuna-dashboard read the same file.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.pruners import ChanceLevelPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
+from sweeps.tf_logs import quiet_optuna
 
 __all__ = [
     "StudyHandle",
@@ -34,8 +34,7 @@ __all__ = [
     "raise_budget",
 ]
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+quiet_optuna()  # in the CLI's process and in every worker: sweeps reports what Optuna did
 
 # Trial user attributes (public in Optuna's API and shown by its tools).
 BASELINE_ATTR = "sweeps:baseline"

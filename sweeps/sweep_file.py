@@ -178,11 +178,11 @@ def _loader() -> type:
                 key = self.construct_object(key_node, deep=True)
                 line = key_node.start_mark.line + 1
                 try:
-                    first = seen.setdefault(key, line)
+                    if key in seen:
+                        raise _DuplicateKeyError(key, seen[key], line)
                 except TypeError:  # an unhashable key: PyYAML's own error says so
                     continue
-                if first != line:
-                    raise _DuplicateKeyError(key, first, line)
+                seen[key] = line
             return super().construct_mapping(node, deep=deep)
 
     return UniqueKeyLoader
@@ -334,10 +334,12 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     try:
         data = yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKeyError as exc:
-        raise ConfigError(
-            f"{where}: key {exc.key!r} is given twice (lines {exc.first} and {exc.second}); "
-            "keep one."
-        ) from None
+        lines = (
+            f"line {exc.first}"
+            if exc.first == exc.second
+            else f"lines {exc.first} and {exc.second}"
+        )
+        raise ConfigError(f"{where}: key {exc.key!r} is given twice ({lines}); keep one.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
