@@ -43,9 +43,19 @@ class StorageURLError(ValueError):
     """A storage URL is malformed or the database behind it cannot be reached."""
 
 
-# Query parameters that carry credentials (libpq's password, sslpassword; tokens of cloud
-# drivers): never printed.
-_SECRET_KEYS = ("pass", "secret", "token", "pwd")
+# Query parameters that carry credentials (libpq's password, sslpassword; tokens, keys and
+# auth strings of cloud drivers): never printed. Matched as parts of the name, so
+# ``sslpassword``, ``access_token`` and ``api_key`` are caught too; masking a harmless one
+# (``sslkey``, a file path) costs nothing.
+_SECRET_KEYS = ("pass", "secret", "token", "pwd", "key", "auth", "credential")
+
+
+def _is_secret_key(key: str) -> bool:
+    """Whether query parameter ``key`` (as written, perhaps percent-encoded) holds a secret."""
+    name = unquote(key.replace("+", " ")).lower()
+    return any(word in name for word in _SECRET_KEYS)
+
+
 # Python driver module -> the package that provides it, for the "pip install" hint.
 _DRIVER_PACKAGES = {
     "MySQLdb": "mysqlclient",
@@ -139,8 +149,7 @@ def mask_url(url: str) -> str:
     pairs = []
     for pair in query.split("&"):
         key, eq, _ = pair.partition("=")
-        secret = eq and any(word in key.lower() for word in _SECRET_KEYS)
-        pairs.append(f"{key}=***" if secret else pair)
+        pairs.append(f"{key}=***" if eq and _is_secret_key(key) else pair)
     return f"{base}?{'&'.join(pairs)}"
 
 
@@ -152,7 +161,7 @@ def scrub(text: str, url: str) -> str:
         secrets.add(userinfo.split(":", 1)[1])
     for pair in str(url).partition("?")[2].split("&"):
         key, eq, value = pair.partition("=")
-        if eq and value and any(word in key.lower() for word in _SECRET_KEYS):
+        if eq and value and _is_secret_key(key):
             secrets.add(value)
     for secret in sorted({s for v in secrets for s in (v, unquote(v))}, key=len, reverse=True):
         if secret:

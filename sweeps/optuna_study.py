@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.pruners import ChanceLevelPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
+from sweeps.tf_logs import quiet_optuna
 
 __all__ = [
     "StudyHandle",
@@ -37,8 +37,7 @@ __all__ = [
     "raise_budget",
 ]
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+quiet_optuna()  # in the CLI's process and in every worker: sweeps reports what Optuna did
 
 # Trial user attributes (public in Optuna's API and shown by its tools).
 BASELINE_ATTR = "sweeps:baseline"

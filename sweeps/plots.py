@@ -18,7 +18,7 @@ from storage.models import TrialStatus
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["OPTUNA_PLOTS", "PLOTS", "plot_study", "plot_sweep"]
+__all__ = ["MIN_PARAMS", "OPTUNA_PLOTS", "PLOTS", "check_params", "plot_study", "plot_sweep"]
 
 # Kinds drawn by optuna.visualization.matplotlib ("params" is the old name of "slice").
 OPTUNA_PLOTS = ("params", "importance", "parallel", "contour", "slice", "intermediate")
@@ -36,6 +36,35 @@ TARGET_NAME = "val accuracy"
 # How many parameters, the most important first, a kind draws when none are named: a contour
 # grid is n x n panels, a slice row n panels; more than this is unreadable.
 TOP_PARAMS = {"contour": 2, "slice": 4, "params": 4, "parallel": 8}
+# The kinds that draw chosen parameters, and the fewest distinct ones each can draw: a
+# contour is drawn between two parameters (Optuna's draws an empty figure for one), the others
+# draw one panel, bar or axis per parameter.
+MIN_PARAMS = {"contour": 2, "slice": 1, "params": 1, "parallel": 1, "importance": 1}
+
+
+def check_params(kind: str, params: list[str] | None) -> None:
+    """Raise ConfigError when ``kind`` cannot draw ``params`` (None: the most important few),
+    before anything is read or drawn.
+    """
+    from sweeps.errors import ConfigError
+
+    if params is None:
+        return
+    if kind not in MIN_PARAMS:
+        raise ConfigError(
+            f"--params applies to --kind {', '.join(MIN_PARAMS)}, but got --kind {kind!r}, "
+            "which draws no chosen parameters; drop --params."
+        )
+    repeated = sorted({name for name in params if params.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"--params names {repeated[0]!r} twice; give each parameter once.")
+    if len(params) < MIN_PARAMS[kind]:
+        given = ",".join(params)
+        raise ConfigError(
+            f"--kind {kind} needs at least {MIN_PARAMS[kind]} parameters, but got "
+            f"--params {given!r}; name {MIN_PARAMS[kind]} or more, or leave --params out "
+            "for the most important ones."
+        )
 
 
 def _history(ax, ranked: pd.DataFrame) -> None:
@@ -150,6 +179,22 @@ def _important_params(study: optuna.Study, count: int) -> list[str]:
     return list(optuna.importance.get_param_importances(study, evaluator=evaluator))[:count]
 
 
+def _check_contour(study: optuna.Study, params: list[str]) -> None:
+    """A contour panel needs two parameters that each took two values or more in finished
+    trials: Optuna leaves any other panel empty (and says so only in a log line)."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    for name in params:
+        values = {repr(t.params[name]) for t in done if name in t.params}
+        if len(values) < 2:
+            taken = f"only {next(iter(values))}" if values else "no value"
+            raise ValueError(
+                f"contour needs parameters that took two values or more in complete trials, "
+                f"but {name} took {taken}; name others with --params, or run more trials."
+            )
+
+
 def plot_study(
     kind: str,
     study: optuna.Study,
@@ -169,13 +214,31 @@ def plot_study(
     import matplotlib
 
     matplotlib.use("Agg")
+    from sweeps.tf_logs import quiet_optuna, verbose
+
+    quiet_optuna()
+    check_params(kind, params)
+    with warnings.catch_warnings():
+        if not verbose():  # Optuna's and matplotlib's notes: the figure is what the user asked
+            warnings.simplefilter("ignore")
+        return _draw(kind, study, out, title, params)
+
+
+def _draw(kind: str, study: optuna.Study, out: Path, title: str, params: list[str] | None) -> Path:
+    """The figure itself, drawn and saved (see plot_study)."""
     import numpy as np
     import optuna
     from optuna.visualization import matplotlib as vis
 
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     if kind in TOP_PARAMS and params is None:
         params = _important_params(study, TOP_PARAMS[kind])
+        if len(params) < MIN_PARAMS[kind]:  # a study that searched fewer parameters
+            raise ValueError(
+                f"{kind} needs at least {MIN_PARAMS[kind]} parameters that every finished "
+                f"trial has, but the study has {len(params)}: {', '.join(params) or 'none'}."
+            )
+    if kind == "contour":
+        _check_contour(study, params)
     if kind == "importance":
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
         drawn = vis.plot_param_importances(

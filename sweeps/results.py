@@ -270,10 +270,11 @@ class Study:
         import pandas as pd
 
         from storage.queries import ranked_rows
-        from sweeps.plots import PLOTS, plot_study, plot_sweep
+        from sweeps.plots import PLOTS, check_params, plot_study, plot_sweep
 
         if kind not in PLOTS:
             raise ConfigError(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
+        check_params(kind, params)
         target = Path(out) if out is not None else Path(f"{self.name}-{kind}.png")
         if target.suffix.lower() not in (".png", ".pdf", ".svg"):
             raise ConfigError(f"--out must end in .png, .pdf or .svg, but got {str(target)!r}.")

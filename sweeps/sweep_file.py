@@ -36,7 +36,14 @@ from typing import Any
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 
-__all__ = ["OVERRIDE_FORMS", "SweepFile", "check_overrides", "file_keys", "load_sweep_file"]
+__all__ = [
+    "OVERRIDE_FORMS",
+    "SweepFile",
+    "check_overrides",
+    "file_keys",
+    "load_sweep_file",
+    "saved_text",
+]
 
 # Keys of a sweep file that are not SweepConfig fields: where the sweep is recorded.
 _PLACE_KEYS = ("storage", "study")
@@ -68,7 +75,7 @@ class SweepFile:
     """A loaded sweep file: its path, its text, and :func:`sweeps.run` keywords."""
 
     path: str
-    text: str
+    text: str  # as saved with the study and printed: comments and credentials left out
     settings: dict[str, Any]  # run() keywords; the parameters block as ``overrides``
 
 
@@ -146,22 +153,193 @@ def _override(path: str, name: Any, spec: Any) -> dict[str, Any]:
     return bounds
 
 
+class _DuplicateKeyError(Exception):
+    """A mapping names one key twice (raised inside the YAML loader, reported with the path)."""
+
+    def __init__(self, key: Any, first: int, second: int) -> None:
+        super().__init__(key, first, second)
+        self.key, self.first, self.second = key, first, second
+
+
+def _loader() -> type:
+    """PyYAML's safe loader, but a key given twice in one mapping is an error.
+
+    Plain YAML keeps the last value silently, so ``trials: 8`` followed later by ``trials: 2``
+    would run 2 trials with no word said.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` merges, and the keys after it override: allowed
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in seen:
+                        raise _DuplicateKeyError(key, seen[key], line)
+                except TypeError:  # an unhashable key: PyYAML's own error says so
+                    continue
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def _comment_spans(text: str) -> list[tuple[int, int]]:
+    """Where the comments of ``text`` (valid YAML) are: every ``#`` outside a token starts one.
+
+    The scanner skips comments, so whatever lies between its tokens, apart from white space,
+    is a comment. A block scalar's token (``|`` or ``>``) also spans the comment on its header
+    line; only its content, from the first line break on, is text of the value.
+    """
+    import yaml
+
+    protected = []
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        start, end = token.start_mark.index, token.end_mark.index
+        if isinstance(token, yaml.ScalarToken) and text[start : start + 1] in ("|", ">"):
+            header_end = text.find("\n", start, end)
+            protected.append((start, start + 1))
+            start = end if header_end < 0 else header_end
+        protected.append((start, end))
+    inside = bytearray(len(text))
+    for start, end in protected:
+        inside[start:end] = b"\x01" * (end - start)
+    spans = []
+    position = 0
+    while (hash_at := text.find("#", position)) >= 0:
+        if inside[hash_at]:
+            position = hash_at + 1
+            continue
+        line_end = min(
+            i for i in (text.find("\n", hash_at), text.find("\r", hash_at), len(text)) if i >= 0
+        )
+        spans.append((hash_at, line_end))
+        position = line_end
+    return spans
+
+
+def _without_comments(text: str) -> str:
+    """``text`` less its comments: a comment line goes, a trailing comment and the blanks
+    before it go."""
+    pieces, position = [], 0
+    for start, end in _comment_spans(text):
+        line_start = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+        if not text[line_start:start].strip():  # a line of its own: drop it with its break
+            cut_start = line_start
+            if text.startswith("\r\n", end):
+                end += 2
+            elif text.startswith(("\n", "\r"), end):
+                end += 1
+        else:
+            cut_start = len(text[:start].rstrip(" \t"))
+        pieces.append(text[position:cut_start])
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _urls_masked(text: str) -> str:
+    """``text`` with every value that holds a credential (a storage URL's password, a
+    ``?password=`` query) written masked, however the file quoted or escaped it."""
+    import yaml
+
+    from storage.engine import mask_url
+
+    edits = []
+    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    while stack:
+        node = stack.pop()
+        if node is None:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            masked = mask_url(node.value)
+            if masked != node.value:
+                start, end = node.start_mark.index, node.end_mark.index
+                source = text[start:end]
+                # The node's span starts at its anchor or tag, if any: both stay.
+                head = re.match(r"(?:[&!]\S*\s+)*", source).group(0)
+                tail = source[len(source.rstrip("\r\n")) :]
+                edits.append(
+                    (start, end, head + json.dumps(masked) + tail)
+                )  # JSON quotes are YAML's
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+    # An alias repeats its anchor's node: edit each place once, from the end backwards.
+    for start, end, replacement in sorted(set(edits), reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
+
+
+COMMENTS_LEFT_OUT = "# (comments left out: sweeps stores none, as one may hold a password)\n"
+
+
+def saved_text(text: str, storage: str | None = None) -> str:
+    """The sweep file's text as sweeps stores and prints it: no secret left in it.
+
+    Comments are left out whole: a comment is free text, where a password (a storage URL
+    that was commented out, a note) cannot be told from any other words. Values holding a
+    credential are masked as :func:`storage.mask_url` masks them, and the credentials of
+    ``storage`` are scrubbed from whatever text remains.
+    """
+    from storage.engine import scrub
+
+    kept = _without_comments(text)
+    if kept != text:
+        kept = COMMENTS_LEFT_OUT + kept
+    kept = _urls_masked(kept)
+    return scrub(kept, storage) if storage else kept
+
+
 def load_sweep_file(path: str | Path) -> SweepFile:
     """Read and check a YAML sweep file; no space is loaded and nothing is created.
 
     Raises:
-        ConfigError: the file is missing or not YAML, or a key or value is wrong (the message
-            names the key and the valid ones).
+        ConfigError: the path is empty, a folder or missing, the file is not UTF-8 or not
+            YAML, it gives a key twice, or a key or value is wrong (the message names the key
+            and the valid ones).
     """
     import yaml
 
     where = str(path)
+    if not where.strip():
+        raise ConfigError(
+            "the sweep file's path is empty; give the path of a .yaml file such as "
+            "examples/003_mnist_cnn.yaml."
+        )
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise ConfigError(f"sweep file {where!r} is a folder; give the path of a .yaml file.")
     if not file.is_file():
         raise ConfigError(f"sweep file {where!r} does not exist; give the path of a .yaml file.")
-    text = file.read_text()
     try:
-        data = yaml.safe_load(text)
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"sweep file {where!r} cannot be read ({exc.strerror}); check its permissions."
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is fine
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte {raw[exc.start]:#04x} on line {line}); save the "
+            "file as UTF-8."
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKeyError as exc:
+        lines = (
+            f"line {exc.first}"
+            if exc.first == exc.second
+            else f"lines {exc.first} and {exc.second}"
+        )
+        raise ConfigError(f"{where}: key {exc.key!r} is given twice ({lines}); keep one.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -193,6 +371,7 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     except ConfigError as exc:
         message = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
         raise ConfigError(f"{where}: {message}") from None
+    text = saved_text(text, settings.get("storage"))
     return SweepFile(path=str(file.resolve()), text=text, settings=settings)
 
 

@@ -1,20 +1,52 @@
-"""Keep TensorFlow's start-up lines off the user's terminal.
+"""Keep other libraries' lines off the user's terminal: only sweeps' own lines reach it.
 
 Importing TensorFlow prints absl and oneDNN/CUDA notices straight to file descriptor 2, before
 any Python logging setting can apply, so they are silenced at the descriptor for the import
-only. ``SWEEPS_TF_LOGS=1`` lets them through (the README says so).
+only. Optuna's log lines and warnings (a sampler falling back, a plot with too few values) are
+routed off as well; the tools that ``sweeps tensorboard --run`` and ``sweeps dashboard`` start
+are quieted where they start (:mod:`sweeps.viewers`). ``SWEEPS_TF_LOGS=1`` lets all of it
+through (the README says so).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
-__all__ = ["SHOW_ENV", "import_tensorflow_quietly"]
+__all__ = ["SHOW_ENV", "import_tensorflow_quietly", "quiet_optuna", "verbose"]
 
 SHOW_ENV = "SWEEPS_TF_LOGS"
+
+
+def verbose() -> bool:
+    """Whether the user asked for the libraries' own lines (``SWEEPS_TF_LOGS=1``)."""
+    return os.environ.get(SHOW_ENV, "") not in ("", "0")
+
+
+def quiet_optuna() -> None:
+    """Route Optuna's log lines and warnings off the terminal, unless :func:`verbose`.
+
+    Optuna logs to stderr through its own handler; without that handler Python's last-resort
+    handler would print its warnings anyway, so a NullHandler takes its place.
+    """
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    if verbose():
+        optuna.logging.enable_default_handler()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return
+    warnings.filterwarnings("ignore", module=r"optuna(_dashboard)?(\.|$)")
+    optuna.logging.disable_default_handler()
+    for name in ("optuna", "optuna_dashboard"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
 
 
 @contextlib.contextmanager
@@ -35,7 +67,7 @@ def import_tensorflow_quietly() -> None:
     """Import TensorFlow and Keras (once per process) without their start-up noise."""
     if "tensorflow" in sys.modules and "keras" in sys.modules:
         return
-    if os.environ.get(SHOW_ENV):
+    if verbose():
         quiet = contextlib.nullcontext()
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -49,11 +49,16 @@ def _notebook_of(space: str) -> str | None:
 
 
 def echo_sweep_file(config: sweeps.SweepConfig) -> None:
-    """The sweep file a study was started from, as it was read (nothing when none)."""
+    """The sweep file a study was started from, comments and credentials left out (nothing
+    when none)."""
     if config.sweep_file_text is None:
         return
+    from sweeps.sweep_file import saved_text
+
+    # Masked again: a study saved by an older release holds the text as it was read.
+    text = saved_text(config.sweep_file_text)
     typer.echo(f"Sweep file {config.sweep_file}:")
-    for line in config.sweep_file_text.rstrip().splitlines():
+    for line in text.rstrip().splitlines():
         typer.echo(f"  {line}")
 
 

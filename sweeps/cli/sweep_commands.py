@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -53,7 +52,8 @@ def _exit_code(study: sweeps.Study) -> int:
 def run(
     ctx: typer.Context,
     config: Annotated[
-        Optional[Path],
+        # A string, not a Path: Path("") is ".", and an empty --config must say it is empty.
+        Optional[str],
         typer.Option(
             "--config",
             "-c",
