@@ -288,9 +288,7 @@ class Study:
             epochs = self.epochs() if kind == "curves" else None
             with _writing(target.parent):
                 return plot_sweep(kind, ranked, epochs, target, self.name)
-        import optuna
-
-        study = optuna.load_study(study_name=self.name, storage=self._url)
+        study = self._optuna_study()
         if params:
             known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
             unknown = sorted(set(params) - known)
@@ -304,6 +302,19 @@ class Study:
                 return plot_study(kind, study, target, self.name, params=params)
         except (ValueError, RuntimeError) as exc:  # too few trials for fANOVA, a contour...
             raise ConfigError(f"cannot draw {kind!r} for study {self.name!r}: {exc}") from None
+
+    def _optuna_study(self) -> Any:
+        """The study through Optuna's storage, for its plots, on a read-only engine: Optuna's
+        own engine writes on open (and fails on a store in a read-only folder), and leaves
+        ``-wal`` and ``-shm`` files beside a SQLite store."""
+        import optuna
+
+        from storage.engine import read_only_options
+
+        storage = optuna.storages.RDBStorage(
+            self._url, engine_kwargs=read_only_options(self._url), skip_table_creation=True
+        )
+        return optuna.load_study(study_name=self.name, storage=storage)
 
     # From the sweep to a model. TensorFlow runs in a spawned child (sweeps.spawn), so these
     # leave the caller free of the worker's TensorFlow state; only model() loads Keras here.
