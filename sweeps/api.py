@@ -366,7 +366,10 @@ def resume(
             "finished trials; raise the budget with --trials N.",
         )
         return Study(handle.sweep, handle.engine, handle.url)
-    return _dispatch(handle, plan_slots(handle.config), str(handle.config.artifacts), console)
+    from sweeps.artifacts import resume_root
+
+    artifacts = resume_root(handle.config, handle.url)  # moved with the store: found beside it
+    return _dispatch(handle, plan_slots(handle.config), artifacts, console)
 
 
 def join(
@@ -409,7 +412,9 @@ def join(
             "`sweeps resume --trials N`).",
         )
         return Study(handle.sweep, handle.engine, handle.url)
-    folder = root or str(handle.config.artifacts)
+    from sweeps.artifacts import resume_root
+
+    folder = root or resume_root(handle.config, handle.url)
     return _dispatch(handle, slots, folder, console)
 
 
