@@ -403,7 +403,8 @@ class Study:
         """
         from sweeps.model_api import evaluate_trial
 
-        return evaluate_trial(self._writer(), self._sweep, trial, out, self._artifacts_root())
+        root = self._artifacts_root()
+        return evaluate_trial(self._engine, self._sweep, trial, out, root, self._writer)
 
     def evaluation(self, trial: int) -> dict[str, StoredEvaluation]:
         """A trial's recorded evaluations by split (``val``, ``test``); empty if never run.
@@ -429,7 +430,8 @@ class Study:
         """
         from sweeps.model_api import build_ensemble
 
-        return build_ensemble(self._writer(), self._sweep, k, out, self._artifacts_root())
+        root = self._artifacts_root()
+        return build_ensemble(self._engine, self._sweep, k, out, root, self._writer)
 
     def ensemble_rows(self) -> list[dict[str, Any]]:
         """What :meth:`ensembles` returns, as plain dicts (no pandas import)."""
@@ -455,7 +457,7 @@ class Study:
         """
         from sweeps.model_api import refit_trial
 
-        return refit_trial(self._writer(), self._sweep, trial, out)
+        return refit_trial(self._engine, self._sweep, trial, out, self._writer)
 
     def recorded_refit(self, trial: int) -> Refit | None:
         """The trial's recorded refit, if it has one.
