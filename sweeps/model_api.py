@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -356,6 +357,12 @@ def _root(engine: Engine, sweep: Sweep, root: ArtifactsRoot | None) -> Artifacts
     return study_root(sweep, engine.url.render_as_string(hide_password=False))
 
 
+def _writing(engine: Engine, writer: Callable[[], Engine] | None) -> Engine:
+    """The engine that records a result: ``writer()`` opens a writable one only now, after
+    every check and the work, so bad input never opens the store for writing."""
+    return engine if writer is None else writer()
+
+
 def save_trial_model(
     engine: Engine,
     sweep: Sweep,
@@ -383,6 +390,7 @@ def evaluate_trial(
     trial: int | None,
     out: str | Path = ".",
     root: ArtifactsRoot | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> EvaluationReport:
     """Score a trial's model on val and test, record the numbers, and draw the confusion
     matrix and sample predictions of the test split into the folder ``out``.
@@ -407,7 +415,7 @@ def evaluate_trial(
     )
     for split in (result.val, result.test):
         record_evaluation(
-            engine,
+            _writing(engine, writer),
             study_id=sweep.study_id,
             trial_id=detail.result.trial_id,
             split=split.split,
@@ -445,6 +453,7 @@ def build_ensemble(
     k: int,
     out: str | Path | None = None,
     root: ArtifactsRoot | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> EnsembleReport:
     """Average the logits of the ``k`` best trials by validation accuracy; score and record
     the ensemble; with ``out``, save it as one ``.keras`` model.
@@ -464,7 +473,7 @@ def build_ensemble(
         "sweeps.worker.ensemble:ensemble_trials", specs, None if path is None else str(path)
     )
     record_ensemble(
-        engine,
+        _writing(engine, writer),
         study_id=sweep.study_id,
         val_accuracy=result.val_accuracy,
         test_accuracy=result.test_accuracy,
@@ -491,7 +500,11 @@ def build_ensemble(
 
 
 def refit_trial(
-    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path | None = None
+    engine: Engine,
+    sweep: Sweep,
+    trial: int | None,
+    out: str | Path | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> RefitReport:
     """Retrain a trial's configuration (default: the best by validation) on train+val for its
     best epoch count, evaluate it once on test, save it to ``out`` (default
@@ -509,7 +522,7 @@ def refit_trial(
     spec = trial_spec(sweep, detail, need_model=False)
     result: RefitResult = run_in_child("sweeps.worker.refit:refit_trial", spec, str(path))
     record_refit(
-        engine,
+        _writing(engine, writer),
         trial_id=detail.result.trial_id,
         study_id=sweep.study_id,
         number=spec.number,
