@@ -129,3 +129,23 @@ def test_a_checkpoint_folder_deleted_by_hand_is_not_called_not_kept(cli, moved, 
     assert "sweeps evaluate 0" not in shown.output  # evaluate needs the model it lacks
     kept = invoke(cli, "show", 1, *storage)
     assert "Model: kept" in kept.output and "sweeps evaluate 1" in kept.output
+
+
+def test_a_root_that_moved_with_the_store_is_found_in_any_layout(tmp_path) -> None:
+    """Artifacts not beside the store (a sibling folder, here) are found again after both
+    moved, and nothing is invented when they did not come along."""
+    from sweeps.artifacts import checkpoint_folder, locate_root
+
+    recorded = "/gone/project/data/checkpoints"
+    moved = tmp_path / "project"
+    (moved / "data" / "checkpoints" / "s-1234abcd" / "trial-00003").mkdir(parents=True)
+    (moved / "db").mkdir()
+    url = f"sqlite:///{moved / 'db' / 'sweeps.db'}"
+    root = locate_root(recorded, "s-1234abcd", url)
+    assert root.found and root.path == moved / "data" / "checkpoints"
+    stored = f"{recorded}/s-1234abcd/trial-00003"
+    assert checkpoint_folder(stored, root) == root.study / "trial-00003"
+
+    root = locate_root(recorded, "s-other000", url)  # not moved along: nothing found
+    assert not root.found
+    assert checkpoint_folder(f"{recorded}/s-other000/trial-00000", root) is not None
