@@ -32,6 +32,7 @@ __all__ = [
     "mask_url",
     "normalize_url",
     "read_only_engine",
+    "read_only_options",
     "scrub",
     "session_scope",
 ]
@@ -218,31 +219,68 @@ def create_engine(url: str) -> Engine:
 
 
 def read_only_engine(url: str) -> Engine:
-    """An engine that cannot change the store: query commands use it.
+    """An engine that cannot change the store and leaves its folder as it found it: query
+    commands use it, and Optuna's plots through :func:`read_only_options`.
 
-    SQLite is opened read-only without touching its journal mode (a store that ``sweeps`` did
-    not make stays as it was), and where even that fails, as in a read-only folder beside a WAL
-    store that has no ``-shm`` file yet, as immutable. Other databases run every transaction
-    read-only.
+    Other databases run every transaction read-only. SQLite is never switched to WAL (a store
+    that ``sweeps`` did not make stays as it was), and no ``-wal`` or ``-shm`` file is left
+    behind; see :func:`read_only_options`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         engine = create_engine(url)
         engine.update_execution_options(postgresql_readonly=True)
         return engine
+    return sa.create_engine(url, **read_only_options(url))
+
+
+def read_only_options(url: str) -> dict[str, Any]:
+    """``create_engine()`` keywords that open ``url`` read-only (``RDBStorage``'s
+    ``engine_kwargs`` too, so Optuna's plots read a store they cannot write).
+
+    A SQLite store in WAL mode grows a ``-wal`` and a ``-shm`` file as soon as anything reads
+    it, and a read-only connection, which cannot checkpoint, leaves them behind. So each
+    connection is chosen when it opens (no pool keeps one open):
+
+    - no ``-wal`` file and a writable store and folder: read-write with ``query_only``; its
+      close, as the last connection, removes the two files its read made (SQLite's own rule,
+      so a writer that opened meanwhile keeps them);
+    - a ``-wal`` file already there (a sweep is running, or one was killed): read-only, which
+      creates nothing and leaves them as they are;
+    - a folder or store we may not write, without a ``-wal``: SQLite cannot open a WAL store
+      read-only there (it needs the ``-shm``), so it is opened as immutable: no locks, no files.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return {**engine_options(url), "execution_options": {"postgresql_readonly": True}}
     path = Path(str(parsed.database)).expanduser().resolve()
-    for flags in ("mode=ro", "immutable=1"):
-        engine = sa.create_engine(
-            f"sqlite:///file:{quote(str(path))}?{flags}&uri=true",
-            connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
-        )
-        try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql(_PROBE["sqlite"])
-            return engine
-        except sa.exc.DatabaseError:
-            engine.dispose()
-    return create_engine(url)  # let check_reachable report why it cannot be opened
+
+    def connect() -> Any:
+        import sqlite3
+
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        if writable and not Path(f"{path}-wal").exists():
+            modes = ("mode=rw",)
+        else:
+            modes = ("mode=ro", "immutable=1")
+        for mode in modes:
+            connection = sqlite3.connect(
+                f"file:{quote(str(path))}?{mode}",
+                uri=True,
+                timeout=BUSY_TIMEOUT_SECONDS,
+                check_same_thread=False,
+            )
+            try:
+                connection.execute("PRAGMA query_only = ON")
+                connection.execute(_PROBE["sqlite"])  # the open itself is lazy
+                return connection
+            except sqlite3.DatabaseError:
+                connection.close()
+                if mode == modes[-1]:
+                    raise
+        raise AssertionError("unreachable")
+
+    return {"creator": connect, "poolclass": sa.pool.NullPool}
 
 
 # SQLite opens any file lazily: only reading its schema tells a database from another file.

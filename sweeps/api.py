@@ -448,12 +448,15 @@ def resume(
             "finished trials; raise the budget with --trials N.",
         )
         return Study(handle.sweep, handle.engine, handle.url)
+    from sweeps.artifacts import resume_root
+
     # The dataset and the space as the workers will find them, before the budget is raised:
     # a folder removed since, or a space file edited since, changes nothing recorded.
     _preflight(handle.config)
+    artifacts = resume_root(handle.config, handle.url)  # moved with the store: found beside it
     if trials is not None:
         handle = raise_budget(handle, trials)
-    return _dispatch(handle, plan_slots(handle.config), str(handle.config.artifacts), console)
+    return _dispatch(handle, plan_slots(handle.config), artifacts, console)
 
 
 def _check_new_budget(handle: StudyHandle, trials: int) -> None:
@@ -505,7 +508,9 @@ def join(
             "`sweeps resume --trials N`).",
         )
         return Study(handle.sweep, handle.engine, handle.url)
-    folder = root or str(handle.config.artifacts)
+    from sweeps.artifacts import resume_root
+
+    folder = root or resume_root(handle.config, handle.url)
     return _dispatch(handle, slots, folder, console)
 
 

@@ -8,7 +8,9 @@ ensemble's members are the top K by validation; test accuracy is reported, never
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +24,7 @@ from sweeps.model_tasks import (
     RefitResult,
     SplitEvaluation,
     TrialSpec,
+    metadata_path,
 )
 from sweeps.spawn import run_in_child
 
@@ -31,10 +34,12 @@ if TYPE_CHECKING:
 
     from storage.models import Sweep, TrialResult
     from storage.queries import TrialDetail
+    from sweeps.artifacts import ArtifactsRoot
 
 __all__ = [
     "EnsembleReport",
     "EvaluationReport",
+    "MissingModel",
     "ModelReport",
     "RefitReport",
     "build_ensemble",
@@ -42,8 +47,10 @@ __all__ = [
     "evaluate_trial",
     "model_kept",
     "refit_trial",
+    "missing_model",
     "resolve_trial",
     "save_trial_model",
+    "study_root",
     "trial_spec",
 ]
 
@@ -156,56 +163,159 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
     return detail
 
 
-def model_kept(result: TrialResult) -> bool:
-    """Whether the trial's checkpoint folder is still on disk (the keep policy deletes those of
-    trials that can no longer make the top K)."""
-    return bool(result.checkpoint_dir) and Path(str(result.checkpoint_dir)).is_dir()
+def study_root(sweep: Sweep, url: str, artifacts: str | Path | None = None) -> ArtifactsRoot:
+    """Where the study's checkpoints are now (see :func:`sweeps.artifacts.locate_root`).
+
+    Raises:
+        ConfigError: ``artifacts`` holds no folder of this study.
+    """
+    from sweeps.artifacts import locate_root
+
+    config = SweepConfig.from_json(sweep.config_json)
+    folder = config.study_folder or sweep.study_name  # studies made before study folders
+    return locate_root(config.artifacts, folder, url, artifacts)
 
 
-def _not_kept(config: SweepConfig, numbers: list[int], study: str) -> ConfigError:
-    policy = config.keep_models
-    count = keep_count(policy)
-    kept = (
+def model_kept(result: TrialResult, root: ArtifactsRoot) -> bool:
+    """Whether the trial's checkpoint folder is on disk under ``root`` (the keep policy
+    deletes those of trials that can no longer make the top K)."""
+    from sweeps.artifacts import checkpoint_folder
+
+    folder = checkpoint_folder(result.checkpoint_dir, root)
+    return folder is not None and folder.is_dir()
+
+
+@dataclass(frozen=True)
+class MissingModel:
+    """Why a trial's checkpoints are not on disk, and what to do about it."""
+
+    by_policy: bool  # the keep policy deleted them (else: by hand, or the artifacts moved)
+    message: str
+
+
+def missing_model(
+    engine: Engine, sweep: Sweep, results: list[TrialResult], root: ArtifactsRoot
+) -> MissingModel:
+    """Why the checkpoints of ``results`` (none of them kept) are missing, and what to do:
+    the study's folder is not here (artifacts moved or on another machine), the keep policy
+    deleted them, or they were deleted by hand (the policy keeps them)."""
+    from storage.queries import ranked_trials
+    from sweeps.artifacts import checkpoint_folder
+
+    config = SweepConfig.from_json(sweep.config_json)
+    study, first = sweep.study_name, results[0].number
+    refit = f"`sweeps refit {first}` retrains its configuration without them"
+    if not root.found:
+        where = str(root.recorded) if root.recorded else str(root.path)
+        return MissingModel(
+            False,
+            f"the checkpoints of study {study!r} are not here: no folder {root.study_folder!r} "
+            f"in {where!r}, where they were recorded, nor beside the store; pass --artifacts "
+            f"DIR, the folder that holds {root.study_folder!r}, or {refit}.",
+        )
+    policy, count = config.keep_models, keep_count(config.keep_models)
+    ranked = [int(n) for n in ranked_trials(engine, sweep).get("trial", [])]
+    kept = set(ranked if count is None else ranked[:count])
+    by_hand = [r for r in results if r.number in kept]
+    if by_hand:
+        folder = checkpoint_folder(by_hand[0].checkpoint_dir, root)
+        return MissingModel(
+            False,
+            f"the checkpoint folder of trial {by_hand[0].number} of {study!r} is missing "
+            f"({str(folder)!r}): the study keeps it (--keep-models {policy}), so it was "
+            f"deleted or moved by hand; `sweeps refit {by_hand[0].number}` retrains its "
+            "configuration, or choose another trial (`sweeps show N` says whether its model "
+            "is kept).",
+        )
+    which = ", ".join(str(r.number) for r in results)
+    policy_text = (
         "keeps no trial's checkpoints"
         if count == 0
         else f"keeps the checkpoints of its {count} best trials by validation"
     )
-    which = ", ".join(map(str, numbers))
-    return ConfigError(
-        f"the model of trial {which} of {study!r} was not kept: the study {kept} "
-        f"(--keep-models {policy}); `sweeps refit {numbers[0]}` retrains it, or choose a kept "
-        "trial (`sweeps show N` says whether its model is kept)."
+    return MissingModel(
+        True,
+        f"the model of trial {which} of {study!r} was not kept: the study {policy_text} "
+        f"(--keep-models {policy}); {refit}, or choose a kept trial (`sweeps show N` says "
+        "whether its model is kept).",
     )
 
 
-def trial_spec(sweep: Sweep, detail: TrialDetail, *, need_model: bool = True) -> TrialSpec:
-    """What a worker-side task needs to rebuild ``detail``'s trial.
+def trial_spec(
+    sweep: Sweep,
+    detail: TrialDetail,
+    *,
+    need_model: bool = True,
+    root: ArtifactsRoot | None = None,
+) -> TrialSpec:
+    """What a worker-side task needs to rebuild ``detail``'s trial; its checkpoint folder is
+    the one under ``root`` (None: the folder as recorded).
 
     Raises:
-        ConfigError: ``need_model`` and the trial's checkpoints were not kept.
+        ConfigError: ``need_model`` and the trial's checkpoint folder is not there
+            (:func:`missing_model` says why; the tasks below check with it first).
     """
-    config = SweepConfig.from_json(sweep.config_json)
+    from sweeps.artifacts import checkpoint_folder
+
     result = detail.result
-    if need_model and not model_kept(result):
-        raise _not_kept(config, [result.number], sweep.study_name)
+    if root is None:
+        folder = Path(result.checkpoint_dir) if result.checkpoint_dir else None
+    else:
+        folder = checkpoint_folder(result.checkpoint_dir, root)
+    if need_model and (folder is None or not folder.is_dir()):
+        raise ConfigError(
+            f"trial {result.number} of {sweep.study_name!r} has no checkpoint folder "
+            f"({str(folder) if folder else 'none recorded'!r}); `sweeps show {result.number}` "
+            "says whether its model is kept."
+        )
     return TrialSpec(
         study=sweep.study_name,
         number=result.number,
-        config=config,
+        config=SweepConfig.from_json(sweep.config_json),
         params=dict(detail.params),
-        checkpoint_dir=result.checkpoint_dir,
+        checkpoint_dir=None if folder is None else str(folder),
         best_epoch=result.best_epoch,
         val_accuracy=result.val_accuracy,
         test_accuracy=result.test_accuracy,
     )
 
 
+def _kept_specs(
+    engine: Engine, sweep: Sweep, details: list[TrialDetail], root: ArtifactsRoot
+) -> list[TrialSpec]:
+    """The trials' specs with their checkpoint folders.
+
+    Raises:
+        ConfigError: a trial's checkpoints are missing (the message says why).
+    """
+    missing = [d.result for d in details if not model_kept(d.result, root)]
+    if missing:
+        raise ConfigError(missing_model(engine, sweep, missing, root).message)
+    return [trial_spec(sweep, d, root=root) for d in details]
+
+
 def _stem(sweep: Sweep, number: int) -> str:
     return f"{_UNSAFE.sub('-', sweep.study_name).strip('.-') or 'study'}-trial-{number}"
 
 
+def _writable_file(path: Path, what: str) -> None:
+    """``path`` can be written as a file: not a folder, in a folder we may write."""
+    if path.is_dir():
+        raise ConfigError(
+            f"{what} {str(path)!r} is a folder; give a file path (remove or rename the folder)."
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise ConfigError(
+            f"{what} {str(path)!r} cannot be written ({str(path.parent)!r} or the file is "
+            "read-only); choose another --out."
+        )
+
+
 def _model_file(out: str | Path | None, default: str = "") -> Path:
-    """``out`` (or ``default``) as a ``.keras`` path whose folder exists."""
+    """``out`` (or ``default``) as a ``.keras`` path that can be written, with its metadata
+    JSON beside it: both checked before any TensorFlow work, so a bad one writes nothing."""
     path = Path(out) if out is not None else Path(default)
     if path.suffix != ".keras":
         raise ConfigError(
@@ -216,46 +326,87 @@ def _model_file(out: str | Path | None, default: str = "") -> Path:
             f"--out {str(path)!r} is in {str(path.parent)!r}, which does not exist; create it "
             "first."
         )
+    _writable_file(path, "--out")
+    _writable_file(metadata_path(path), f"--out {str(path)!r} needs its metadata file beside it:")
     return path
+
+
+def _image_folder(out: str | Path) -> Path:
+    """``out`` as an existing folder we may write (``evaluate`` draws its images into it)."""
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"--out {str(folder)!r} is not a folder but a file; give the folder to draw the "
+            "two images into."
+        )
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--out {str(folder)!r} is not a folder (it does not exist); create it first."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {str(folder)!r} is read-only; choose a folder you can write.")
+    return folder
 
 
 # The tasks ----------------------------------------------------------------------------------
 
 
+def _root(engine: Engine, sweep: Sweep, root: ArtifactsRoot | None) -> ArtifactsRoot:
+    if root is not None:
+        return root
+    return study_root(sweep, engine.url.render_as_string(hide_password=False))
+
+
+def _writing(engine: Engine, writer: Callable[[], Engine] | None) -> Engine:
+    """The engine that records a result: ``writer()`` opens a writable one only now, after
+    every check and the work, so bad input never opens the store for writing."""
+    return engine if writer is None else writer()
+
+
 def save_trial_model(
-    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path | None
+    engine: Engine,
+    sweep: Sweep,
+    trial: int | None,
+    out: str | Path | None,
+    root: ArtifactsRoot | None = None,
 ) -> ModelReport:
     """Write a trial's model (default: the best by validation) to ``out`` (default
-    ``STUDY-trial-N.keras``) with its metadata JSON beside it.
+    ``STUDY-trial-N.keras``) with its metadata JSON beside it, from its checkpoints under
+    ``root`` (default: found from the store, :func:`study_root`).
 
     Raises:
-        ConfigError: see :func:`resolve_trial`; the trial's model was not kept; a bad ``out``.
+        ConfigError: see :func:`resolve_trial`; the trial's model is missing; a bad ``out``.
     """
     detail = resolve_trial(engine, sweep, trial)
-    spec = trial_spec(sweep, detail)
-    path = _model_file(out, f"{_stem(sweep, spec.number)}.keras")
+    path = _model_file(out, f"{_stem(sweep, detail.result.number)}.keras")
+    [spec] = _kept_specs(engine, sweep, [detail], _root(engine, sweep, root))
     export = run_in_child("sweeps.worker.export:export_model", spec, str(path))
     return ModelReport(spec.number, float(detail.result.val_accuracy), spec.test_accuracy, export)
 
 
 def evaluate_trial(
-    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path = "."
+    engine: Engine,
+    sweep: Sweep,
+    trial: int | None,
+    out: str | Path = ".",
+    root: ArtifactsRoot | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> EvaluationReport:
     """Score a trial's model on val and test, record the numbers, and draw the confusion
     matrix and sample predictions of the test split into the folder ``out``.
 
     Raises:
-        ConfigError: see :func:`resolve_trial`; the trial's model was not kept; ``out`` is not
-            an existing folder.
+        ConfigError: see :func:`resolve_trial`; the trial's model is missing; ``out`` is not
+            a folder we may write, or an image's path in it is a folder or read-only.
     """
     from storage.records import record_evaluation
 
-    folder = Path(out)
-    if not folder.is_dir():
-        raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
+    folder = _image_folder(out)
     detail = resolve_trial(engine, sweep, trial)
-    spec = trial_spec(sweep, detail)
-    stem = folder / _stem(sweep, spec.number)
+    stem = folder / _stem(sweep, detail.result.number)
+    for image in (f"{stem}-confusion.png", f"{stem}-predictions.png"):
+        _writable_file(Path(image), f"--out {str(folder)!r}: the image")
+    [spec] = _kept_specs(engine, sweep, [detail], _root(engine, sweep, root))
     result: EvaluationResult = run_in_child(
         "sweeps.worker.evaluation:evaluate_trial",
         spec,
@@ -264,7 +415,7 @@ def evaluate_trial(
     )
     for split in (result.val, result.test):
         record_evaluation(
-            engine,
+            _writing(engine, writer),
             study_id=sweep.study_id,
             trial_id=detail.result.trial_id,
             split=split.split,
@@ -297,7 +448,12 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
 
 
 def build_ensemble(
-    engine: Engine, sweep: Sweep, k: int, out: str | Path | None = None
+    engine: Engine,
+    sweep: Sweep,
+    k: int,
+    out: str | Path | None = None,
+    root: ArtifactsRoot | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> EnsembleReport:
     """Average the logits of the ``k`` best trials by validation accuracy; score and record
     the ensemble; with ``out``, save it as one ``.keras`` model.
@@ -312,15 +468,12 @@ def build_ensemble(
 
     path = _model_file(out) if out is not None else None
     details = ensemble_members(engine, sweep, k)
-    missing = [d.result.number for d in details if not model_kept(d.result)]
-    if missing:
-        raise _not_kept(SweepConfig.from_json(sweep.config_json), missing, sweep.study_name)
-    specs = [trial_spec(sweep, d) for d in details]
+    specs = _kept_specs(engine, sweep, details, _root(engine, sweep, root))
     result: EnsembleResult = run_in_child(
         "sweeps.worker.ensemble:ensemble_trials", specs, None if path is None else str(path)
     )
     record_ensemble(
-        engine,
+        _writing(engine, writer),
         study_id=sweep.study_id,
         val_accuracy=result.val_accuracy,
         test_accuracy=result.test_accuracy,
@@ -347,7 +500,11 @@ def build_ensemble(
 
 
 def refit_trial(
-    engine: Engine, sweep: Sweep, trial: int | None, out: str | Path | None = None
+    engine: Engine,
+    sweep: Sweep,
+    trial: int | None,
+    out: str | Path | None = None,
+    writer: Callable[[], Engine] | None = None,
 ) -> RefitReport:
     """Retrain a trial's configuration (default: the best by validation) on train+val for its
     best epoch count, evaluate it once on test, save it to ``out`` (default
@@ -361,11 +518,11 @@ def refit_trial(
     from storage.records import record_refit
 
     detail = resolve_trial(engine, sweep, trial)
+    path = _model_file(out, f"{_stem(sweep, detail.result.number)}-refit.keras")
     spec = trial_spec(sweep, detail, need_model=False)
-    path = _model_file(out, f"{_stem(sweep, spec.number)}-refit.keras")
     result: RefitResult = run_in_child("sweeps.worker.refit:refit_trial", spec, str(path))
     record_refit(
-        engine,
+        _writing(engine, writer),
         trial_id=detail.result.trial_id,
         study_id=sweep.study_id,
         number=spec.number,

@@ -6,6 +6,7 @@ the dispatcher and its workers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,13 @@ __all__ = [
     "RefitResult",
     "SplitEvaluation",
     "TrialSpec",
+    "metadata_path",
 ]
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """Where a model's metadata JSON lives: beside it, ``best.keras`` -> ``best.json``."""
+    return Path(model_path).with_suffix(".json")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,15 @@ if TYPE_CHECKING:
 
     from storage.models import Refit, Sweep
     from storage.queries import StoredEvaluation, TrialCounts, TrialDetail
+    from sweeps.artifacts import ArtifactsRoot
     from sweeps.dispatcher import DispatchResult
-    from sweeps.model_api import EnsembleReport, EvaluationReport, ModelReport, RefitReport
+    from sweeps.model_api import (
+        EnsembleReport,
+        EvaluationReport,
+        MissingModel,
+        ModelReport,
+        RefitReport,
+    )
 
 __all__ = ["Study", "StudyStatus", "all_ensembles", "open_study"]
 
@@ -72,6 +79,7 @@ class Study:
     ):
         self._sweep, self._engine, self._url = sweep, engine, url
         self._writable: Engine | None = None
+        self._artifacts: ArtifactsRoot | None = None  # set by use_artifacts
         self.last_run = last_run
 
     def __repr__(self) -> str:
@@ -118,11 +126,26 @@ class Study:
 
     @property
     def artifacts_folder(self) -> Path:
-        """This study's own folder of checkpoints and TensorBoard runs."""
-        from sweeps.artifacts import study_path
+        """This study's own folder of checkpoints and TensorBoard runs: where it was recorded,
+        or beside the store when the two moved together, or under :meth:`use_artifacts`'s."""
+        return self._artifacts_root().study
 
-        config = self.config
-        return study_path(str(config.artifacts), config.study_folder or self.name)
+    def use_artifacts(self, folder: str | Path) -> Study:
+        """Read checkpoints from ``folder`` (the folder that holds the study's own folder, or
+        that folder itself): for artifacts moved apart from the store. Returns the study.
+
+        Raises:
+            ConfigError: ``folder`` holds no folder of this study.
+        """
+        from sweeps.model_api import study_root
+
+        self._artifacts = study_root(self._sweep, self._url, folder)
+        return self
+
+    def _artifacts_root(self) -> ArtifactsRoot:
+        from sweeps.model_api import study_root
+
+        return self._artifacts or study_root(self._sweep, self._url)
 
     @property
     def interrupted(self) -> bool:
@@ -224,9 +247,20 @@ class Study:
         Raises:
             ConfigError: ``folder`` is not an existing folder.
         """
+        import os
+
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(
+                f"--out {str(folder)!r} is not a folder but a file; give the folder to write "
+                f"{' and '.join(EXPORT_FILES)} into."
+            )
         if not folder.is_dir():
-            raise ConfigError(f"--out {str(folder)!r} is not a folder; create it first.")
+            raise ConfigError(
+                f"--out {str(folder)!r} is not a folder (it does not exist); create it first."
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {str(folder)!r} is read-only; choose a folder you can write.")
         import csv
 
         from storage.queries import epoch_rows, trial_rows
@@ -289,9 +323,7 @@ class Study:
             epochs = self.epochs() if kind == "curves" else None
             with _writing(target.parent):
                 return plot_sweep(kind, ranked, epochs, target, self.name)
-        import optuna
-
-        study = optuna.load_study(study_name=self.name, storage=self._url)
+        study = self._optuna_study()
         if params:
             known = set().union(*(t.params for t in study.get_trials(deepcopy=False)))
             unknown = sorted(set(params) - known)
@@ -305,6 +337,19 @@ class Study:
                 return plot_study(kind, study, target, self.name, params=params)
         except (ValueError, RuntimeError) as exc:  # too few trials for fANOVA, a contour...
             raise ConfigError(f"cannot draw {kind!r} for study {self.name!r}: {exc}") from None
+
+    def _optuna_study(self) -> Any:
+        """The study through Optuna's storage, for its plots, on a read-only engine: Optuna's
+        own engine writes on open (and fails on a store in a read-only folder), and leaves
+        ``-wal`` and ``-shm`` files beside a SQLite store."""
+        import optuna
+
+        from storage.engine import read_only_options
+
+        storage = optuna.storages.RDBStorage(
+            self._url, engine_kwargs=read_only_options(self._url), skip_table_creation=True
+        )
+        return optuna.load_study(study_name=self.name, storage=storage)
 
     # From the sweep to a model. TensorFlow runs in a spawned child (sweeps.spawn), so these
     # leave the caller free of the worker's TensorFlow state; only model() loads Keras here.
@@ -328,7 +373,7 @@ class Study:
         """
         from sweeps.model_api import save_trial_model
 
-        return save_trial_model(self._engine, self._sweep, trial, out)
+        return save_trial_model(self._engine, self._sweep, trial, out, self._artifacts_root())
 
     def model(self, trial: int | None = None) -> Any:
         """A trial's model (default: the best by validation), loaded as a ``keras.Model``.
@@ -359,7 +404,8 @@ class Study:
         """
         from sweeps.model_api import evaluate_trial
 
-        return evaluate_trial(self._writer(), self._sweep, trial, out)
+        root = self._artifacts_root()
+        return evaluate_trial(self._engine, self._sweep, trial, out, root, self._writer)
 
     def evaluation(self, trial: int) -> dict[str, StoredEvaluation]:
         """A trial's recorded evaluations by split (``val``, ``test``); empty if never run.
@@ -385,7 +431,8 @@ class Study:
         """
         from sweeps.model_api import build_ensemble
 
-        return build_ensemble(self._writer(), self._sweep, k, out)
+        root = self._artifacts_root()
+        return build_ensemble(self._engine, self._sweep, k, out, root, self._writer)
 
     def ensemble_rows(self) -> list[dict[str, Any]]:
         """What :meth:`ensembles` returns, as plain dicts (no pandas import)."""
@@ -411,7 +458,7 @@ class Study:
         """
         from sweeps.model_api import refit_trial
 
-        return refit_trial(self._writer(), self._sweep, trial, out)
+        return refit_trial(self._engine, self._sweep, trial, out, self._writer)
 
     def recorded_refit(self, trial: int) -> Refit | None:
         """The trial's recorded refit, if it has one.
@@ -424,15 +471,29 @@ class Study:
         return refit_of(self._engine, self.show(trial).result.trial_id)
 
     def model_kept(self, trial: int) -> bool:
-        """Whether the trial's checkpoints are still on disk (``--keep-models`` deletes those
-        of trials that can no longer make the top K).
+        """Whether the trial's checkpoints are on disk (``--keep-models`` deletes those of
+        trials that can no longer make the top K).
 
         Raises:
             ConfigError: the study has no recorded trial with that number.
         """
         from sweeps.model_api import model_kept
 
-        return model_kept(self.show(trial).result)
+        return model_kept(self.show(trial).result, self._artifacts_root())
+
+    def missing_model(self, trial: int) -> MissingModel | None:
+        """Why the trial's model is not on disk (the keep policy, a folder deleted by hand,
+        artifacts not found); None when it is kept.
+
+        Raises:
+            ConfigError: the study has no recorded trial with that number.
+        """
+        from sweeps.model_api import missing_model, model_kept
+
+        result, root = self.show(trial).result, self._artifacts_root()
+        if model_kept(result, root):
+            return None
+        return missing_model(self._engine, self._sweep, [result], root)
 
 
 def open_study(study_name: str | None, storage: str) -> Study:

@@ -26,6 +26,13 @@ TrialArgument = Annotated[
     typer.Argument(help="Trial number (default: the best by validation accuracy)."),
 ]
 StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the newest).")]
+ArtifactsOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="The folder holding the study's checkpoint folder, if it moved apart from the "
+        "store (default: where it was recorded, or beside the store)."
+    ),
+]
 
 
 def reports_task_failures(function: F) -> F:
@@ -46,6 +53,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _open(study: str | None, storage: str, artifacts: Path | None) -> sweeps.Study:
+    opened = sweeps.load_study(study, storage)
+    return opened if artifacts is None else opened.use_artifacts(artifacts)
+
+
 @app.command()
 @reports_errors
 @reports_task_failures
@@ -56,6 +68,7 @@ def model(
     out: Annotated[
         Optional[Path], typer.Option(help="The .keras file (default: STUDY-trial-N.keras).")
     ] = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Write a trial's model as a .keras file that takes the dataset's raw images.
 
@@ -69,7 +82,7 @@ def model(
 
     Example: sweeps model --out best.keras
     """
-    opened = sweeps.load_study(study, storage)
+    opened = _open(study, storage, artifacts)
     report = opened.save_model(trial, out)
     export = report.export
     typer.echo(
@@ -92,6 +105,7 @@ def evaluate(
     study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     out: Annotated[Path, typer.Option(help="Folder for the two images.")] = Path("."),
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Score a trial's model on val and test, per class, and draw its confusion matrix.
 
@@ -103,7 +117,7 @@ def evaluate(
 
     Example: sweeps evaluate 7 --study mnist_cnn-digits-20261121-101500 --out figures/
     """
-    opened = sweeps.load_study(study, storage)
+    opened = _open(study, storage, artifacts)
     report = opened.evaluate(trial, out)
     test, val = report.test, report.val
     console = Console(width=120)
@@ -162,6 +176,7 @@ def ensemble(
     out: Annotated[
         Optional[Path], typer.Option(help="Also save the ensemble as one .keras model.")
     ] = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Average the logits of a study's K best trials by validation accuracy (notebook 003).
 
@@ -173,7 +188,7 @@ def ensemble(
 
     Example: sweeps ensemble --top 5 --out ensemble.keras
     """
-    opened = sweeps.load_study(study, storage)
+    opened = _open(study, storage, artifacts)
     report = opened.ensemble(top, out)
     table = Table("rank", "trial", "val acc", "test acc")
     for row in report.members.itertuples():

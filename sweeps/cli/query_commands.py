@@ -255,14 +255,17 @@ def _print_model_facts(console: Console, opened: sweeps.Study, detail: object) -
     r = detail.result  # type: ignore[attr-defined]
     if r.status not in TRAINED:
         return
-    if opened.model_kept(r.number):
+    missing = opened.missing_model(r.number)
+    if missing is None:
         console.print(f"Model: kept (`sweeps model {r.number}` writes it as a .keras file).")
-    else:
+    elif missing.by_policy:
         console.print(
             f"Model: not kept (--keep-models {opened.config.keep_models}); "
             f"`sweeps refit {r.number}` retrains its configuration.",
             soft_wrap=True,
         )
+    else:  # deleted by hand, or the artifacts are elsewhere: the message says which
+        console.print(f"Model: missing: {missing.message}", soft_wrap=True, markup=False)
     refit = opened.recorded_refit(r.number)
     if refit is not None:
         console.print(
@@ -273,7 +276,8 @@ def _print_model_facts(console: Console, opened: sweeps.Study, detail: object) -
         )
     evaluation = opened.evaluation(r.number)
     if "test" not in evaluation:
-        console.print(f"Per-class accuracy: run `sweeps evaluate {r.number}`.")
+        if missing is None:  # evaluate needs the model
+            console.print(f"Per-class accuracy: run `sweeps evaluate {r.number}`.")
         return
     test, val = evaluation["test"], evaluation.get("val")
     table = Table(

@@ -32,7 +32,7 @@ from search_spaces.tunables import TrainingRecipe
 from sweeps.data import PipelineOptions, Splits, load_splits
 from sweeps.data.pipeline import train_stats
 from sweeps.errors import ConfigError
-from sweeps.model_tasks import ExportResult, TrialSpec
+from sweeps.model_tasks import ExportResult, TrialSpec, metadata_path
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 from sweeps.worker.trainer import input_plan, training_budget
@@ -159,17 +159,12 @@ def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> ker
     if state is None or not checkpoint.restore_best(folder, rebuilt.network, state):
         raise ConfigError(
             f"trial {spec.number} of {spec.study!r} has no saved weights in "
-            f"{spec.checkpoint_dir!r} (its model was not kept); `sweeps refit "
-            f"{spec.number}` retrains it, or choose a kept trial (`sweeps show` says which)."
+            f"{spec.checkpoint_dir!r} (its checkpoint files are missing or unreadable); "
+            f"`sweeps refit {spec.number}` retrains it, or choose another trial."
         )
     raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
     logits = rebuilt.network(input_path(raw, rebuilt.plan, splits.x_train))
     return keras.Model(raw, logits, name=name or f"trial_{spec.number}")
-
-
-def metadata_path(model_path: str | Path) -> Path:
-    """Where a model's metadata JSON lives: beside it, ``best.keras`` -> ``best.json``."""
-    return Path(model_path).with_suffix(".json")
 
 
 def save_with_metadata(
