@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.conftest import REPO, invoke
-from tests.orchestration_helpers import query, results, wait_for
+from tests.orchestration_helpers import Pause, query, results
 
 STUDY = "kept"
 SECRET = "s3cr3tpw"
@@ -367,13 +367,13 @@ def test_a_kill_between_checkpoint_and_epoch_record_leaves_no_hole(tmp_path) -> 
 
 
 def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
+    pause = Pause(tmp_path, epoch=1)
     run = _sweep(
-        tmp_path, "--study", "rt", "--space", "all_cnn", "--trials", 2, "--epochs", 3,
-        "--no-baseline", "--pruner", "none", "--max-trials-per-worker", 1,
+        tmp_path, "--study", "rt", "--trials", 2, "--epochs", 2, "--workers", 1,
+        "--no-baseline", "--pruner", "none", "--max-trials-per-worker", 1, env=pause.env,
     )  # fmt: skip
     try:
-        url = f"sqlite:///{tmp_path / 's.db'}"
-        wait_for(lambda: query(url, "SELECT 1 FROM sweeps_epoch_metric"), 240, "a first epoch")
+        pause.wait(process=run)
         trackers = subprocess.run(
             ["pgrep", "-P", str(run.pid), "-f", "resource_tracker"],
             capture_output=True, text=True,
@@ -381,6 +381,7 @@ def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
         assert trackers, "no resource tracker to kill"
         for pid in trackers:
             os.kill(int(pid), signal.SIGKILL)
+        pause.release()
         output, _ = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
