@@ -200,4 +200,5 @@ def test_cli_and_api_share_one_default_storage() -> None:
     from sweeps.cli.app import DEFAULT_STORAGE
 
     assert DEFAULT_STORAGE == sweeps.DEFAULT_STORAGE == "sweeps.db"
-    assert Path(sweeps.__file__).parent.name == "sweeps"
+    # The package imported is this checkout's, not an installed copy.
+    assert Path(sweeps.__file__).resolve().parent == REPO / "sweeps"

@@ -62,7 +62,14 @@ def test_non_finite_losses_are_ignored() -> None:
 
 
 def test_smoothing_is_bias_corrected() -> None:
+    # A constant stays itself from the first value on (no pull towards 0)...
     assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
+    # ... and a step is averaged in with weight (1 - beta), corrected by 1 - beta ** n.
+    beta = 0.85
+    first, second = 1.0, ((1 - beta) * beta * 1.0 + (1 - beta) * 3.0) / (1 - beta**2)
+    assert smooth([1.0, 3.0], beta) == pytest.approx([first, second])
+    assert smooth([1.0, 3.0], beta)[1] == pytest.approx(1.0 + 2.0 / (1 + beta))
+    assert smooth([1.0, 3.0], 0.0) == pytest.approx([1.0, 3.0])  # no smoothing
 
 
 def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
@@ -113,3 +120,22 @@ def test_a_curve_that_only_diverges_still_bounds_the_range() -> None:
     """A family too slow to lower the loss in the test, that then explodes: the divergence
     point is the edge (the test stops there)."""
     assert below(0.5) == pytest.approx((0.5 / BACKOFF / 10**DECADES, 0.5 / BACKOFF))
+
+
+def test_the_recorder_recovers_each_steps_loss_from_a_real_fit() -> None:
+    """Against Keras itself: a real fit whose rate is 0, so each step's loss is the fixed
+    model's loss on that step's batch, computed here directly."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8 * 16, 4)).astype("float32") * np.repeat(np.arange(1, 9), 16)[:, None]
+    y = rng.integers(0, 3, size=8 * 16)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=loss)
+    recorder = _LossRecorder()
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, callbacks=[recorder], verbose=0)
+    direct = [float(loss(y[i : i + 16], model(x[i : i + 16]))) for i in range(0, len(x), 16)]
+    assert len(set(np.round(direct, 3))) == 8  # the batches' losses differ
+    assert recorder.losses == pytest.approx(direct, rel=1e-4)
