@@ -144,6 +144,9 @@ def test_optuna_cli_reads_the_same_store(swept) -> None:
     assert attrs["test_loss"] == pytest.approx(top["test_loss"])
     assert (attrs["best_epoch"], attrs["param_count"]) == (top["best_epoch"], top["params_count"])
     assert attrs["status"] == "complete" and attrs["baseline"] == top["baseline"]
+    assert attrs["val_loss"] == pytest.approx(top["val_loss"])
+    assert attrs["epochs_run"] == top["epochs_run"] == 2
+    assert "failure_reason" not in attrs  # only a trial that failed carries one
 
 
 def test_query_commands_do_not_import_tensorflow(swept) -> None:

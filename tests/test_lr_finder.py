@@ -7,16 +7,20 @@ import math
 import numpy as np
 import optuna
 import pytest
+from typer.testing import CliRunner
 
 import sweeps
 from sweeps.worker.lr_finder import (
     BACKOFF,
     DECADES,
+    STEPS,
     _LossRecorder,
+    _test_family,
     below,
     smooth,
     suggest_range,
 )
+from tests.conftest import invoke
 
 RATES = list(np.geomspace(1e-5, 1.0, 100))
 
@@ -90,13 +94,23 @@ def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     for params in study.best(3)["params"]:
         low, high = measured[family[params["optimizer"]]]
         assert low * (1 - 1e-9) <= params["learning_rate"] <= high * (1 + 1e-9)
+    # `sweeps show` prints the ranges the trial was searched in.
+    ranges = ", ".join(f"{f} {low:.2g}..{high:.2g}" for f, (low, high) in measured.items())
+    number = int(study.best(1).iloc[0]["trial"])
+    shown = invoke(CliRunner(), "show", number, "--study", study.name, "--storage", url)
+    assert shown.exit_code == 0, shown.output
+    assert f"Learning rates searched (range test of this study): {ranges}." in shown.output
+
     short = sweeps.run("mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True)
     assert short.config.learning_rates == {}  # too short a sweep for the test to pay off
-    off = sweeps.run(
-        "mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True,
-        lr_range_test=False,
+    off = invoke(
+        CliRunner(), "run", "--space", "mlp", "--trials", 1, "--epochs", 1, "--no-baseline",
+        "--no-lr-range-test", "--storage", url, "--study", "off",
     )  # fmt: skip
-    assert off.config.learning_rates is None
+    assert off.exit_code == 0, off.output
+    assert sweeps.load_study("off", url).config.learning_rates is None
+    shown = invoke(CliRunner(), "show", 0, "--study", "off", "--storage", url)
+    assert shown.exit_code == 0 and "Learning rates searched" not in shown.output
 
 
 def test_each_steps_loss_is_recovered_from_keras_running_mean() -> None:
@@ -139,3 +153,17 @@ def test_the_recorder_recovers_each_steps_loss_from_a_real_fit() -> None:
     direct = [float(loss(y[i : i + 16], model(x[i : i + 16]))) for i in range(0, len(x), 16)]
     assert len(set(np.round(direct, 3))) == 8  # the batches' losses differ
     assert recorder.losses == pytest.approx(direct, rel=1e-4)
+
+
+def test_a_family_whose_loss_neither_fell_nor_diverged_keeps_its_generic_range() -> None:
+    """A real range test of mlp on digits whose rates are too small to move the loss in its
+    steps (and so never diverge either): the family's generic range is what it returns."""
+    from search_spaces import load_space
+    from sweeps.data import load_splits
+
+    splits = load_splits("digits", val_fraction=0.2, seed=0)
+    generic = (1e-9, 1e-8)
+    measured = _test_family(load_space("mlp"), splits, "sgd", generic, seed=0)
+    assert len(measured.losses) == STEPS  # ran every step: it did not diverge
+    assert suggest_range(measured.learning_rates, measured.losses) is None  # did not fall
+    assert (measured.low, measured.high) == generic
