@@ -143,7 +143,10 @@ def test_the_recorder_recovers_each_steps_loss_from_a_real_fit() -> None:
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(8 * 16, 4)).astype("float32") * np.repeat(np.arange(1, 9), 16)[:, None]
+    # Inputs a little larger batch by batch: distinct losses, never 4x the least (the recorder
+    # would stop the fit as diverged).
+    scale = np.repeat(1 + 0.1 * np.arange(8), 16)[:, None]
+    x = (rng.normal(size=(8 * 16, 4)) * scale).astype("float32")
     y = rng.integers(0, 3, size=8 * 16)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -152,6 +155,7 @@ def test_the_recorder_recovers_each_steps_loss_from_a_real_fit() -> None:
     model.fit(x, y, batch_size=16, epochs=1, shuffle=False, callbacks=[recorder], verbose=0)
     direct = [float(loss(y[i : i + 16], model(x[i : i + 16]))) for i in range(0, len(x), 16)]
     assert len(set(np.round(direct, 3))) == 8  # the batches' losses differ
+    assert len(recorder.losses) == 8 and not model.stop_training
     assert recorder.losses == pytest.approx(direct, rel=1e-4)
 
 

@@ -243,15 +243,17 @@ def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres
         joiner = sweeps_process(
             "worker", "--study", study, "--storage", postgres_url, "--workers", 1, cwd=tmp_path
         )
-        wait_for(
-            lambda: query(
+
+        def joiner_training():
+            if joiner.poll() is not None:
+                raise AssertionError(f"the joiner exited first: {joiner.communicate()[0]}")
+            return query(
                 postgres_url,
                 "SELECT pid FROM sweeps_worker WHERE pid != :p AND trial_number IS NOT NULL",
                 p=first_pid,
-            ),
-            300,
-            "the joining worker to take a trial",
-        )
+            )
+
+        wait_for(joiner_training, 300, "the joining worker to take a trial")
         pause.release()
         joined, _ = joiner.communicate(timeout=300)
         output, _ = run.communicate(timeout=300)
