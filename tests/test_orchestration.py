@@ -42,7 +42,7 @@ def _sweep(url: str, study: str, pause: Pause, *, trials: int, epochs: int, cwd:
 def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     pause = Pause(tmp_path, epoch=2)
-    run = _sweep(url, "killed", pause, trials=2, epochs=4, cwd=tmp_path)
+    run = _sweep(url, "killed", pause, trials=1, epochs=3, cwd=tmp_path)
     try:
         pid, number, _ = pause.wait(process=run)
         os.kill(pid, signal.SIGKILL)
@@ -61,14 +61,14 @@ def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) 
     assert recorded == [(2,)]
     retry = next(t for t in trials.values() if t["retry_of"] == number)
     assert retry["status"] == "complete"
-    assert retry["resumed_from_epoch"] == 2 and retry["epochs_run"] == 4
+    assert retry["resumed_from_epoch"] == 2 and retry["epochs_run"] == 3
     restored = query(
         url,
         "SELECT epoch FROM sweeps_epoch_metric WHERE trial_id = :t AND restored ORDER BY epoch",
         t=retry["trial_id"],
     )
     assert restored == [(1,), (2,)]
-    assert finished(url, "killed") == 2
+    assert finished(url, "killed") == 1
     assert "will continue from their last checkpoint" in output
 
 
@@ -80,7 +80,7 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     reaches `sweeps run` alone. Both stop the paused trial at its next batch."""
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     pause = Pause(tmp_path, epoch=1)
-    run = _sweep(url, "interrupted", pause, trials=2, epochs=3, cwd=tmp_path)
+    run = _sweep(url, "interrupted", pause, trials=1, epochs=2, cwd=tmp_path)
     output = Output(run)
     try:
         _, number, _ = pause.wait(process=run)
@@ -102,11 +102,11 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
 
     result = invoke(cli, "resume", "--study", "interrupted", "--storage", url)
     assert result.exit_code == 0, result.output
-    assert finished(url, "interrupted") == 2
+    assert finished(url, "interrupted") == 1
     retry = next(t for t in results(url).values() if t["retry_of"] == number)
-    assert retry["resumed_from_epoch"] == 1 and retry["epochs_run"] == 3
+    assert retry["resumed_from_epoch"] == 1 and retry["epochs_run"] == 2
     # Nothing is left running or claimed once the budget is met.
-    assert query(url, "SELECT claimed, budget FROM sweeps_sweep") == [(2, 2)]
+    assert query(url, "SELECT claimed, budget FROM sweeps_sweep") == [(1, 1)]
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")
 
 
@@ -289,7 +289,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
     """A power cut: dispatcher and workers die at once, mid-trial; resume picks it all up."""
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     pause = Pause(tmp_path, epoch=1)
-    run = _sweep(url, "power-cut", pause, trials=2, epochs=3, cwd=tmp_path)
+    run = _sweep(url, "power-cut", pause, trials=1, epochs=2, cwd=tmp_path)
     try:
         _, number, _ = pause.wait(process=run)
         os.killpg(run.pid, signal.SIGKILL)
@@ -300,7 +300,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
 
     result = invoke(cli, "resume", "--study", "power-cut", "--storage", url)
     assert result.exit_code == 0, result.output
-    assert finished(url, "power-cut") == 2
+    assert finished(url, "power-cut") == 1
     trials = results(url)
     assert trials[number]["status"] == "lost"
     retry = next(t for t in trials.values() if t["retry_of"] == number)
@@ -312,7 +312,7 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
     kill can end it, so its trial is lost (not interrupted) and continues on resume."""
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     pause = Pause(tmp_path, epoch=1)
-    run = _sweep(url, "impatient", pause, trials=2, epochs=3, cwd=tmp_path)
+    run = _sweep(url, "impatient", pause, trials=1, epochs=2, cwd=tmp_path)
     output = Output(run)
     try:
         _, number, _ = pause.wait(process=run)
@@ -328,7 +328,7 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
 
     result = invoke(cli, "resume", "--study", "impatient", "--storage", url)
     assert result.exit_code == 0, result.output
-    assert finished(url, "impatient") == 2
+    assert finished(url, "impatient") == 1
 
 
 def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> None:

