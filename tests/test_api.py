@@ -100,6 +100,7 @@ def test_bad_input_raises_typed_errors_and_creates_nothing(tmp_path) -> None:
     assert not (tmp_path / "never.db").exists()
 
 
+@pytest.mark.slow
 def test_a_space_module_or_searchspace_object_is_accepted(tmp_path) -> None:
     import search_spaces.mlp as mlp_module
     from sweeps.api import _space_reference
@@ -146,6 +147,7 @@ print("RETURNED interrupted=%s" % study.interrupted, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_kernel_that_imported_tensorflow_runs_and_interrupts_a_sweep(tmp_path) -> None:
     """No `if __name__ == "__main__"` guard, TensorFlow already imported, then SIGINT to the
     kernel process alone (as Jupyter's interrupt does) while its first trial is paused after
@@ -180,6 +182,7 @@ def test_a_kernel_that_imported_tensorflow_runs_and_interrupts_a_sweep(tmp_path)
     assert study.last_run.finished == 1 and finished(url, "kernel") == 1
 
 
+@pytest.mark.slow
 def test_a_fatal_stop_raises_from_python(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     always_fails = str(REPO / "tests" / "spaces" / "always_fails.py")

@@ -370,6 +370,7 @@ def _workers_sampler(url: str, study: str):
     return load_study(study, url).study.sampler
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "sampler, sampler_class",
     [("random", "RandomSampler"), ("qmc", "QMCSampler"), ("cmaes", "CmaEsSampler")],
@@ -406,6 +407,7 @@ def test_gp_without_pytorch_is_one_line(tmp_path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
+@pytest.mark.slow
 def test_gp_sampler_runs_a_sweep_when_pytorch_is_installed(cli, tmp_path) -> None:
     pytest.importorskip("torch", reason="the gp sampler needs PyTorch: pip install 'sweeps[gp]'")
     url = f"sqlite:///{tmp_path / 's.db'}"

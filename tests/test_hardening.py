@@ -250,6 +250,7 @@ def test_offline_mnist_with_nothing_cached_is_one_line_before_the_study(
     assert "mnist" in result.stderr and not db.exists()
 
 
+@pytest.mark.slow
 def test_two_stores_in_one_folder_never_share_checkpoints(tmp_path) -> None:
     runner = CliRunner()
     for db in ("one.db", "two.db"):
@@ -269,6 +270,7 @@ def test_two_stores_in_one_folder_never_share_checkpoints(tmp_path) -> None:
     assert one.parent.name.startswith("good-") and two.parent.name.startswith("good-")
 
 
+@pytest.mark.slow
 def test_a_study_name_never_reaches_the_file_system(tmp_path) -> None:
     result = invoke(
         CliRunner(), "run", "--trials", 1, "--epochs", 1, "--no-baseline", "--storage",
@@ -326,6 +328,7 @@ def test_a_worker_with_nothing_to_do_says_so_without_starting(store) -> None:
     assert _digest(store) == before  # no worker was recorded
 
 
+@pytest.mark.slow
 def test_run_prints_no_tensorflow_start_up_lines(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
     out = subprocess.run(
@@ -357,6 +360,7 @@ def _sweep(tmp_path: Path, *args: object, env: dict[str, str] | None = None):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_kill_between_checkpoint_and_epoch_record_leaves_no_hole(tmp_path) -> None:
     """The worker kills itself right after epoch 2's checkpoint, before the store records the
     epoch; the retry's curve still holds every epoch exactly once."""
@@ -382,6 +386,7 @@ def test_a_kill_between_checkpoint_and_epoch_record_leaves_no_hole(tmp_path) -> 
     assert [bool(r) for _, r in curve] == [True, True, False, False]
 
 
+@pytest.mark.slow
 def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
     pause = Pause(tmp_path, epoch=1)
     run = _sweep(
@@ -407,6 +412,7 @@ def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
     assert "2/2 trials finished" in output
 
 
+@pytest.mark.slow
 def test_a_sweep_that_dies_before_its_first_trial_leaves_nothing(tmp_path) -> None:
     """A space that imports in the caller but not in a worker: the study is removed again."""
     space = tmp_path / "dies_in_workers.py"

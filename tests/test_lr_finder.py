@@ -76,6 +76,7 @@ def test_smoothing_is_bias_corrected() -> None:
     assert smooth([1.0, 3.0], 0.0) == pytest.approx([1.0, 3.0])  # no smoothing
 
 
+@pytest.mark.slow
 def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     # Budget enough (3 x 60 epochs of ~18 steps) for the test's 180 steps to be a tenth of it;

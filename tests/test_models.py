@@ -24,6 +24,9 @@ from sweeps.model_api import ensemble_members, trial_spec
 from sweeps.spawn import TaskFailedError, run_in_child
 from tests.conftest import REPO, invoke
 
+# Every test here needs this module's real sweeps (and spawned children): the full tier only.
+pytestmark = pytest.mark.slow
+
 CNN, RESIZED = "digits-cnn", "digits-resized"
 
 

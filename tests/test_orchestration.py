@@ -110,6 +110,7 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")
 
 
+@pytest.mark.slow
 def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     result = invoke(
@@ -134,6 +135,7 @@ def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Pat
     assert busy >= 2, "the trials did not spread over the workers"
 
 
+@pytest.mark.slow
 def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
     tmp_path: Path, cli
 ) -> None:
@@ -178,6 +180,7 @@ def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
     assert max(chains.values()) <= 2
 
 
+@pytest.mark.slow
 def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     result = invoke(
@@ -214,6 +217,7 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert sum(t["status"] == "failed" for t in results(url).values()) == 6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "bound", [["--max-trials-per-worker", 1], ["--max-worker-memory-mb", 1]]
 )  # any TF process is above
@@ -228,6 +232,7 @@ def test_workers_are_recycled_after_their_quota(tmp_path: Path, cli, bound) -> N
     assert len({p for (p,) in pids}) == 3
 
 
+@pytest.mark.slow
 def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres_url) -> None:
     """The first machine's trial pauses until a second machine's worker has joined and taken a
     trial of its own: both then work the one budget to exactly its end."""
@@ -285,6 +290,7 @@ def test_storage_passwords_are_masked_in_output(cli, tmp_path: Path) -> None:
     assert "alice:***@127.0.0.1" in result.stderr and "s3cret" not in result.output
 
 
+@pytest.mark.slow
 def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, cli) -> None:
     """A power cut: dispatcher and workers die at once, mid-trial; resume picks it all up."""
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
@@ -307,6 +313,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
     assert retry["resumed_from_epoch"] == 1 and retry["status"] == "complete"
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path, cli) -> None:
     """The worker stays paused inside its trial through both Ctrl-Cs: only the second one's
     kill can end it, so its trial is lost (not interrupted) and continues on resume."""
@@ -331,6 +338,7 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
     assert finished(url, "impatient") == 1
 
 
+@pytest.mark.slow
 def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     assert (

@@ -61,6 +61,7 @@ def test_every_notebook_architecture_has_an_example_with_its_dataset() -> None:
     assert notebooks == {"000", "001", "002", "003", "004"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_each_example_runs_one_trial_of_one_epoch(cli, tmp_path, stand_in, example) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -97,6 +98,7 @@ def test_each_example_runs_one_trial_of_one_epoch(cli, tmp_path, stand_in, examp
     assert [t["baseline"] for t in best["trials"]] == [True]  # the notebook's recipe ran
 
 
+@pytest.mark.slow
 def test_flags_override_the_file_and_resume_keeps_the_overrides(cli, tmp_path) -> None:
     """The overrides reach the worker's hp adapter through the saved config, also on resume."""
     path = _write(
@@ -133,6 +135,7 @@ def test_flags_override_the_file_and_resume_keeps_the_overrides(cli, tmp_path) -
     assert "learning_rate: {min: 0.1, max: 0.8}" in show.output
 
 
+@pytest.mark.slow
 def test_run_takes_a_sweep_file_from_python(tmp_path) -> None:
     path = _write(tmp_path, "space: leaky_cnn\ntrials: 7\nepochs: 4\npruner: none\n")
     url = f"sqlite:///{tmp_path / 's.db'}"
