@@ -35,9 +35,12 @@ def invoke(runner: CliRunner, *args: str):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-def sweeps_process(*args: str, cwd: Path, **kwargs) -> subprocess.Popen:
-    """The real `sweeps` command in its own process group (for signals and kills)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+def sweeps_process(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, **kwargs
+) -> subprocess.Popen:
+    """The real `sweeps` command in its own process group (for signals and kills); ``env``
+    adds to this process's environment (a :class:`~tests.orchestration_helpers.Pause`'s)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "sweeps", *map(str, args)],
         cwd=cwd,

@@ -143,9 +143,13 @@ def test_optuna_cli_reads_the_same_store(swept) -> None:
     assert attrs["test_accuracy"] == pytest.approx(top["test_accuracy"])
     assert attrs["test_loss"] == pytest.approx(top["test_loss"])
     assert (attrs["best_epoch"], attrs["param_count"]) == (top["best_epoch"], top["params_count"])
-    # Trained to its end or early-stopped (pruned in our words, COMPLETE in Optuna's).
+    # Trained to its end or stopped early (pruned in our words, COMPLETE in Optuna's).
     assert attrs["status"] == top["status"] and top["status"] in ("complete", "pruned")
     assert attrs["baseline"] == top["baseline"]
+    assert attrs["val_loss"] == pytest.approx(top["val_loss"])
+    assert attrs["epochs_run"] == top["epochs_run"] == 2
+    # Only a trial that did not simply train to its end carries the reason it ended.
+    assert ("failure_reason" in attrs) == (top["status"] != "complete")
 
 
 def test_query_commands_do_not_import_tensorflow(swept) -> None:
@@ -353,36 +357,65 @@ def test_plot_draws_an_image(cli, swept, tmp_path, kind) -> None:
     assert bad.exit_code == 2 and "--kind must be one of" in bad.stderr
 
 
-@pytest.mark.parametrize("sampler", ["random", "qmc", "cmaes"])
-def test_each_sampler_runs_a_sweep(cli, tmp_path, sampler) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+def _sweep_with(cli, url: str, sampler: str) -> None:
     result = invoke(
-        cli,
-        "run",
-        "--sampler",
-        sampler,
-        "--trials",
-        2,
-        "--epochs",
-        1,
-        "--no-baseline",
-        "--storage",
-        url,
-        "--study",
-        sampler,
-    )
+        cli, "run", "--sampler", sampler, "--trials", 2, "--epochs", 1, "--workers", 1,
+        "--no-baseline", "--storage", url, "--study", sampler,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "2/2 trials finished" in result.output
 
 
-def test_gp_without_pytorch_is_one_line(cli, swept) -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        result = invoke(cli, "run", "--sampler", "gp", "--storage", swept)
-        assert result.exit_code == 2 and "pip install 'sweeps[gp]'" in result.stderr
-    else:
-        pytest.skip("PyTorch is installed, so the gp sampler is available")
+def _workers_sampler(url: str, study: str):
+    """The sampler a worker of ``study`` asks its trials from (the workers' own way in)."""
+    from sweeps.optuna_study import load_study
+
+    return load_study(study, url).study.sampler
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "sampler, sampler_class",
+    [("random", "RandomSampler"), ("qmc", "QMCSampler"), ("cmaes", "CmaEsSampler")],
+)
+def test_each_sampler_runs_a_sweep(cli, tmp_path, sampler, sampler_class) -> None:
+    """The sweep finishes, and the sampler that proposed its trials is the one asked for: QMC
+    leaves its sequence position in the study, CMA-ES its generation in the second trial."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _sweep_with(cli, url, sampler)
+    assert type(_workers_sampler(url, sampler)).__name__ == sampler_class
+    study = optuna.load_study(study_name=sampler, storage=url)
+    study_keys = set(study._storage.get_study_system_attrs(study._study_id))
+    trial_keys = {key for trial in study.trials for key in trial.system_attrs}
+    assert any(k.startswith("qmc:") for k in study_keys) == (sampler == "qmc"), study_keys
+    assert any(k.startswith("cma:") for k in trial_keys) == (sampler == "cmaes"), trial_keys
+
+
+def test_gp_without_pytorch_is_one_line(tmp_path) -> None:
+    """PyTorch made unimportable in a fresh process (whether or not it is installed)."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from sweeps.cli import main\n"
+        "sys.argv = ['sweeps', 'run', '--sampler', 'gp', '--storage', 's.db']\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error:") and len(result.stderr.strip().splitlines()) == 1
+    assert "pip install 'sweeps[gp]'" in result.stderr
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.slow
+def test_gp_sampler_runs_a_sweep_when_pytorch_is_installed(cli, tmp_path) -> None:
+    pytest.importorskip("torch", reason="the gp sampler needs PyTorch: pip install 'sweeps[gp]'")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _sweep_with(cli, url, "gp")
+    assert type(_workers_sampler(url, "gp")).__name__ == "GPSampler"
 
 
 def test_plot_history_reads_no_epoch_rows_and_params_are_checked(cli, swept, tmp_path) -> None:

@@ -14,6 +14,9 @@ import pytest
 import sweeps
 from tests.conftest import invoke, sweeps_process
 
+# Each test here runs or reads a real sweep: the full tier only.
+pytestmark = pytest.mark.slow
+
 STUDY = "dash"
 CHROMIUM = "/usr/bin/chromium"
 

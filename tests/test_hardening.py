@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.conftest import REPO, invoke
-from tests.orchestration_helpers import query, results, wait_for
+from tests.orchestration_helpers import Pause, query, results
 
 STUDY = "kept"
 SECRET = "s3cr3tpw"
@@ -200,8 +200,24 @@ def _fill(args: list[str], paths: dict[str, Path]) -> list[str]:
     return [a.format(**{k: str(v) for k, v in paths.items()}) for a in args]
 
 
-def test_there_are_at_least_fifty_cases() -> None:
-    assert len(BAD_INPUTS) >= 50
+# Commands whose bad input is tested beside their own work (tests/test_models.py,
+# test_dashboard.py, test_tensorboard.py) rather than in the table above.
+TESTED_ELSEWHERE = {"model", "evaluate", "ensemble", "refit", "dashboard", "tensorboard"}
+
+
+def test_every_command_that_opens_a_store_has_a_case() -> None:
+    from typer.main import get_command
+
+    from sweeps.cli import app
+
+    commands = get_command(app).commands
+    opens_a_store = {
+        name for name, command in commands.items()
+        if any("--storage" in param.opts for param in command.params)
+    }  # fmt: skip
+    covered = {args[0] for args, _ in BAD_INPUTS}
+    assert opens_a_store - TESTED_ELSEWHERE <= covered, opens_a_store - TESTED_ELSEWHERE - covered
+    assert TESTED_ELSEWHERE <= set(commands)
 
 
 @pytest.mark.parametrize(("args", "phrase"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
@@ -234,6 +250,7 @@ def test_offline_mnist_with_nothing_cached_is_one_line_before_the_study(
     assert "mnist" in result.stderr and not db.exists()
 
 
+@pytest.mark.slow
 def test_two_stores_in_one_folder_never_share_checkpoints(tmp_path) -> None:
     runner = CliRunner()
     for db in ("one.db", "two.db"):
@@ -253,6 +270,7 @@ def test_two_stores_in_one_folder_never_share_checkpoints(tmp_path) -> None:
     assert one.parent.name.startswith("good-") and two.parent.name.startswith("good-")
 
 
+@pytest.mark.slow
 def test_a_study_name_never_reaches_the_file_system(tmp_path) -> None:
     result = invoke(
         CliRunner(), "run", "--trials", 1, "--epochs", 1, "--no-baseline", "--storage",
@@ -310,6 +328,7 @@ def test_a_worker_with_nothing_to_do_says_so_without_starting(store) -> None:
     assert _digest(store) == before  # no worker was recorded
 
 
+@pytest.mark.slow
 def test_run_prints_no_tensorflow_start_up_lines(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
     out = subprocess.run(
@@ -341,6 +360,7 @@ def _sweep(tmp_path: Path, *args: object, env: dict[str, str] | None = None):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_kill_between_checkpoint_and_epoch_record_leaves_no_hole(tmp_path) -> None:
     """The worker kills itself right after epoch 2's checkpoint, before the store records the
     epoch; the retry's curve still holds every epoch exactly once."""
@@ -366,14 +386,15 @@ def test_a_kill_between_checkpoint_and_epoch_record_leaves_no_hole(tmp_path) -> 
     assert [bool(r) for _, r in curve] == [True, True, False, False]
 
 
+@pytest.mark.slow
 def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
+    pause = Pause(tmp_path, epoch=1)
     run = _sweep(
-        tmp_path, "--study", "rt", "--space", "all_cnn", "--trials", 2, "--epochs", 3,
-        "--no-baseline", "--pruner", "none", "--max-trials-per-worker", 1,
+        tmp_path, "--study", "rt", "--trials", 2, "--epochs", 2, "--workers", 1,
+        "--no-baseline", "--pruner", "none", "--max-trials-per-worker", 1, env=pause.env,
     )  # fmt: skip
     try:
-        url = f"sqlite:///{tmp_path / 's.db'}"
-        wait_for(lambda: query(url, "SELECT 1 FROM sweeps_epoch_metric"), 240, "a first epoch")
+        pause.wait(process=run)
         trackers = subprocess.run(
             ["pgrep", "-P", str(run.pid), "-f", "resource_tracker"],
             capture_output=True, text=True,
@@ -381,6 +402,7 @@ def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
         assert trackers, "no resource tracker to kill"
         for pid in trackers:
             os.kill(int(pid), signal.SIGKILL)
+        pause.release()
         output, _ = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
@@ -390,6 +412,7 @@ def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
     assert "2/2 trials finished" in output
 
 
+@pytest.mark.slow
 def test_a_sweep_that_dies_before_its_first_trial_leaves_nothing(tmp_path) -> None:
     """A space that imports in the caller but not in a worker: the study is removed again."""
     space = tmp_path / "dies_in_workers.py"

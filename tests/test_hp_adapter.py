@@ -80,6 +80,7 @@ def test_enqueued_values_are_what_the_space_gets() -> None:
     assert hp.Choice("optimizer", ["adam", "sgd"]) == "sgd"
 
 
+@pytest.mark.slow
 def test_keras_tuners_own_tuner_runs_a_space(tmp_path) -> None:
     """The same build(hp, spec) runs under KerasTuner's RandomSearch, on real digits."""
     from search_spaces import InputSpec, as_hypermodel, load_space

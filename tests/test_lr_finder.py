@@ -7,16 +7,20 @@ import math
 import numpy as np
 import optuna
 import pytest
+from typer.testing import CliRunner
 
 import sweeps
 from sweeps.worker.lr_finder import (
     BACKOFF,
     DECADES,
+    STEPS,
     _LossRecorder,
+    _test_family,
     below,
     smooth,
     suggest_range,
 )
+from tests.conftest import invoke
 
 RATES = list(np.geomspace(1e-5, 1.0, 100))
 
@@ -62,9 +66,17 @@ def test_non_finite_losses_are_ignored() -> None:
 
 
 def test_smoothing_is_bias_corrected() -> None:
+    # A constant stays itself from the first value on (no pull towards 0)...
     assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])
+    # ... and a step is averaged in with weight (1 - beta), corrected by 1 - beta ** n.
+    beta = 0.85
+    first, second = 1.0, ((1 - beta) * beta * 1.0 + (1 - beta) * 3.0) / (1 - beta**2)
+    assert smooth([1.0, 3.0], beta) == pytest.approx([first, second])
+    assert smooth([1.0, 3.0], beta)[1] == pytest.approx(1.0 + 2.0 / (1 + beta))
+    assert smooth([1.0, 3.0], 0.0) == pytest.approx([1.0, 3.0])  # no smoothing
 
 
+@pytest.mark.slow
 def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     # Budget enough (3 x 60 epochs of ~18 steps) for the test's 180 steps to be a tenth of it;
@@ -83,13 +95,23 @@ def test_a_sweep_measures_saves_and_searches_the_ranges(tmp_path) -> None:
     for params in study.best(3)["params"]:
         low, high = measured[family[params["optimizer"]]]
         assert low * (1 - 1e-9) <= params["learning_rate"] <= high * (1 + 1e-9)
+    # `sweeps show` prints the ranges the trial was searched in.
+    ranges = ", ".join(f"{f} {low:.2g}..{high:.2g}" for f, (low, high) in measured.items())
+    number = int(study.best(1).iloc[0]["trial"])
+    shown = invoke(CliRunner(), "show", number, "--study", study.name, "--storage", url)
+    assert shown.exit_code == 0, shown.output
+    assert f"Learning rates searched (range test of this study): {ranges}." in shown.output
+
     short = sweeps.run("mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True)
     assert short.config.learning_rates == {}  # too short a sweep for the test to pay off
-    off = sweeps.run(
-        "mlp", trials=1, epochs=1, storage=url, baseline=False, quiet=True,
-        lr_range_test=False,
+    off = invoke(
+        CliRunner(), "run", "--space", "mlp", "--trials", 1, "--epochs", 1, "--no-baseline",
+        "--no-lr-range-test", "--storage", url, "--study", "off",
     )  # fmt: skip
-    assert off.config.learning_rates is None
+    assert off.exit_code == 0, off.output
+    assert sweeps.load_study("off", url).config.learning_rates is None
+    shown = invoke(CliRunner(), "show", 0, "--study", "off", "--storage", url)
+    assert shown.exit_code == 0 and "Learning rates searched" not in shown.output
 
 
 def test_each_steps_loss_is_recovered_from_keras_running_mean() -> None:
@@ -113,3 +135,44 @@ def test_a_curve_that_only_diverges_still_bounds_the_range() -> None:
     """A family too slow to lower the loss in the test, that then explodes: the divergence
     point is the edge (the test stops there)."""
     assert below(0.5) == pytest.approx((0.5 / BACKOFF / 10**DECADES, 0.5 / BACKOFF))
+
+
+def test_the_recorder_recovers_each_steps_loss_from_a_real_fit() -> None:
+    """Against Keras itself: a real fit whose rate is 0, so each step's loss is the fixed
+    model's loss on that step's batch, computed here directly."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    # Inputs a little larger batch by batch: distinct losses, never 4x the least (the recorder
+    # would stop the fit as diverged).
+    scale = np.repeat(1 + 0.1 * np.arange(8), 16)[:, None]
+    x = (rng.normal(size=(8 * 16, 4)) * scale).astype("float32")
+    y = rng.integers(0, 3, size=8 * 16)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss=loss)
+    recorder = _LossRecorder()
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, callbacks=[recorder], verbose=0)
+    direct = [float(loss(y[i : i + 16], model(x[i : i + 16]))) for i in range(0, len(x), 16)]
+    assert len(set(np.round(direct, 3))) == 8  # the batches' losses differ
+    assert len(recorder.losses) == 8 and not model.stop_training
+    assert recorder.losses == pytest.approx(direct, rel=1e-4)
+
+
+def test_a_family_whose_loss_neither_fell_nor_diverged_keeps_its_generic_range() -> None:
+    """A real range test of mlp whose loss cannot move: blank images give zero inputs, so the
+    untrained network's logits are its zero biases and every batch's loss is ln(10), and rates
+    of 1e-9 leave them there. Neither a fall nor a divergence: the generic range comes back."""
+    import dataclasses
+
+    from search_spaces import load_space
+    from sweeps.data import load_splits
+
+    digits = load_splits("digits", val_fraction=0.2, seed=0)
+    blank = dataclasses.replace(digits, x_train=np.zeros_like(digits.x_train))
+    generic = (1e-9, 1e-8)
+    measured = _test_family(load_space("mlp"), blank, "sgd", generic, seed=0)
+    assert len(measured.losses) == STEPS  # ran every step: it did not diverge
+    assert measured.losses == pytest.approx([math.log(10)] * STEPS, rel=1e-3)  # nor fell
+    assert (measured.low, measured.high) == generic

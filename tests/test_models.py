@@ -24,6 +24,9 @@ from sweeps.model_api import ensemble_members, trial_spec
 from sweeps.spawn import TaskFailedError, run_in_child
 from tests.conftest import REPO, invoke
 
+# Every test here needs this module's real sweeps (and spawned children): the full tier only.
+pytestmark = pytest.mark.slow
+
 CNN, RESIZED = "digits-cnn", "digits-resized"
 
 
@@ -395,3 +398,46 @@ def test_the_input_path_is_the_pipelines_prepare_step(tmp_path) -> None:
                 got = np.asarray(loaded(x))
                 assert got.shape == want.shape, what
                 np.testing.assert_array_equal(got, want, err_msg=what)
+
+
+def test_the_python_api_keeps_tensorflow_out_of_the_callers_process(store, tmp_path) -> None:
+    """save_model, evaluate, ensemble(k) and refit from a script: each does its work (checked
+    on what it returns and records) in a spawned child, so the script never imports TensorFlow.
+    """
+    code = textwrap.dedent(f"""
+        import json, sys
+        import sweeps
+        study = sweeps.load_study({CNN!r}, {store!r})
+        ranked = [int(t) for t in study.best(4)["trial"]]
+        saved = study.save_model(out={str(tmp_path / "best.keras")!r})
+        evaluated = study.evaluate(ranked[0], out={str(tmp_path)!r})
+        ensemble = study.ensemble(2)
+        refit = study.refit(ranked[0], out={str(tmp_path / "refit.keras")!r})
+        confusion = evaluated.val.confusion
+        val = sum(confusion[i][i] for i in range(len(confusion))) / sum(map(sum, confusion))
+        loaded = sorted({{"tensorflow", "keras", "sweeps.worker"}} & set(sys.modules))
+        print(json.dumps({{
+            "loaded": loaded, "ranked": ranked, "saved": saved.trial,
+            "evaluated": [evaluated.trial, val],
+            "members": [int(t) for t in ensemble.members["trial"]],
+            "ensemble": [ensemble.val_accuracy, ensemble.test_accuracy],
+            "recorded": len(study.ensembles()),
+            "refit": [refit.trial, refit.test_accuracy],
+        }}))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["loaded"] == [], report["loaded"]
+    best = report["ranked"][0]
+    assert report["saved"] == best and (tmp_path / "best.keras").is_file()
+    study = sweeps.load_study(CNN, store)
+    assert report["evaluated"][0] == best
+    assert report["evaluated"][1] == pytest.approx(study.show(best).result.val_accuracy)
+    assert report["members"] == report["ranked"][:2]  # the top 2 by validation
+    assert all(0.0 <= a <= 1.0 for a in report["ensemble"])
+    assert report["recorded"] >= 1
+    assert report["refit"][0] == best and (tmp_path / "refit.keras").is_file()
+    assert study.recorded_refit(best).test_accuracy == report["refit"][1]

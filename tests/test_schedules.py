@@ -148,3 +148,25 @@ def test_epoch_count_is_exact_at_large_steps():
     schedule = schedules.StepDecaySchedule(1.0, 3, boundaries=[10_000_001], factor=0.5)
     assert float(schedule(3 * 10_000_000 - 1)) == 1.0  # last step of epoch 10,000,000
     assert float(schedule(3 * 10_000_000)) == 0.5  # first step of epoch 10,000,001
+
+
+@pytest.mark.parametrize("name", list(ALL_SCHEDULES))
+def test_a_refit_keeps_per_epoch_rates_and_the_cyclical_step_size(name):
+    """A refit trains on train+val: more steps an epoch (digits at batch 100: 11 in the trial,
+    14 in the refit; sweeps/worker/refit.py compiles with the merged split's steps). Epoch
+    schedules give the trial's rate at every epoch; the cyclical one the trial's rate at every
+    step, so its half-cycle stays `cycle_steps` long."""
+    recipe = recipe_for({"optimizer": "sgd", "learning_rate": 0.02, "schedule": name,
+                         **ALL_SCHEDULES[name]})  # fmt: skip
+    trial, refit = 1149 // 100, 1437 // 100
+    in_trial = tunables.make_schedule(recipe, trial, epochs=150)
+    in_refit = tunables.make_schedule(recipe, refit, epochs=150)
+    if name == "cyclical":
+        for step in range(0, 400, 7):
+            assert float(in_refit(step)) == pytest.approx(float(in_trial(step)), rel=1e-6)
+        assert float(in_refit(50)) == pytest.approx(0.02)  # the top of the first half-cycle
+    else:
+        for epoch in range(0, 150, 3):
+            assert schedules.learning_rate_at_epoch(in_refit, epoch, refit) == pytest.approx(
+                schedules.learning_rate_at_epoch(in_trial, epoch, trial), rel=1e-6
+            ), epoch

@@ -225,6 +225,7 @@ def test_small_space_builds_baseline_and_trains_one_step(name, shape):
     train_one_step(model, recipe, shape, num_classes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BIG)
 def test_big_space_builds_baseline_and_trains_one_step(name, big_models):
     hp, model, loss = big_models[name]
@@ -235,6 +236,7 @@ def test_big_space_builds_baseline_and_trains_one_step(name, big_models):
     assert math.isfinite(loss)
 
 
+@pytest.mark.slow
 def test_inception_resnet_v2_freezes_like_the_notebook(big_models):
     """The notebook reports 396,554 trainable parameters frozen and 54,672,746 fine-tuned."""
     _, frozen, _ = big_models["inception_resnet_v2"]
@@ -323,6 +325,7 @@ def test_bad_weights_files_are_refused(tmp_path):
         pretrained.resolve_weights(str(tmp_path / "weights.txt"), "x", "f.h5", "https://x")
 
 
+@pytest.mark.slow
 def test_weights_file_is_loaded_into_the_base(big_models, tmp_path):
     _, model, _ = big_models["xception"]
     base = model.layers[1]

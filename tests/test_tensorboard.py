@@ -11,6 +11,9 @@ import pytest
 import sweeps
 from tests.conftest import invoke
 
+# Each test here runs or reads a real sweep: the full tier only.
+pytestmark = pytest.mark.slow
+
 STUDY = "tb"
 
 

@@ -155,6 +155,36 @@ def _fault_point(variable: str, epoch: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+# Tests signal or kill a worker on an event, not after a guessed duration: with
+# PAUSE_AFTER_EPOCH_ENV=N and PAUSE_FILE_ENV=PATH, a trial that has checkpointed and recorded
+# epoch N writes "PID TRIAL EPOCH" to PATH and waits until PATH.release exists. Only a release
+# ends the wait (a SIGTERM received meanwhile is acted on afterwards, at the next batch), so a
+# test can send one Ctrl-C, then another, to a worker that is still inside its trial.
+PAUSE_AFTER_EPOCH_ENV = "SWEEPS_TEST_PAUSE_AFTER_EPOCH"
+PAUSE_FILE_ENV = "SWEEPS_TEST_PAUSE_FILE"
+
+
+def _pause_point(trial_number: int, epoch: int) -> None:
+    marker = os.environ.get(PAUSE_FILE_ENV)
+    if not marker or os.environ.get(PAUSE_AFTER_EPOCH_ENV) != str(epoch):
+        return
+    release = Path(f"{marker}.release")
+    if release.exists():
+        return  # released already: later trials run through
+    # Written whole, then linked into place: a reader never sees half a line, and the first
+    # worker to pause owns the marker (the others wait for the same release).
+    written = Path(f"{marker}.{os.getpid()}")
+    written.write_text(f"{os.getpid()} {trial_number} {epoch}")
+    try:
+        os.link(written, marker)
+    except FileExistsError:
+        pass
+    finally:
+        written.unlink()
+    while not release.exists():
+        time.sleep(0.02)
+
+
 # Tests make a trial run out of memory through this variable: a trial whose batch size is
 # above its value raises TensorFlow's ResourceExhaustedError, as a GPU that is too small does.
 OOM_ABOVE_BATCH_ENV = "SWEEPS_TEST_OOM_ABOVE_BATCH"
@@ -301,6 +331,7 @@ def _train(run: TrialRun) -> TrialOutcome:
         checkpoint.save(run.checkpoint_dir, model, state, improved)
         _fault_point(CRASH_AFTER_CHECKPOINT_ENV, epoch + 1)
         run.on_epoch(record)
+        _pause_point(trial.number, epoch + 1)
 
         trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():
