@@ -58,11 +58,12 @@ def _query_commands(store: Path, out: Path, kinds: tuple[str, ...] = PLOTS) -> l
         ["show", 0, "--study", STUDY, *storage],
         ["status", "--study", STUDY, *storage],
         ["studies", *storage],
-        ["export", STUDY, "--out", out, *storage],
+        ["export", "--study", STUDY, "--out", out, *storage],
         ["tensorboard", "--study", STUDY, *storage],
     ]
     commands += [
-        ["plot", STUDY, "--kind", kind, "--out", out / f"{kind}.png", *storage] for kind in kinds
+        ["plot", "--study", STUDY, "--kind", kind, "--out", out / f"{kind}.png", *storage]
+        for kind in kinds
     ]
     return [{"argv": argv} for argv in commands]
 
