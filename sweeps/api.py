@@ -410,7 +410,12 @@ def _check_writable(url: str) -> None:
 
 
 def resume(
-    study: str, storage: str = DEFAULT_STORAGE, *, trials: int | None = None, quiet: bool = False
+    study: str,
+    storage: str = DEFAULT_STORAGE,
+    *,
+    trials: int | None = None,
+    artifacts: str | Path | None = None,
+    quiet: bool = False,
 ) -> Study:
     """Continue a study to its budget from its saved configuration.
 
@@ -420,15 +425,20 @@ def resume(
 
     Args:
         trials: Raise the budget to this many finished trials (never lower it).
+        artifacts: Where the study's checkpoints are now (the folder holding its folder),
+            when they were moved apart from the store; default: where they were recorded, or
+            beside the store when it moved together with them.
 
     Raises:
         StorageError: the store or the study does not exist.
-        ConfigError: ``trials`` is below the study's budget.
+        ConfigError: ``trials`` is below the study's budget, or ``artifacts`` holds no
+            folder of this study.
         DatasetError: the study's dataset can no longer be read.
         search_spaces.SpaceError: the study's space can no longer be imported or built.
         FatalSweepError: the sweep stopped again because every trial would fail.
     """
     from storage.queries import trial_counts
+    from sweeps.artifacts import resume_root
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import load_study as open_handle
     from sweeps.optuna_study import raise_budget
@@ -437,6 +447,7 @@ def resume(
     handle = open_handle(study, storage)
     if trials is not None:
         _check_new_budget(handle, trials)
+    root = resume_root(handle.config, handle.url, artifacts)  # moved with the store: beside it
     counts = trial_counts(handle.engine, handle.study_id)
     budget = max(handle.config.trials, trials or 0)
     if counts.finished >= budget and not counts.running:
@@ -448,15 +459,12 @@ def resume(
             "finished trials; raise the budget with --trials N.",
         )
         return Study(handle.sweep, handle.engine, handle.url)
-    from sweeps.artifacts import resume_root
-
     # The dataset and the space as the workers will find them, before the budget is raised:
     # a folder removed since, or a space file edited since, changes nothing recorded.
     _preflight(handle.config)
-    artifacts = resume_root(handle.config, handle.url)  # moved with the store: found beside it
     if trials is not None:
         handle = raise_budget(handle, trials)
-    return _dispatch(handle, plan_slots(handle.config), artifacts, console)
+    return _dispatch(handle, plan_slots(handle.config), root, console)
 
 
 def _check_new_budget(handle: StudyHandle, trials: int) -> None:

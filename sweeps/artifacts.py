@@ -187,10 +187,14 @@ def checkpoint_folder(recorded: str | None, root: ArtifactsRoot) -> Path | None:
     return root.study / path.name  # recorded under another name: keep the trial's folder
 
 
-def resume_root(config: SweepConfig, url: str) -> str:
+def resume_root(config: SweepConfig, url: str, override: str | Path | None = None) -> str:
     """The root a resumed or joined study's workers use: its checkpoints where they are now
-    (moved with the store, or where recorded), so lost trials continue from them and new
-    ones join them."""
+    (``override``, ``--artifacts``; else moved with the store, or where recorded), so lost
+    trials continue from them and new ones join them.
+
+    Raises:
+        ConfigError: ``override`` holds no folder of this study.
+    """
     if not config.study_folder:  # a study made before study folders: its root as recorded
-        return str(config.artifacts)
-    return str(locate_root(config.artifacts, config.study_folder, url).path)
+        return str(override or config.artifacts)
+    return str(locate_root(config.artifacts, config.study_folder, url, override).path)

@@ -107,6 +107,15 @@ def test_artifacts_moved_apart_are_found_with_the_artifacts_option(cli, moved, t
     assert study.use_artifacts(own).model_kept(1)
     assert study.use_artifacts(apart).artifacts_folder == own
 
+    # resume takes it too: a wrong folder is one line before the budget is raised; the right
+    # one continues the study there.
+    wrong = invoke(cli, "resume", *storage, "--trials", 3, "--artifacts", tmp_path / "disk")
+    assert wrong.exit_code == 2 and wrong.stderr.startswith("Error: --artifacts")
+    assert sweeps.load_study(STUDY, str(place / "sweeps.db")).config.trials == 2
+    result = invoke(cli, "resume", *storage, "--trials", 3, "--artifacts", apart)
+    assert result.exit_code == 0, result.output
+    assert (own / "trial-00002").is_dir() and not (place / "sweeps-artifacts").exists()
+
 
 def test_a_checkpoint_folder_deleted_by_hand_is_not_called_not_kept(cli, moved, tmp_path) -> None:
     place = _copy(moved, tmp_path / "store")

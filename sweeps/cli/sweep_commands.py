@@ -194,15 +194,23 @@ def resume(
     trials: Annotated[
         Optional[int], typer.Option(help="Raise the budget to this many finished trials.")
     ] = None,
+    artifacts: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Where the study's checkpoints are now, if moved apart from the store "
+            "(the folder holding the study's folder)."
+        ),
+    ] = None,
 ) -> None:
     """Continue an interrupted study to its trial budget, from its saved configuration.
 
-    Interrupted trials continue from their last checkpoint.
+    Interrupted and lost trials continue from their last checkpoint.
 
     Example: sweeps resume --study mnist_cnn-digits-20261121-101500
     """
     name = chosen_study(legacy_study, study, "resume") or sweeps.load_study(None, storage).name
-    raise typer.Exit(_exit_code(sweeps.resume(name, storage, trials=trials)))
+    result = sweeps.resume(name, storage, trials=trials, artifacts=artifacts)
+    raise typer.Exit(_exit_code(result))
 
 
 @app.command()

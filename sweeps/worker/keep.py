@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 from storage import TrialStatus
 from storage.queries import ResultRow, ranked_trials, result_rows
+from sweeps.artifacts import trial_folder
 from sweeps.config import keep_count
 from sweeps.optuna_study import LINEAGE_ATTR, StudyHandle
 
@@ -66,10 +67,12 @@ def lineages_to_prune(
     return {lineage[row.number] for row in rows if row.checkpoint_dir} - needed
 
 
-def prune_checkpoints(handle: StudyHandle) -> list[Path]:
+def prune_checkpoints(handle: StudyHandle, root: str | None = None) -> list[Path]:
     """Delete the checkpoint folders ``handle``'s keep policy no longer needs; returns them.
 
-    Never raises: a failed deletion or a busy database leaves the folders for the next call.
+    ``root`` is the artifacts folder the workers use now: a store moved with its artifacts
+    (then resumed) finds its old trials' folders there, not where they were recorded. Never
+    raises: a failed deletion or a busy database leaves the folders for the next call.
     """
     keep = keep_count(handle.config.keep_models)
     if keep is None:
@@ -78,7 +81,9 @@ def prune_checkpoints(handle: StudyHandle) -> list[Path]:
         # Our table first, Optuna's states second: a failing trial is queued for retry before
         # its row stops saying running, so one of the two reads protects its folder.
         rows = result_rows(handle.engine, handle.study_id)
-        ranked = [int(n) for n in ranked_trials(handle.engine, handle.sweep).get("trial", [])]
+        # Diverged trials have no model to keep: their folders go once they are not pending.
+        ranked = ranked_trials(handle.engine, handle.sweep, trained_only=True)
+        ranked = [int(n) for n in ranked.get("trial", [])]
         pending = handle.study.get_trials(
             deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)
         )
@@ -88,7 +93,14 @@ def prune_checkpoints(handle: StudyHandle) -> list[Path]:
     doomed = lineages_to_prune(rows, ranked, keep, pending_lineages)
     lineage = _lineages(rows)
     deleted = []
-    folders = {r.checkpoint_dir for r in rows if r.checkpoint_dir and lineage[r.number] in doomed}
+    study_folder = handle.config.study_folder
+    folders = {
+        str(trial_folder(root, study_folder, lineage[r.number]))
+        if root and study_folder
+        else r.checkpoint_dir
+        for r in rows
+        if r.checkpoint_dir and lineage[r.number] in doomed
+    }
     for folder in sorted(folders):
         path = Path(folder)
         if path.is_dir():

@@ -370,7 +370,8 @@ class TrialLoop:
                 reason=outcome.failure_reason,
             )
         )
-        prune_checkpoints(self.handle)  # --keep-models: drop what can no longer make the top K
+        # --keep-models: drop what can no longer make the top K.
+        prune_checkpoints(self.handle, self.options.artifacts)
         return fatal
 
     def _start_result(self, trial: optuna.Trial, trial_id: int, **facts: object) -> None:
