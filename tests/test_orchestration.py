@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import sweeps
 from tests.conftest import REPO, invoke, sweeps_process
 from tests.orchestration_helpers import Output, Pause, finished, query, results, wait_for
 
@@ -105,6 +106,12 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     assert finished(url, "interrupted") == 1
     retry = next(t for t in results(url).values() if t["retry_of"] == number)
     assert retry["resumed_from_epoch"] == 1 and retry["epochs_run"] == 2
+    # An interrupt is no failure anywhere: status, studies and the Python API count it apart.
+    status = invoke(cli, "status", "--study", "interrupted", "--storage", url).output
+    assert "1/1 finished" in status and "0 failed, 0 lost, 1 interrupted" in status, status
+    assert sweeps.load_study("interrupted", url).status().counts.failed == 0
+    listed = sweeps.studies(url).set_index("study").loc["interrupted"]
+    assert (listed["failed"], listed["lost"], listed["interrupted"]) == (0, 0, 1)
     # Nothing is left running or claimed once the budget is met.
     assert query(url, "SELECT claimed, budget FROM sweeps_sweep") == [(1, 1)]
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")

@@ -9,7 +9,6 @@ big for the "device" (TensorFlow's own ResourceExhaustedError).
 from __future__ import annotations
 
 import os
-import signal
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +18,7 @@ import pytest
 import sweeps
 from storage import TrialStatus, records
 from sweeps.worker.trainer import OOM_ABOVE_BATCH_ENV
-from tests.conftest import REPO, invoke, sweeps_process
-from tests.orchestration_helpers import query, wait_for
+from tests.conftest import REPO, invoke
 
 OUTCOMES = str(REPO / "tests" / "spaces" / "outcome_space.py")
 
@@ -209,32 +207,3 @@ def test_the_failures_in_a_row_stop_counts_only_faults(
     )  # fmt: skip
     assert bool(loop._fatal_reason()) == stops
     loop.close()
-
-
-def _epoch_reached(url: str, epoch: int) -> bool:
-    rows = query(url, "SELECT max(epoch) FROM sweeps_worker WHERE state = 'training'")
-    return bool(rows and rows[0][0] is not None and rows[0][0] >= epoch)
-
-
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_a_stopped_sweep_counts_no_failure_after_resume(tmp_path: Path, cli, stop) -> None:
-    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    args = ("--space", OUTCOMES, "--trials", 2, "--epochs", 60, "--pruner", "none")
-    run = sweeps_process(
-        "run", *args, "--patience", 0, "--workers", 1, "--storage", url, "--study", "stopped",
-        cwd=tmp_path,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: _epoch_reached(url, 1), 240, "a trial at epoch 1")
-        os.killpg(run.pid, stop)
-        output, _ = run.communicate(timeout=120)
-    finally:
-        run.kill()
-    assert "sweeps resume --study stopped" in output, output
-    assert invoke(cli, "resume", "--study", "stopped", "--storage", url).exit_code == 0
-    status = invoke(cli, "status", "--study", "stopped", "--storage", url).output
-    assert "2/2 finished" in status and "0 failed, 0 lost, 1 interrupted" in status, status
-    opened = sweeps.load_study("stopped", url)
-    assert opened.status().counts.failed == 0 and opened.status().counts.interrupted == 1
-    listed = sweeps.studies(url).set_index("study")
-    assert listed.loc["stopped", "failed"] == 0 and listed.loc["stopped", "interrupted"] == 1
