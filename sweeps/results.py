@@ -308,7 +308,6 @@ class Study:
 
         if kind not in PLOTS:
             raise ConfigError(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
-        check_params(kind, params)
         target = Path(out) if out is not None else Path(f"{self.name}-{kind}.png")
         if target.suffix.lower() not in (".png", ".pdf", ".svg"):
             raise ConfigError(f"--out must end in .png, .pdf or .svg, but got {str(target)!r}.")
@@ -320,6 +319,7 @@ class Study:
         if ranked.empty:
             raise ConfigError(f"study {self.name!r} has no finished trials to plot yet.")
         if kind in ("history", "curves"):  # ours; history reads no epoch rows
+            check_params(kind, params)  # they draw no chosen parameters
             epochs = self.epochs() if kind == "curves" else None
             with _writing(target.parent):
                 return plot_sweep(kind, ranked, epochs, target, self.name)
@@ -332,6 +332,7 @@ class Study:
                     f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
                     f"parameters are {', '.join(sorted(known))}."
                 )
+        check_params(kind, params)  # before anything is drawn: a contour of one, a repeat
         try:
             with _writing(target.parent):
                 return plot_study(kind, study, target, self.name, params=params)

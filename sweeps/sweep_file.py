@@ -250,11 +250,12 @@ def _urls_masked(text: str) -> str:
     from storage.engine import mask_url
 
     edits = []
-    stack = [yaml.compose(text, Loader=yaml.SafeLoader)]
+    stack, seen = [yaml.compose(text, Loader=yaml.SafeLoader)], set()
     while stack:
         node = stack.pop()
-        if node is None:
+        if node is None or id(node) in seen:  # an alias may repeat a node, even inside itself
             continue
+        seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             masked = mask_url(node.value)
             if masked != node.value:
@@ -263,15 +264,13 @@ def _urls_masked(text: str) -> str:
                 # The node's span starts at its anchor or tag, if any: both stay.
                 head = re.match(r"(?:[&!]\S*\s+)*", source).group(0)
                 tail = source[len(source.rstrip("\r\n")) :]
-                edits.append(
-                    (start, end, head + json.dumps(masked) + tail)
-                )  # JSON quotes are YAML's
+                # A JSON string is a YAML double-quoted scalar.
+                edits.append((start, end, head + json.dumps(masked) + tail))
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
         elif isinstance(node, yaml.MappingNode):
             stack.extend(part for pair in node.value for part in pair)
-    # An alias repeats its anchor's node: edit each place once, from the end backwards.
-    for start, end, replacement in sorted(set(edits), reverse=True):
+    for start, end, replacement in sorted(edits, reverse=True):  # from the end backwards
         text = text[:start] + replacement + text[end:]
     return text
 

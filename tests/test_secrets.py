@@ -181,3 +181,8 @@ def test_a_sweep_file_saved_unmasked_by_an_older_release_is_printed_masked(capsy
     echo_sweep_file(SweepConfig(sweep_file="/x/sweep.yaml", sweep_file_text=raw))
     printed = capsys.readouterr().out
     assert SECRET not in printed and "trials: 2" in printed and "u:***@h" in printed
+
+
+def test_a_value_repeated_by_an_alias_even_inside_itself_is_masked_once() -> None:
+    text = f"study: &a [postgresql://u:{SECRET}@h/x, *a]\n"
+    assert saved_text(text) == 'study: &a ["postgresql://u:***@h/x", *a]\n'
