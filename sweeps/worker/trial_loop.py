@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from search_spaces import SpaceError, load_space
 from storage import FAULTS, TrialStatus, WorkerState, records
+from storage.engine import scrub
 from storage.optuna_tables import BATCH_SIZE_ATTR
 from storage.queries import recent_statuses, trial_counts
 from sweeps.artifacts import trial_folder
@@ -404,6 +405,8 @@ class TrialLoop:
 
     def _tell(self, trial: optuna.Trial, trial_id: int, outcome: TrialOutcome) -> None:
         study, engine = self.handle.study, self.engine
+        if outcome.failure_reason:  # a driver's error may quote the storage URL: never stored
+            outcome.failure_reason = scrub(outcome.failure_reason, self.options.storage_url)
         values = {
             "val_accuracy": outcome.val_accuracy,
             "val_loss": outcome.val_loss,
