@@ -7,6 +7,8 @@ after them (a paused trial, see :class:`Pause`), never by polling a query until 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -113,3 +115,13 @@ class Output:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill a process started in its own session, with every worker it spawned: a test that
+    fails while a worker is paused must not leave that worker waiting forever."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)

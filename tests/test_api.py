@@ -16,7 +16,7 @@ import pytest
 import sweeps
 from search_spaces import SpaceError, load_space
 from tests.conftest import REPO
-from tests.orchestration_helpers import Output, Pause, finished
+from tests.orchestration_helpers import Output, Pause, finished, kill_group
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +163,7 @@ def test_a_kernel_that_imported_tensorflow_runs_and_interrupts_a_sweep(tmp_path)
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # SIGINT goes to the kernel alone; cleanup kills its workers too
     )
     output = Output(kernel)
     try:
@@ -172,7 +173,7 @@ def test_a_kernel_that_imported_tensorflow_runs_and_interrupts_a_sweep(tmp_path)
         pause.release()
         text = output.finish(timeout=120)
     finally:
-        kernel.kill()
+        kill_group(kernel)
     assert kernel.returncode == 0, text
     assert text.count("STARTING") == 1, "a worker re-ran the caller's script"
     assert "RETURNED interrupted=True" in text, text

@@ -10,7 +10,15 @@ import pytest
 
 import sweeps
 from tests.conftest import REPO, invoke, sweeps_process
-from tests.orchestration_helpers import Output, Pause, finished, query, results, wait_for
+from tests.orchestration_helpers import (
+    Output,
+    Pause,
+    finished,
+    kill_group,
+    query,
+    results,
+    wait_for,
+)
 
 FLAKY = str(REPO / "tests" / "spaces" / "flaky_space.py")
 ALWAYS_FAILS = str(REPO / "tests" / "spaces" / "always_fails.py")
@@ -50,7 +58,7 @@ def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) 
         pause.release()
         output, _ = run.communicate(timeout=300)
     finally:
-        run.kill()
+        kill_group(run)
     assert run.returncode == 0, output
     trials = results(url)
     lost = trials[number]
@@ -93,7 +101,7 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
         pause.release()  # the worker already holds its stop request
         text = output.finish(timeout=120)
     finally:
-        run.kill()
+        kill_group(run)
     assert run.returncode == 130, text
     assert "sweeps resume --study interrupted" in text
     trials = results(url)
@@ -270,9 +278,9 @@ def test_several_workers_on_postgresql_share_one_budget(tmp_path: Path, postgres
         joined, _ = joiner.communicate(timeout=300)
         output, _ = run.communicate(timeout=300)
     finally:
-        run.kill()
+        kill_group(run)
         if joiner is not None:
-            joiner.kill()
+            kill_group(joiner)
     assert joiner.returncode == 0, joined
     assert run.returncode == 0, output
     assert finished(postgres_url, study) == 4
@@ -308,7 +316,7 @@ def test_resume_after_everything_was_killed_reaps_and_finishes(tmp_path: Path, c
         os.killpg(run.pid, signal.SIGKILL)
         run.wait(timeout=60)
     finally:
-        run.kill()
+        kill_group(run)
     assert query(url, "SELECT state FROM trials WHERE number = :n", n=number) == [("RUNNING",)]
 
     result = invoke(cli, "resume", "--study", "power-cut", "--storage", url)
@@ -335,7 +343,7 @@ def test_a_second_ctrl_c_stops_at_once_and_resume_still_finishes(tmp_path: Path,
         os.killpg(run.pid, signal.SIGINT)
         text = output.finish(timeout=60)
     finally:
-        run.kill()
+        kill_group(run)
     assert run.returncode == 130, text
     assert results(url)[number]["status"] == "lost"
     assert query(url, "SELECT count(*) FROM trials WHERE state = 'WAITING'") == [(1,)]
