@@ -194,7 +194,7 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert "the last 3 trials failed" in result.output
     failed = [t for t in results(url).values() if t["status"] == "failed"]
     assert len(failed) == 3
-    assert all("never trains" in t["failure_reason"] for t in failed)
+    assert all("NeverTrains" in t["failure_reason"] for t in failed)  # its layer's name
     # A resume gets a fresh count: it runs trials again (here they fail again) before stopping.
     again = invoke(cli, "resume", "--study", "doomed", "--storage", url)
     assert again.exit_code == 1 and "the last 3 trials failed" in again.output
