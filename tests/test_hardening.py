@@ -414,11 +414,13 @@ def test_killing_the_resource_tracker_prints_no_traceback(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_a_sweep_that_dies_before_its_first_trial_leaves_nothing(tmp_path) -> None:
-    """A space that imports in the caller but not in a worker: the study is removed again."""
+    """A space that imports in the caller and in the preflight's child but not in a worker:
+    the study is removed again. (One that cannot import in any child is refused before the
+    study exists: tests/test_bad_input_preflight.py.)"""
     space = tmp_path / "dies_in_workers.py"
     space.write_text(
         (REPO / "tests" / "spaces" / "flaky_space.py").read_text() + "\nimport multiprocessing\n"
-        "if multiprocessing.parent_process() is not None:\n"
+        "if multiprocessing.current_process().name.startswith('sweeps-worker-'):\n"
         "    raise RuntimeError('this space cannot load in a worker')\n"
     )
     db = tmp_path / "s.db"

@@ -218,14 +218,14 @@ def test_consecutive_failures_stop_the_sweep_with_the_reason(tmp_path: Path, cli
     assert "the last 3 trials failed" in result.output
     failed = [t for t in results(url).values() if t["status"] == "failed"]
     assert len(failed) == 3
-    assert all("never trains" in t["failure_reason"] for t in failed)
+    assert all("NeverTrains" in t["failure_reason"] for t in failed)
     # Optuna's own tools see why: the reason is a user attribute of each failed Optuna trial.
     import optuna
 
     optuna_trials = optuna.load_study(study_name="doomed", storage=url).trials
     attrs = [t.user_attrs for t in optuna_trials if t.user_attrs.get("status") == "failed"]
     assert len(attrs) == 3
-    assert all("never trains" in a["failure_reason"] and a["epochs_run"] == 0 for a in attrs)
+    assert all("NeverTrains" in a["failure_reason"] and a["epochs_run"] == 0 for a in attrs)
     # A resume gets a fresh count: it runs trials again (here they fail again) before stopping.
     again = invoke(cli, "resume", "--study", "doomed", "--storage", url)
     assert again.exit_code == 1 and "the last 3 trials failed" in again.output

@@ -15,7 +15,7 @@ BASELINE: dict = {}
 def build(hp, spec):
     import keras
 
-    class RefusesTraining(keras.layers.Layer):
+    class NeverTrains(keras.layers.Layer):
         def call(self, inputs, training=None):
             if training:
                 raise ValueError("this space never trains")
@@ -23,5 +23,5 @@ def build(hp, spec):
 
     hp.Float("x", 0.0, 1.0)
     inputs = keras.Input(spec.shape)
-    x = RefusesTraining()(keras.layers.Flatten()(inputs))
+    x = NeverTrains()(keras.layers.Flatten()(inputs))
     return keras.Model(inputs, keras.layers.Dense(spec.num_classes)(x))
