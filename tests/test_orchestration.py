@@ -151,7 +151,7 @@ def test_eight_workers_on_one_sqlite_file_reach_exactly_the_budget(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
+def test_failed_trials_do_not_count_and_deterministic_ones_are_not_retried(
     tmp_path: Path, cli
 ) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
@@ -177,22 +177,15 @@ def test_failed_trials_do_not_count_and_are_retried_a_bounded_number_of_times(
     )
     assert result.exit_code == 0, result.output
     assert finished(url, "flaky") == 6
-    trials = results(url).values()
+    trials = list(results(url).values())
     failed = [t for t in trials if t["status"] == "failed"]
     assert failed, "the random sampler never chose a failing mode"
-    assert all(t["failure_reason"] for t in failed)
-    reasons = " ".join(t["failure_reason"] for t in failed)
-    assert "bad combination" in reasons or "loss became nan" in reasons
-    # Each failing parameter set runs at most 1 + max_retries times.
-    chains: dict[int, int] = {}
-    for t in failed:
-        root = t["number"]
-        while (parent := next((p for p in trials if p["number"] == root), None)) and parent[
-            "retry_of"
-        ] is not None:
-            root = parent["retry_of"]
-        chains[root] = chains.get(root, 0) + 1
-    assert max(chains.values()) <= 2
+    assert all("bad combination" in t["failure_reason"] for t in failed)
+    # The space's own error is deterministic: the same parameters would raise it again, so no
+    # trial is retried; failures do not count, diverged trials (NaN) do.
+    assert all(t["retry_of"] is None for t in trials)
+    counted = [t for t in trials if t["status"] in ("complete", "pruned", "diverged")]
+    assert len(counted) == 6
 
 
 @pytest.mark.slow
