@@ -161,7 +161,7 @@ def test_failed_trials_do_not_count_and_deterministic_ones_are_not_retried(
         "--space",
         FLAKY,
         "--trials",
-        6,
+        10,
         "--epochs",
         1,
         "--sampler",
@@ -176,7 +176,7 @@ def test_failed_trials_do_not_count_and_deterministic_ones_are_not_retried(
         50,
     )
     assert result.exit_code == 0, result.output
-    assert finished(url, "flaky") == 6
+    assert finished(url, "flaky") == 10
     trials = list(results(url).values())
     failed = [t for t in trials if t["status"] == "failed"]
     assert failed, "the random sampler never chose a failing mode"
@@ -185,7 +185,7 @@ def test_failed_trials_do_not_count_and_deterministic_ones_are_not_retried(
     # trial is retried; failures do not count, diverged trials (NaN) do.
     assert all(t["retry_of"] is None for t in trials)
     counted = [t for t in trials if t["status"] in ("complete", "pruned", "diverged")]
-    assert len(counted) == 6
+    assert len(counted) == 10
 
 
 @pytest.mark.slow

@@ -350,9 +350,12 @@ def studies(storage: StorageOption = DEFAULT_STORAGE) -> None:
         )
         for ens in ensembles[ensembles["study"] == row.study].itertuples():
             members = ", ".join(map(str, ens.members))
+            label = f"  ensemble of top {ens.size}: trials {members}"
+            # Its label spans the count columns it leaves blank: never wrapped inside them.
+            table.columns[0].min_width = max(table.columns[0].min_width or 0, len(label))
             table.add_row(
-                f"  ensemble of top {ens.size}: trials {members}",
-                "", "", "", "", "",
+                label,
+                "", "", "", "", "", "", "", "",
                 _fmt(ens.val_accuracy),
                 _fmt(ens.test_accuracy),
                 ens.created,
