@@ -27,7 +27,7 @@ import numpy as np
 import optuna
 from keras import layers, ops
 
-from search_spaces import SearchSpace, load_space, tunables
+from search_spaces import SearchSpace, load_space
 from search_spaces.tunables import TrainingRecipe
 from sweeps.data import PipelineOptions, Splits, load_splits
 from sweeps.data.pipeline import train_stats
@@ -35,7 +35,7 @@ from sweeps.errors import ConfigError
 from sweeps.model_tasks import ExportResult, TrialSpec, metadata_path
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
-from sweeps.worker.trainer import input_plan, training_budget
+from sweeps.worker.trainer import ask_recipe, input_plan
 
 __all__ = [
     "Rebuilt",
@@ -92,14 +92,7 @@ def rebuild_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
     keras.utils.set_random_seed(config.seed + spec.number)  # as train_trial: same initial weights
     trial = optuna.trial.FixedTrial(spec.params, number=spec.number)
     hp = OptunaHyperParameters(trial)
-    recipe = tunables.ask_training(
-        hp,
-        space.baseline,
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-        learning_rates=config.learning_rates,
-        budget=training_budget(config, splits),
-    )
+    recipe = ask_recipe(hp, space, config, splits)
     input_spec, plan, _ = input_plan(space, splits, config.weights)
     network = space.build(hp, input_spec)
     plan = PipelineOptions(

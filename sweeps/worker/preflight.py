@@ -25,12 +25,12 @@ import numpy as np
 import optuna
 import tensorflow as tf
 
-from search_spaces import SearchSpace, SpaceError, load_space, tunables
+from search_spaces import SearchSpace, SpaceError, load_space
 from sweeps.config import SweepConfig
 from sweeps.data import Splits, load_splits
 from sweeps.tf_logs import SHOW_ENV
 from sweeps.worker.hp_adapter import OptunaHyperParameters
-from sweeps.worker.trainer import input_plan, training_budget
+from sweeps.worker.trainer import ask_recipe, input_plan
 
 __all__ = ["preflight"]
 
@@ -108,14 +108,7 @@ def _build(
 ) -> tuple[Any, tuple[int, ...]]:  # fmt: skip
     """The trainer's first steps: the training questions, the input plan, the build."""
     try:
-        tunables.ask_training(
-            hp,
-            space.baseline,
-            normalization=space.info.normalization,
-            augmentations=space.info.augmentations,
-            learning_rates=config.learning_rates,
-            budget=training_budget(config, splits),
-        )
+        ask_recipe(hp, space, config, splits)
     except SpaceError:
         raise
     except ValueError as exc:  # KerasTuner refuses a BASELINE default outside its choices

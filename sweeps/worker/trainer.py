@@ -33,6 +33,7 @@ __all__ = [
     "EpochRecord",
     "TrialOutcome",
     "TrialRun",
+    "ask_recipe",
     "input_plan",
     "train_trial",
     "training_budget",
@@ -130,6 +131,21 @@ def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBud
     pool = splits.info.train_size or len(splits.y_train) + len(splits.y_val)
     val = carved_size(pool, config.val_fraction) if config.val_fraction else len(splits.y_val)
     return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
+
+
+def ask_recipe(
+    hp: OptunaHyperParameters, space: SearchSpace, config: SweepConfig, splits: Splits
+) -> tunables.TrainingRecipe:
+    """The training questions of a trial of ``config``, asked as every trial asks them (the
+    trainer, the export and refit rebuild, the preflight): one place, so they never drift."""
+    return tunables.ask_training(
+        hp,
+        space.baseline,
+        normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+        learning_rates=config.learning_rates,
+        budget=training_budget(config, splits),
+    )
 
 
 PATIENCE_MIN_IMAGES = 2  # the validation rise, in images, that restarts early stopping's wait
@@ -230,14 +246,7 @@ def _train(run: TrialRun) -> TrialOutcome:
 
     # Ask the questions: training recipe first, then the architecture's own.
     hp = OptunaHyperParameters(trial, overrides=config.overrides)
-    recipe = tunables.ask_training(
-        hp,
-        space.baseline,
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-        learning_rates=config.learning_rates,
-        budget=training_budget(config, run.splits),
-    )
+    recipe = ask_recipe(hp, space, config, run.splits)
     if trial.user_attrs.get(BATCH_SIZE_ATTR):
         recipe = dataclasses.replace(recipe, batch_size=int(trial.user_attrs[BATCH_SIZE_ATTR]))
     spec, options, facts = input_plan(run.space, run.splits, config.weights)
