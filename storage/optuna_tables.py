@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 __all__ = [
+    "BASELINE_ATTR",
     "BATCH_SIZE_ATTR",
     "FINISHED_STATES",
     "OptunaState",
@@ -31,6 +32,9 @@ class OptunaState(enum.StrEnum):
     FAIL = "FAIL"
     WAITING = "WAITING"
 
+
+# The trial user attribute that marks the notebook's own recipe (and its retries).
+BASELINE_ATTR = "sweeps:baseline"
 
 # The trial user attribute in which a retry after running out of memory keeps the halved batch
 # size it trains with (its sampled parameter stays as the sampler proposed it).

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from storage import mask_url
 from storage.engine import engine_options, harden_sqlite
 from storage.models import Sweep
+from storage.optuna_tables import BASELINE_ATTR
 from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
@@ -40,7 +41,6 @@ __all__ = [
 quiet_optuna()  # in the CLI's process and in every worker: sweeps reports what Optuna did
 
 # Trial user attributes (public in Optuna's API and shown by its tools).
-BASELINE_ATTR = "sweeps:baseline"
 RETRY_OF_ATTR = "sweeps:retry_of"
 LINEAGE_ATTR = "sweeps:lineage"  # number of the first trial of a retry chain: its checkpoints
 RESUME_ATTR = "sweeps:resume"  # True: continue from the lineage's checkpoint
@@ -81,8 +81,11 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
-        # constant_liar keeps parallel workers from proposing the same point.
-        return optuna.samplers.TPESampler(
+        from sweeps.samplers import RecipeStartTPESampler
+
+        # constant_liar keeps parallel workers from proposing the same point; the start trials
+        # are neighbours of the baseline (see RecipeStartTPESampler).
+        return RecipeStartTPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5
         )
     if name == "random":

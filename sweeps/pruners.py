@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+
+from storage.optuna_tables import BASELINE_ATTR
 
 __all__ = ["ChanceLevelPruner"]
 
 
 class ChanceLevelPruner(optuna.pruners.BasePruner):
-    """Prune a trial whose best validation accuracy is still at chance after a few epochs.
+    """Prune a trial whose best validation accuracy is still at chance after a few epochs,
+    unless the notebook's own recipe shows that a trial may sit there and still learn.
 
     A learning rate far too low for the steps a trial gets, or one that diverged, leaves a
     trial at chance level (1 / classes) from its first epoch on, and a median of other trials
@@ -17,6 +20,13 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
     ``after_epochs`` epochs, a best value that has not gone ``margin`` of the way from chance
     to perfect (0.19 for ten classes, 0.55 for two) stops the trial. Otherwise ``base``
     decides.
+
+    The baseline (the trial marked with ``sweeps:baseline``) is the reference: neither rule
+    ever stops it. A deep batch-norm network on small, resized images can sit at chance for
+    a few epochs and then learn, and the baseline's curve says so: when it first rose above
+    the threshold at epoch ``r``, every trial gets ``r + after_epochs`` epochs; while the
+    baseline has not yet shown whether it leaves chance, the rule waits for it. A baseline
+    that ended at chance shows nothing, and the plain rule applies.
     """
 
     def __init__(
@@ -37,7 +47,27 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
         return self.chance + self.margin * (1.0 - self.chance)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        if trial.user_attrs.get(BASELINE_ATTR):
+            return False
         values = trial.intermediate_values
-        if values and max(values) >= self.after_epochs and max(values.values()) < self.threshold:
-            return True
+        if values and max(values.values()) < self.threshold:
+            grace = self.grace_epochs(study)
+            if grace is not None and max(values) >= grace:
+                return True
         return self.base.prune(study, trial)
+
+    def grace_epochs(self, study: optuna.Study) -> int | None:
+        """Epochs a trial may spend at chance before the rule stops it; None while the
+        baseline, still running below the threshold, has not yet shown how long it needs."""
+        curve: dict[int, float] = {}
+        running = False
+        for other in study.get_trials(deepcopy=False):
+            if other.user_attrs.get(BASELINE_ATTR):  # the baseline and its retries: one curve
+                curve.update(other.intermediate_values)
+                running |= other.state in (TrialState.RUNNING, TrialState.WAITING)
+        risen = [epoch for epoch, value in curve.items() if value >= self.threshold]
+        if risen:
+            return max(self.after_epochs, min(risen) + self.after_epochs)
+        if running:
+            return None
+        return self.after_epochs

@@ -28,11 +28,12 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with a hash of its bytes."""
+    """Every file under ``folder`` with a hash of its bytes, but SQLite's -shm file: it is
+    the WAL's shared-memory index, which every reader rewrites, and holds no data."""
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and not path.name.endswith("-shm")
     }
 
 

@@ -6,6 +6,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 
+from storage.optuna_tables import BASELINE_ATTR
 from sweeps.errors import ConfigError
 from sweeps.optuna_study import make_pruner, make_sampler, median_warmup
 
@@ -110,3 +111,62 @@ def test_the_chance_rule_uses_the_best_epoch_and_the_class_count() -> None:
 def test_without_a_class_count_median_is_plain() -> None:
     assert isinstance(make_pruner("median", 5), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner("hyperband", 5, classes=10), optuna.pruners.HyperbandPruner)
+
+
+def _baseline(study: optuna.Study, curve: list[float], finish: bool) -> None:
+    """The notebook's recipe as the sweep enqueues it, reporting ``curve`` epoch by epoch."""
+    study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
+    baseline = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        baseline.report(value, epoch)
+        assert not baseline.should_prune(), f"the baseline was pruned at epoch {epoch}"
+    if finish:
+        study.tell(baseline, max(curve))
+
+
+def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return epoch
+    return None
+
+
+def test_the_baseline_is_never_pruned_and_its_slow_start_buys_others_time() -> None:
+    """Xception on resized digits: the notebook's recipe sits at chance for three epochs and
+    then learns. The chance rule must not cut it, and gives every trial three epochs more."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
+    _baseline(study, [0.10, 0.11, 0.10, 0.45, 0.80, 0.90], finish=True)  # asserts never pruned
+    assert _pruned_at(study, [0.10] * 10) == 6  # risen at epoch 4, plus the usual 2
+    assert _pruned_at(study, [0.10] * 5 + [0.3] * 5) is None  # learned in the grace
+
+
+def test_a_baseline_still_at_chance_makes_the_rule_wait_for_it() -> None:
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
+    _baseline(study, [0.10, 0.10, 0.10], finish=False)  # still running, not yet risen
+    waiting = study.ask()
+    for epoch in range(1, 6):
+        waiting.report(0.10, epoch)
+        assert not waiting.should_prune()
+    baseline = next(t for t in study.trials if t.user_attrs.get(BASELINE_ATTR))
+    study.tell(baseline.number, 0.10)  # it ended at chance: it shows nothing, the plain rule
+    assert waiting.should_prune()
+    assert _pruned_at(study, [0.10] * 10) == 2
+
+
+def test_the_reason_names_the_rule_that_pruned() -> None:
+    from types import SimpleNamespace
+
+    from sweeps.config import SweepConfig
+    from sweeps.worker.trainer import _pruned_reason
+
+    config = SweepConfig(space="mnist_cnn", dataset="digits", pruner="median")
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
+    trial = study.ask()
+    stuck = _pruned_reason(trial, config, SimpleNamespace(best_val_accuracy=0.11), 2)
+    assert stuck == (
+        "pruned after epoch 2: val accuracy still at chance level (best 0.1100, chance 0.1000)"
+    )
+    behind = _pruned_reason(trial, config, SimpleNamespace(best_val_accuracy=0.6), 4)
+    assert behind == "pruned by the median pruner after epoch 4"

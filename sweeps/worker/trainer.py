@@ -26,6 +26,7 @@ from storage.optuna_tables import BATCH_SIZE_ATTR
 from sweeps.config import SweepConfig
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
 from sweeps.data.splits import carved_size
+from sweeps.pruners import ChanceLevelPruner
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
@@ -345,7 +346,7 @@ def _train(run: TrialRun) -> TrialOutcome:
         trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():
             outcome.status = TrialStatus.PRUNED
-            outcome.failure_reason = f"pruned by the {config.pruner} pruner after epoch {epoch + 1}"
+            outcome.failure_reason = _pruned_reason(trial, config, state, epoch + 1)
             break
         if config.patience and state.wait >= config.patience:
             # Early stopping: pruned in our words, but its value (the best epoch's) is a full
@@ -381,3 +382,14 @@ def _train(run: TrialRun) -> TrialOutcome:
         outcome.status = TrialStatus.FAILED
         outcome.failure_reason = "no epoch finished"
     return outcome
+
+
+def _pruned_reason(trial: optuna.Trial, config: SweepConfig, state: Any, epoch: int) -> str:
+    """Which rule stopped the trial: the chance-level rule or the pruner the user named."""
+    pruner = trial.study.pruner
+    if isinstance(pruner, ChanceLevelPruner) and state.best_val_accuracy < pruner.threshold:
+        return (
+            f"pruned after epoch {epoch}: val accuracy still at chance level (best "
+            f"{state.best_val_accuracy:.4f}, chance {pruner.chance:.4f})"
+        )
+    return f"pruned by the {config.pruner} pruner after epoch {epoch}"
