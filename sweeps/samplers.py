@@ -54,13 +54,11 @@ class RecipeStartTPESampler(optuna.samplers.TPESampler):
 
 
 def baseline_answer(study: optuna.Study, name: str) -> Any:
-    """The baseline trial's answer to question ``name`` (None if it has none yet)."""
+    """The baseline trial's answer to question ``name``; None while it has none (it asks its
+    questions as it starts, and it is the study's first trial)."""
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(BASELINE_ATTR):
-            if name in trial.params:
-                return trial.params[name]
-            # Queued and not yet started: its answers are the enqueued ones.
-            return trial.system_attrs.get("fixed_params", {}).get(name)
+        if trial.user_attrs.get(BASELINE_ATTR) and name in trial.params:
+            return trial.params[name]
     return None
 
 

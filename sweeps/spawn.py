@@ -12,7 +12,6 @@ allows exactly this form, as the first argument of :func:`run_in_child`).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import multiprocessing as mp
 import os
 import re
@@ -23,7 +22,7 @@ from typing import Any
 
 from search_spaces import SpaceError
 from sweeps.errors import SweepsError
-from sweeps.tf_logs import import_tensorflow_quietly
+from sweeps.tf_logs import import_quietly
 
 __all__ = ["TaskFailedError", "run_in_child", "without_main_module"]
 
@@ -50,10 +49,11 @@ def _child(target: str, args: tuple, kwargs: dict[str, Any], results: Any) -> No
     # chatter is no use to anyone reading a one-line result.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")  # as in a worker: no semaphores
-    import_tensorflow_quietly()
     module_name, _, function_name = target.partition(":")
     try:
-        function = getattr(importlib.import_module(module_name), function_name)
+        # Most targets import TensorFlow with their module; the preflight imports it only
+        # after the space, so a space reference that does not import is answered at once.
+        function = getattr(import_quietly(module_name), function_name)
         message: tuple[str, Any] = ("result", function(*args, **kwargs))
     except (SweepsError, SpaceError) as exc:
         message = ("error", exc)  # bad input: the same type and message on the caller's side

@@ -11,13 +11,15 @@ through (the README says so).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Iterator
+from types import ModuleType
 
-__all__ = ["SHOW_ENV", "import_tensorflow_quietly", "quiet_optuna", "verbose"]
+__all__ = ["SHOW_ENV", "import_quietly", "import_tensorflow_quietly", "quiet_optuna", "verbose"]
 
 SHOW_ENV = "SWEEPS_TF_LOGS"
 
@@ -67,11 +69,20 @@ def import_tensorflow_quietly() -> None:
     """Import TensorFlow and Keras (once per process) without their start-up noise."""
     if "tensorflow" in sys.modules and "keras" in sys.modules:
         return
-    if verbose():
-        quiet = contextlib.nullcontext()
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        quiet = _stderr_silenced()
-    with quiet:
+    with _import_noise_silenced():
         import keras  # noqa: F401
         import tensorflow  # noqa: F401
+
+
+def import_quietly(module_name: str) -> ModuleType:
+    """Import ``module_name``; TensorFlow's start-up noise, if the import starts it, is kept
+    off the terminal."""
+    with _import_noise_silenced():
+        return importlib.import_module(module_name)
+
+
+def _import_noise_silenced() -> contextlib.AbstractContextManager:
+    if verbose():
+        return contextlib.nullcontext()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return _stderr_silenced()

@@ -68,6 +68,7 @@ PLOT_CASES = {
 }
 
 
+@pytest.mark.slow  # the tests that read a real sweep (its fixture) run in the full tier
 @pytest.mark.parametrize("case", PLOT_CASES.values(), ids=PLOT_CASES.keys())
 def test_a_plot_that_would_be_empty_or_ignore_params_is_refused(swept, tmp_path, case) -> None:
     kind, picks, says = case
@@ -82,6 +83,7 @@ def test_a_plot_that_would_be_empty_or_ignore_params_is_refused(swept, tmp_path,
     assert not out.exists() and _digest(swept) == before
 
 
+@pytest.mark.slow
 def test_a_contour_of_two_parameters_that_varied_is_drawn(swept, tmp_path) -> None:
     """The refusals above are not a refusal of every contour."""
     first, second, _ = _params(swept)
@@ -94,6 +96,7 @@ def test_a_contour_of_two_parameters_that_varied_is_drawn(swept, tmp_path) -> No
     assert out.stat().st_size > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["tensorboard", "tensorboard --run", "dashboard"])
 @pytest.mark.parametrize("port", ["99999", "65536", "0", "-1", "abc", "6006.5"])
 def test_a_port_out_of_range_is_refused(swept, command, port) -> None:

@@ -23,7 +23,8 @@ from tests.unprivileged import listing, make_read_only, needs_setpriv, run_comma
 
 STUDY = "outputs"
 
-pytestmark = needs_setpriv
+# Slow: a real sweep and every output command as another user.
+pytestmark = [needs_setpriv, pytest.mark.slow]
 
 
 def _folder(path: Path) -> Path:

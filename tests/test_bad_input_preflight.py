@@ -26,6 +26,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO, invoke
 
+# Slow: each case starts the preflight child (a TensorFlow start-up); the quick tier checks
+# bad input through test_hardening.py.
+pytestmark = pytest.mark.slow
+
 # --- the inputs ---------------------------------------------------------------------------
 
 HEAD = """

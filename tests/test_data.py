@@ -221,6 +221,7 @@ def test_truncated_cache_files_name_the_file(keras_home: Path) -> None:
         load_splits("cifar10")
 
 
+@pytest.mark.slow  # a fresh interpreter that imports TensorFlow
 def test_missing_cache_file_offline_says_where_to_place_it(tmp_path: Path) -> None:
     # A fresh process, so Keras itself reads this KERAS_HOME; the proxy makes any download fail.
     env = os.environ | {"KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -220,7 +220,20 @@ def test_every_command_that_opens_a_store_has_a_case() -> None:
     assert TESTED_ELSEWHERE <= set(commands)
 
 
-@pytest.mark.parametrize(("args", "phrase"), BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+# Cases that start the preflight child (a TensorFlow start-up each) run in the full tier only.
+CHILD_CASES = ("{bad_space}", "folder:{too_few}", "folder:{undecodable}")
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        pytest.param(
+            args, phrase, id=" ".join(args),
+            marks=[pytest.mark.slow] if set(CHILD_CASES) & set(args) else [],
+        )
+        for args, phrase in BAD_INPUTS
+    ],
+)  # fmt: skip
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(store, args, phrase, monkeypatch) -> None:
     monkeypatch.chdir(store["folder"])
     args = _fill(args, store)

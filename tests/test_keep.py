@@ -99,6 +99,7 @@ def swept(tmp_path: Path) -> str:
     return url
 
 
+@pytest.mark.slow  # a real sweep; the policy itself is checked quickly above
 def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> None:
     study = sweeps.load_study("keep", swept)
     best, second, third, fourth = (int(t) for t in study.best(4)["trial"])
@@ -131,6 +132,7 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
     assert not study.model_kept(third) and study.model_kept(best)
 
 
+@pytest.mark.slow
 def test_keep_all_deletes_nothing(swept) -> None:
     handle = load_study("keep", swept)
     assert handle.config.keep_models == "all" and prune_checkpoints(handle) == []

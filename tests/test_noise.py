@@ -21,6 +21,9 @@ import pytest
 
 import sweeps
 
+# Slow: real sweeps, TensorBoard and the dashboard, each in its own process.
+pytestmark = pytest.mark.slow
+
 STUDY = "noise"
 
 

@@ -81,7 +81,8 @@ def test_kill_9_of_a_worker_costs_at_most_the_epoch_in_progress(tmp_path: Path) 
     assert "will continue from their last checkpoint" in output
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", pytest.param("sigterm", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the quick tier's killed worker is the kill -9 test below
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     tmp_path: Path, cli, how: str
 ) -> None:

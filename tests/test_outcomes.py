@@ -20,6 +20,10 @@ from storage import TrialStatus, records
 from sweeps.worker.trainer import OOM_ABOVE_BATCH_ENV
 from tests.conftest import REPO, invoke
 
+# Slow: one real sweep per outcome; test_pruning.py and test_trainer.py check the rules in
+# the quick tier.
+pytestmark = pytest.mark.slow
+
 OUTCOMES = str(REPO / "tests" / "spaces" / "outcome_space.py")
 
 

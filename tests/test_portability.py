@@ -20,6 +20,9 @@ import pytest
 import sweeps
 from tests.conftest import REPO, invoke
 
+# Slow: a real sweep moved, then exported, evaluated, refitted and resumed.
+pytestmark = pytest.mark.slow
+
 STUDY = "portable"
 
 

@@ -23,7 +23,9 @@ from tests.unprivileged import listing, make_read_only, needs_setpriv, run_comma
 
 STUDY = "read-only"
 
-pytestmark = needs_setpriv
+# Slow: real sweeps and every query command as another user; test_cli.py reads stores in
+# the quick tier.
+pytestmark = [needs_setpriv, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

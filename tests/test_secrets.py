@@ -66,6 +66,7 @@ def _sweep_file(tmp_path: Path, storage: str) -> Path:
     return path
 
 
+@pytest.mark.slow  # three real sweeps; the masking itself is checked quickly below
 @pytest.mark.parametrize("where", ["url", "query", "sweep file"])
 def test_a_password_given_to_a_real_sweep_is_never_stored_or_printed(
     tmp_path: Path, postgres_url: str, where: str

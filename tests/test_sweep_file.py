@@ -160,7 +160,10 @@ BAD_FILES = [
     ("parameters:\n  dropout: {step: 2}\n", "unknown key 'step'; valid keys are value, values"),
     ("parameters:\n  dropout: {value: 0.3, min: 0.1}\n", "parameters.dropout mixes forms"),
     ("parameters:\n  dropout: {min: 0.5, max: 0.1}\n", "min must be below max"),
-    # Checked against the space (mnist_cnn by default) in a CPU-only child process:
+]
+# Checked against the space (mnist_cnn by default) in a CPU-only child process that imports
+# TensorFlow: the first case runs in the quick tier, the rest in the full one.
+SPACE_CHECKED = [
     (
         "parameters:\n  learning_rte: {min: 0.001}\n",
         "space 'mnist_cnn' has no parameter 'learning_rte'; valid ones are batch_norm, batch_size",
@@ -180,7 +183,11 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_FILES)
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [*BAD_FILES, SPACE_CHECKED[0]]
+    + [pytest.param(*case, marks=pytest.mark.slow) for case in SPACE_CHECKED[1:]],
+)
 def test_a_bad_key_or_value_is_one_line_and_creates_nothing(cli, tmp_path, text, message) -> None:
     path = _write(tmp_path, text)
     store = tmp_path / "never.db"
@@ -197,6 +204,7 @@ def test_a_missing_file_is_one_line(cli, tmp_path) -> None:
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow  # two children that import TensorFlow
 def test_the_baseline_may_be_excluded_when_it_does_not_run() -> None:
     space = load_space("mnist_cnn")
     overrides = {"batch_size": {"value": 32}, "dropout": {"min": 0.1, "max": 0.3}}

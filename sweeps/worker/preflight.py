@@ -18,19 +18,22 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import optuna
-import tensorflow as tf
 
 from search_spaces import SearchSpace, SpaceError, load_space
 from sweeps.config import SweepConfig
 from sweeps.data import Splits, load_splits
 from sweeps.tf_logs import SHOW_ENV
-from sweeps.worker.hp_adapter import OptunaHyperParameters
-from sweeps.worker.trainer import ask_recipe, input_plan
+
+if TYPE_CHECKING:
+    from sweeps.worker.hp_adapter import OptunaHyperParameters
+
+# TensorFlow, Keras and the trainer are imported only after the space: a space reference
+# that does not import (a typo in a module path, a file that raises) is answered in about a
+# second, without TensorFlow's start-up.
 
 __all__ = ["preflight"]
 
@@ -50,9 +53,11 @@ def preflight(config: SweepConfig) -> dict[str, Any]:
     """
     started = time.perf_counter()
     with _quiet():
+        space = load_space(config.space)
+        import tensorflow as tf
+
         # A short check on the CPU: a GPU's memory stays free for the workers that follow.
         tf.config.set_visible_devices([], "GPU")
-        space = load_space(config.space)
         splits = load_splits(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
         model = _build_first(space, splits, config)
         count = int(model.count_params())
@@ -107,6 +112,8 @@ def _build(
     weights: str | None,
 ) -> tuple[Any, tuple[int, ...]]:  # fmt: skip
     """The trainer's first steps: the training questions, the input plan, the build."""
+    from sweeps.worker.trainer import ask_recipe, input_plan
+
     try:
         ask_recipe(hp, space, config, splits)
     except SpaceError:
@@ -122,6 +129,8 @@ def _build(
 
 
 def _build_first(space: SearchSpace, splits: Splits, config: SweepConfig) -> Any:
+    from sweeps.worker.hp_adapter import OptunaHyperParameters
+
     hp = OptunaHyperParameters(_first_trial(space, config), overrides=config.overrides)
     try:
         model, shape = _build(hp, space, splits, config, config.weights)
@@ -145,6 +154,8 @@ def _build_first(space: SearchSpace, splits: Splits, config: SweepConfig) -> Any
 
 
 def _builds_without_weights(space: SearchSpace, splits: Splits, config: SweepConfig) -> bool:
+    from sweeps.worker.hp_adapter import OptunaHyperParameters
+
     hp = OptunaHyperParameters(_first_trial(space, config), overrides=config.overrides)
     try:
         _build(hp, space, splits, config, None)
@@ -194,6 +205,8 @@ def _check_baseline_values(space: SearchSpace, hp: OptunaHyperParameters) -> Non
 def _check_model(space: SearchSpace, model: Any, shape: tuple[int, ...], classes: int) -> None:
     """The built model is a Keras model that takes a batch of the pipeline's images and
     gives one logit per class."""
+    import keras
+
     if not isinstance(model, keras.Model):
         raise SpaceError(
             f"space {space.reference!r}: build must return a keras.Model, but returned "
