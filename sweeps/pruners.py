@@ -24,7 +24,8 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
     The baseline (the trial marked with ``sweeps:baseline``) is the reference: neither rule
     ever stops it. A deep batch-norm network on small, resized images can sit at chance for
     a few epochs and then learn, and the baseline's curve says so: when it first rose above
-    the threshold at epoch ``r``, every trial gets ``r + after_epochs`` epochs; while the
+    the threshold at epoch ``r``, every trial gets ``r - 1`` epochs more than ``after_epochs``
+    (a baseline that left chance in its first epoch changes nothing); while the
     baseline has not yet shown whether it leaves chance, the rule waits for it. A baseline
     that ended at chance shows nothing, and the plain rule applies.
     """
@@ -67,7 +68,7 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
                 running |= other.state in (TrialState.RUNNING, TrialState.WAITING)
         risen = [epoch for epoch, value in curve.items() if value >= self.threshold]
         if risen:
-            return max(self.after_epochs, min(risen) + self.after_epochs)
+            return self.after_epochs + min(risen) - 1
         if running:
             return None
         return self.after_epochs

@@ -138,8 +138,11 @@ def test_the_baseline_is_never_pruned_and_its_slow_start_buys_others_time() -> N
     then learns. The chance rule must not cut it, and gives every trial three epochs more."""
     study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
     _baseline(study, [0.10, 0.11, 0.10, 0.45, 0.80, 0.90], finish=True)  # asserts never pruned
-    assert _pruned_at(study, [0.10] * 10) == 6  # risen at epoch 4, plus the usual 2
-    assert _pruned_at(study, [0.10] * 5 + [0.3] * 5) is None  # learned in the grace
+    assert _pruned_at(study, [0.10] * 10) == 5  # risen at epoch 4: 3 epochs more than 2
+    assert _pruned_at(study, [0.10] * 4 + [0.3] * 6) is None  # learned in the grace
+    quick = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
+    _baseline(quick, [0.50, 0.80], finish=True)  # left chance at once: the plain rule
+    assert _pruned_at(quick, [0.10] * 10) == 2
 
 
 def test_a_baseline_still_at_chance_makes_the_rule_wait_for_it() -> None:
