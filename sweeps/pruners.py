@@ -25,9 +25,9 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
     ever stops it. A deep batch-norm network on small, resized images can sit at chance for
     a few epochs and then learn, and the baseline's curve says so: when it first rose above
     the threshold at epoch ``r``, every trial gets ``r - 1`` epochs more than ``after_epochs``
-    (a baseline that left chance in its first epoch changes nothing); while the
-    baseline has not yet shown whether it leaves chance, the rule waits for it. A baseline
-    that ended at chance shows nothing, and the plain rule applies.
+    (a baseline that left chance in its first epoch changes nothing). While the baseline has
+    not yet shown whether it leaves chance, the rule waits for it; a baseline that ended at
+    chance shows nothing, and the plain rule applies.
     """
 
     def __init__(
