@@ -26,16 +26,18 @@ def _study(pruner: str) -> optuna.Study:
     return study
 
 
+def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+        if trial.should_prune():
+            return epoch
+    return None
+
+
 @pytest.mark.parametrize("pruner", ["median", "hyperband"])
 def test_a_trial_far_below_the_others_is_pruned(pruner) -> None:
-    study = _study(pruner)
-    trial = study.ask()
-    pruned_at = None
-    for epoch in range(1, 6):
-        trial.report(0.1, epoch)
-        if trial.should_prune():
-            pruned_at = epoch
-            break
+    pruned_at = _pruned_at(_study(pruner), [0.1] * 5)
     assert pruned_at is not None and pruned_at <= 4
 
 
@@ -122,15 +124,6 @@ def _baseline(study: optuna.Study, curve: list[float], finish: bool) -> None:
         assert not baseline.should_prune(), f"the baseline was pruned at epoch {epoch}"
     if finish:
         study.tell(baseline, max(curve))
-
-
-def _pruned_at(study: optuna.Study, curve: list[float]) -> int | None:
-    trial = study.ask()
-    for epoch, value in enumerate(curve, start=1):
-        trial.report(value, epoch)
-        if trial.should_prune():
-            return epoch
-    return None
 
 
 def test_the_baseline_is_never_pruned_and_its_slow_start_buys_others_time() -> None:
