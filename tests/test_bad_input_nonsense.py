@@ -4,7 +4,6 @@ nothing created or changed."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from typer.testing import CliRunner
 
 import sweeps
 from tests.conftest import invoke
+from tests.digests import folder_digest
 
 STUDY = "nonsense"
 
@@ -25,16 +25,6 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
         epochs=1, baseline=False, lr_range_test=False, pruner="none", quiet=True,
     )  # fmt: skip
     return folder
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    """Every file under ``folder`` with a hash of its bytes, but SQLite's -shm file: it is
-    the WAL's shared-memory index, which every reader rewrites, and holds no data."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.name.endswith("-shm")
-    }
 
 
 def _one_error_line(result) -> str:
@@ -74,13 +64,13 @@ def test_a_plot_that_would_be_empty_or_ignore_params_is_refused(swept, tmp_path,
     kind, picks, says = case
     names = _params(swept)
     out = tmp_path / "figure.png"
-    before = _digest(swept)
+    before = folder_digest(swept)
     result = invoke(
         CliRunner(), "plot", "--study", STUDY, "--storage", swept / "sweeps.db", "--kind", kind,
         "--params", ",".join(names[i] for i in picks), "--out", out,
     )  # fmt: skip
     assert says in _one_error_line(result)
-    assert not out.exists() and _digest(swept) == before
+    assert not out.exists() and folder_digest(swept) == before
 
 
 @pytest.mark.slow
@@ -100,14 +90,14 @@ def test_a_contour_of_two_parameters_that_varied_is_drawn(swept, tmp_path) -> No
 @pytest.mark.parametrize("command", ["tensorboard", "tensorboard --run", "dashboard"])
 @pytest.mark.parametrize("port", ["99999", "65536", "0", "-1", "abc", "6006.5"])
 def test_a_port_out_of_range_is_refused(swept, command, port) -> None:
-    before = _digest(swept)
+    before = folder_digest(swept)
     result = invoke(
         CliRunner(), *command.split(), "--study", STUDY, "--storage", swept / "sweeps.db",
         "--port", port,
     )  # fmt: skip
     assert "port" in _one_error_line(result)
     assert result.stdout == ""  # no command printed, no server started
-    assert _digest(swept) == before
+    assert folder_digest(swept) == before
 
 
 SWEEP_FILES = {

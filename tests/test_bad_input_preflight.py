@@ -9,10 +9,8 @@ another architecture, an image Pillow reads but TensorFlow's decoder (training's
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -25,6 +23,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.conftest import REPO, invoke
+from tests.digests import folder_digest, store_rows
 
 # Slow: each case starts the preflight child (a TensorFlow start-up); the quick tier checks
 # bad input through test_hardening.py.
@@ -302,20 +301,9 @@ def recorded(inputs, tmp_path_factory) -> dict[str, Path]:
     return {"folder": folder, "db": folder / "s.db", "stderr": result.stderr}
 
 
-def _digest(recorded: dict[str, Path]) -> str:
-    """Every row of the store and every checkpoint file, hashed."""
-    digest = hashlib.sha256()
-    connection = sqlite3.connect(recorded["db"])
-    try:
-        digest.update("\n".join(connection.iterdump()).encode())
-    finally:
-        connection.close()
-    artifacts = recorded["folder"] / "sweeps-artifacts"
-    for path in sorted(artifacts.rglob("*")):
-        digest.update(str(path.relative_to(artifacts)).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _digest(recorded: dict[str, Path]) -> tuple[str, dict[str, str]]:
+    """The store's rows and every checkpoint file, hashed."""
+    return store_rows(recorded["db"]), folder_digest(recorded["folder"] / "sweeps-artifacts")
 
 
 def test_the_final_hint_quotes_a_name_with_spaces(recorded) -> None:

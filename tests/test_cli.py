@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, invoke
+from tests.digests import store_rows
 
 STUDY = "cli-study"
 
@@ -43,12 +42,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _digest(url: str) -> str:
-    """The store's logical content (the file's bytes move when SQLite checkpoints its WAL)."""
-    connection = sqlite3.connect(url.removeprefix("sqlite:///"))
-    try:
-        return hashlib.sha256("\n".join(connection.iterdump()).encode()).hexdigest()
-    finally:
-        connection.close()
+    return store_rows(url.removeprefix("sqlite:///"))
 
 
 def test_every_command_has_help_with_an_example(cli) -> None:

@@ -6,10 +6,8 @@ against a real store with real checkpoints and asserts that both are byte-for-by
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.conftest import REPO, invoke
+from tests.digests import folder_digest, store_rows
 from tests.orchestration_helpers import Pause, query, results
 
 STUDY = "kept"
@@ -84,19 +83,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _digest(paths: dict[str, Path]) -> str:
+def _digest(paths: dict[str, Path]) -> tuple[str, dict[str, str]]:
     """The store's rows and every checkpoint file, hashed."""
-    digest = hashlib.sha256()
-    connection = sqlite3.connect(paths["db"])
-    try:
-        digest.update("\n".join(connection.iterdump()).encode())
-    finally:
-        connection.close()
-    for path in sorted(paths["artifacts"].rglob("*")):
-        digest.update(str(path.relative_to(paths["artifacts"])).encode())
-        if path.is_file():
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return store_rows(paths["db"]), folder_digest(paths["artifacts"])
 
 
 HUGE = "99999999999999999999"
