@@ -21,6 +21,15 @@ from rich.console import Console
 
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError, FatalSweepError, StorageError
+from sweeps.phrasing import (
+    Placeholder,
+    either,
+    next_step,
+    option,
+    python_call,
+    setting,
+    sweeps_command,
+)
 from sweeps.results import Study, open_study
 
 if TYPE_CHECKING:
@@ -108,15 +117,15 @@ def _check_weights(space: SearchSpace, weights: str | None, console: Console) ->
         if takes_weights:
             _say(
                 console,
-                f"Note: {space.name} starts from random weights; pass --weights "
-                "imagenet (Keras cache) or --weights FILE for the notebook's "
-                "pretrained base.",
+                f"Note: {space.name} starts from random weights; pass "
+                f"{setting('--weights', 'imagenet')} (Keras cache) or "
+                f"{setting('--weights', Placeholder('FILE'))} for the notebook's pretrained base.",
             )
         return
     if not takes_weights:
         raise ConfigError(
             f"space {space.name!r} takes no pretrained weights, but got "
-            f"--weights {weights!r}; drop --weights."
+            f"{setting('--weights', weights)}; drop {option('--weights')}."
         )
     from search_spaces.pretrained import resolve_weights
 
@@ -139,7 +148,8 @@ def _study_name(space: SearchSpace, dataset: str) -> str:
 
 
 def _command(command: str, study: str, storage: str) -> str:
-    """A ``sweeps`` command line the user can paste: names with spaces or quotes quoted."""
+    """A ``sweeps`` command line the user can paste: names with spaces or quotes quoted. The
+    store is always named: the sweep may have run with ``$SWEEPS_STORAGE`` set."""
     return f"sweeps {command} --study {shlex.quote(study)} --storage {shlex.quote(storage)}"
 
 
@@ -236,9 +246,17 @@ def _dispatch(
             )
         raise FatalSweepError(f"sweep stopped: {result.fatal_reason}")
     if result.interrupted and result.finished < result.budget:
-        _say(console, f"Interrupted. Continue with: {_command('resume', handle.name, storage)}")
+        again = either(
+            _command("resume", handle.name, storage),
+            python_call("sweeps.resume", handle.name, storage=storage),
+        )
+        _say(console, f"Interrupted. Continue with: {again}")
     elif result.finished >= result.budget:
-        _say(console, f"Best trials: {_command('best', handle.name, storage)}")
+        ranked = either(
+            _command("best", handle.name, storage),
+            f"{python_call('sweeps.load_study', handle.name, storage=storage)}.best()",
+        )
+        _say(console, f"Best trials: {ranked}")
     return Study(handle.sweep, handle.engine, handle.url, last_run=result)
 
 
@@ -383,17 +401,18 @@ def _check_study_name(name: str) -> str:
     """A study name is a label in the store, never a path; refuse what cannot be shown."""
     if not isinstance(name, str) or not name or len(name) > _MAX_STUDY_NAME:
         raise ConfigError(
-            f"--study must be 1 to {_MAX_STUDY_NAME} characters, but got {str(name)[:40]!r}"
+            f"{option('--study')} must be 1 to {_MAX_STUDY_NAME} characters, but got "
+            f"{str(name)[:40]!r}"
             f"{'...' if len(str(name)) > 40 else ''}."
         )
     if not name.strip():
         raise ConfigError(
-            f"--study must not be blank, but got {name!r} (only spaces); give a name with "
-            "letters or digits, such as lr-sweep."
+            f"{option('--study')} must not be blank, but got {name!r} (only spaces); give a "
+            "name with letters or digits, such as lr-sweep."
         )
     if any(not c.isprintable() for c in name):
         raise ConfigError(
-            f"--study must be printable text without newlines or control characters, "
+            f"{option('--study')} must be printable text without newlines or control characters, "
             f"but got {name!r}."
         )
     return name
@@ -453,10 +472,16 @@ def resume(
     if counts.finished >= budget and not counts.running:
         if trials is not None:
             handle = raise_budget(handle, trials)
+        more = next_step(
+            sweeps_command("resume", study, _masked(handle.url), "--trials N"),
+            python_call(
+                "sweeps.resume", study, storage=_masked(handle.url), trials=Placeholder("N")
+            ),
+        )
         _say(
             console,
             f"Study {study} already has {counts.finished}/{handle.config.trials} "
-            "finished trials; raise the budget with --trials N.",
+            f"finished trials; raise the budget to run more: {more}.",
         )
         return Study(handle.sweep, handle.engine, handle.url)
     # The dataset and the space as the workers will find them, before the budget is raised:
@@ -468,7 +493,7 @@ def resume(
 
 
 def _check_new_budget(handle: StudyHandle, trials: int) -> None:
-    """Refuse an impossible ``--trials`` before anything slow runs (nothing is written)."""
+    """Refuse an impossible ``trials`` before anything slow runs (nothing is written)."""
     from sweeps.optuna_study import raise_budget
 
     if trials < handle.config.trials:
@@ -509,11 +534,16 @@ def join(
     handle = open_handle(study, storage)
     counts = trial_counts(handle.engine, handle.study_id)
     if counts.finished >= handle.config.trials:
+        more = next_step(
+            sweeps_command("resume", study, _masked(handle.url), "--trials N"),
+            python_call(
+                "sweeps.resume", study, storage=_masked(handle.url), trials=Placeholder("N")
+            ),
+        )
         _say(
             console,
             f"Study {study} already has {counts.finished}/{handle.config.trials} "
-            "finished trials; nothing to do (raise the budget with "
-            "`sweeps resume --trials N`).",
+            f"finished trials; nothing to do (raise the budget with {more}).",
         )
         return Study(handle.sweep, handle.engine, handle.url)
     from sweeps.artifacts import resume_root

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import make_url
 
 from sweeps.errors import ConfigError
+from sweeps.phrasing import option
 
 if TYPE_CHECKING:
     from sweeps.config import SweepConfig
@@ -63,12 +64,12 @@ def check_root(root: str) -> str:
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise ConfigError(
-            f"--artifacts {root!r} is not a folder ({str(existing)!r} is a file); "
+            f"{option('--artifacts')} {root!r} is not a folder ({str(existing)!r} is a file); "
             "give a folder path."
         )
     if existing is not None and not _writable(existing):
         raise ConfigError(
-            f"--artifacts {root!r} cannot be written ({str(existing)!r} is "
+            f"{option('--artifacts')} {root!r} cannot be written ({str(existing)!r} is "
             "read-only); give a folder you can write."
         )
     return str(path)
@@ -153,8 +154,8 @@ def locate_root(
         if given.name == study_folder and given.is_dir():
             return ArtifactsRoot(given.parent, study_folder, before)
         raise ConfigError(
-            f"--artifacts {str(override)!r} holds no folder {study_folder!r} (the study's "
-            f"checkpoints); give the folder that holds it (recorded: "
+            f"{option('--artifacts')} {str(override)!r} holds no folder {study_folder!r} (the "
+            f"study's checkpoints); give the folder that holds it (recorded: "
             f"{str(before) if before else 'none'!r})."
         )
     if before is not None and (before / study_folder).is_dir():

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.errors import ConfigError
+from sweeps.phrasing import option
 
 __all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "auto_workers", "keep_count"]
 
@@ -68,7 +69,7 @@ def keep_count(policy: str) -> int | None:
     if prefix == "top" and count.isdigit() and int(count) > 0:
         return int(count)
     raise ConfigError(
-        f"--keep-models must be top-K (K a positive integer, e.g. top-5), all or none, "
+        f"{option('--keep-models')} must be top-K (K a positive integer, e.g. top-5), all or none, "
         f"but got {policy!r}."
     )
 
@@ -125,18 +126,20 @@ class SweepConfig:
             value = getattr(self, name)
             if value is None and name in _OPTIONAL_INTS:
                 continue
-            flag = f"--{name.replace('_', '-')}"
+            flag = option(f"--{name.replace('_', '-')}")
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 kind = "a positive integer" if low == 1 else f"an integer of {low} or more"
                 raise ConfigError(f"{flag} must be {kind} (at most {high}), but got {value!r}.")
         if self.sampler not in SAMPLERS:
             raise ConfigError(
-                f"--sampler must be one of {', '.join(SAMPLERS)}, but got {self.sampler!r}."
+                f"{option('--sampler')} must be one of {', '.join(SAMPLERS)}, "
+                f"but got {self.sampler!r}."
             )
         keep_count(self.keep_models)  # raises on a malformed policy
         if self.pruner not in PRUNERS:
             raise ConfigError(
-                f"--pruner must be one of {', '.join(PRUNERS)}, but got {self.pruner!r}."
+                f"{option('--pruner')} must be one of {', '.join(PRUNERS)}, "
+                f"but got {self.pruner!r}."
             )
         if self.val_fraction is not None and (
             isinstance(self.val_fraction, bool)
@@ -144,10 +147,13 @@ class SweepConfig:
             or not 0.0 < self.val_fraction < 0.5
         ):
             raise ConfigError(
-                f"--val-fraction must be between 0 and 0.5, but got {self.val_fraction!r}."
+                f"{option('--val-fraction')} must be between 0 and 0.5, "
+                f"but got {self.val_fraction!r}."
             )
         if not all(isinstance(g, int) and 0 <= g <= _MAX_GPU_INDEX for g in self.gpus):
-            raise ConfigError(f"--gpus must list GPU indices (0, 1, ...), but got {self.gpus!r}.")
+            raise ConfigError(
+                f"{option('--gpus')} must list GPU indices (0, 1, ...), but got {self.gpus!r}."
+            )
         return self
 
     @property

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sweeps.config import SweepConfig, usable_cores
 from sweeps.errors import ConfigError
+from sweeps.phrasing import option
 
 __all__ = ["GPU", "Slot", "discover_gpus", "plan_slots"]
 
@@ -68,8 +69,8 @@ def plan_slots(config: SweepConfig, gpus: list[GPU] | None = None) -> list[Slot]
         if missing:
             found = ", ".join(str(i) for i in sorted(known)) or "none"
             raise ConfigError(
-                f"--gpus asks for GPU {missing[0]}, but the GPUs found are: "
-                f"{found}; check nvidia-smi or drop --gpus to train on CPU."
+                f"{option('--gpus')} asks for GPU {missing[0]}, but the GPUs found are: "
+                f"{found}; check nvidia-smi or drop {option('--gpus')} to train on CPU."
             )
         threads = max(1, cores // max(1, config.slots))
         slots = []

@@ -28,6 +28,7 @@ from storage.models import utcnow
 from storage.queries import results_recorded, trial_counts
 from sweeps.devices import Slot
 from sweeps.optuna_study import StudyHandle
+from sweeps.phrasing import next_step
 from sweeps.progress import SweepProgress
 from sweeps.protocol import TrialEnded, WorkerExit, WorkerFatal, WorkerOptions
 from sweeps.reaper import reap_dead_workers
@@ -133,7 +134,7 @@ class Dispatcher:
             self._stop()
             self.console.print(
                 "[yellow]Stopping: running trials stop at the next batch and "
-                "continue from their checkpoint on `sweeps resume` "
+                f"continue from their checkpoint on {next_step('sweeps resume', 'sweeps.resume')} "
                 "(Ctrl-C again to stop at once).[/yellow]"
             )
         else:

@@ -26,6 +26,15 @@ from sweeps.model_tasks import (
     TrialSpec,
     metadata_path,
 )
+from sweeps.phrasing import (
+    Placeholder,
+    either,
+    next_step,
+    option,
+    python_call,
+    setting,
+    sweeps_command,
+)
 from sweeps.spawn import run_in_child
 
 if TYPE_CHECKING:
@@ -55,6 +64,18 @@ __all__ = [
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _store(engine: Engine) -> str:
+    """The store's URL as messages show it (password masked)."""
+    from storage import mask_url
+
+    return mask_url(engine.url.render_as_string(hide_password=False))
+
+
+def _hint(engine: Engine, sweep: Sweep, words: str, python: str) -> str:
+    """The next step on this study: `sweeps WORDS --study S` or ``study.PYTHON``."""
+    return next_step(sweeps_command(words, sweep.study_name, _store(engine)), f"study.{python}")
 
 
 @dataclass(frozen=True)
@@ -143,22 +164,22 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
         if best.empty:
             raise ConfigError(
                 f"study {sweep.study_name!r} has no finished trials yet; wait for one "
-                f"(`sweeps status {sweep.study_name}`) or resume it."
+                f"({_hint(engine, sweep, 'status', 'status()')}) or resume it."
             )
         trial = int(best.iloc[0]["trial"])
     if isinstance(trial, bool) or not isinstance(trial, int):
         raise ConfigError(f"trial must be a trial number, but got {trial!r}.")
     detail = trial_detail(engine, sweep, trial)
+    listing = _hint(engine, sweep, "best", "best()")
     if detail is None:
         raise ConfigError(
-            f"study {sweep.study_name!r} has no recorded trial {trial}; "
-            "`sweeps best` lists its trials."
+            f"study {sweep.study_name!r} has no recorded trial {trial}; {listing} lists its trials."
         )
     result = detail.result
     if result.status not in TRAINED or result.val_accuracy is None:
         raise ConfigError(
             f"trial {trial} of {sweep.study_name!r} is {result.status}: only finished trials "
-            "(complete or pruned) have a best-validation model; `sweeps best` lists them."
+            f"(complete or pruned) have a best-validation model; {listing} lists them."
         )
     return detail
 
@@ -204,28 +225,36 @@ def missing_model(
 
     config = SweepConfig.from_json(sweep.config_json)
     study, first = sweep.study_name, results[0].number
-    refit = f"`sweeps refit {first}` retrains its configuration without them"
+    refit = (
+        f"{_hint(engine, sweep, f'refit {first}', f'refit({first})')} retrains its "
+        "configuration without them"
+    )
+    kept = _hint(engine, sweep, "show N", "model_kept(N)")
+    policy = setting("--keep-models", config.keep_models)
     if not root.found:
         where = str(root.recorded) if root.recorded else str(root.path)
+        elsewhere = either(
+            f"pass {setting('--artifacts', Placeholder('DIR'))}",
+            "call study.use_artifacts(DIR) with DIR",
+        )
         return MissingModel(
             False,
             f"the checkpoints of study {study!r} are not here: no folder {root.study_folder!r} "
-            f"in {where!r}, where they were recorded, nor beside the store; pass --artifacts "
-            f"DIR, the folder that holds {root.study_folder!r}, or {refit}.",
+            f"in {where!r}, where they were recorded, nor beside the store; {elsewhere}, the "
+            f"folder that holds {root.study_folder!r}, or {refit}.",
         )
-    policy, count = config.keep_models, keep_count(config.keep_models)
+    count = keep_count(config.keep_models)
     ranked = [int(n) for n in ranked_trials(engine, sweep).get("trial", [])]
     kept = set(ranked if count is None else ranked[:count])
     by_hand = [r for r in results if r.number in kept]
     if by_hand:
-        folder = checkpoint_folder(by_hand[0].checkpoint_dir, root)
+        folder, number = checkpoint_folder(by_hand[0].checkpoint_dir, root), by_hand[0].number
         return MissingModel(
             False,
-            f"the checkpoint folder of trial {by_hand[0].number} of {study!r} is missing "
-            f"({str(folder)!r}): the study keeps it (--keep-models {policy}), so it was "
-            f"deleted or moved by hand; `sweeps refit {by_hand[0].number}` retrains its "
-            "configuration, or choose another trial (`sweeps show N` says whether its model "
-            "is kept).",
+            f"the checkpoint folder of trial {number} of {study!r} is missing "
+            f"({str(folder)!r}): the study keeps it ({policy}), so it was deleted or moved by "
+            f"hand; {_hint(engine, sweep, f'refit {number}', f'refit({number})')} retrains its "
+            f"configuration, or choose another trial ({kept} says whether its model is kept).",
         )
     which = ", ".join(str(r.number) for r in results)
     policy_text = (
@@ -236,8 +265,7 @@ def missing_model(
     return MissingModel(
         True,
         f"the model of trial {which} of {study!r} was not kept: the study {policy_text} "
-        f"(--keep-models {policy}); {refit}, or choose a kept trial (`sweeps show N` says "
-        "whether its model is kept).",
+        f"({policy}); {refit}, or choose a kept trial ({kept} says whether its model is kept).",
     )
 
 
@@ -265,8 +293,12 @@ def trial_spec(
     if need_model and (folder is None or not folder.is_dir()):
         raise ConfigError(
             f"trial {result.number} of {sweep.study_name!r} has no checkpoint folder "
-            f"({str(folder) if folder else 'none recorded'!r}); `sweeps show {result.number}` "
-            "says whether its model is kept."
+            f"({str(folder) if folder else 'none recorded'!r}); "
+            + next_step(
+                sweeps_command(f"show {result.number}", sweep.study_name),
+                f"study.model_kept({result.number})",
+            )
+            + " says whether its model is kept."
         )
     return TrialSpec(
         study=sweep.study_name,
@@ -309,42 +341,42 @@ def _writable_file(path: Path, what: str) -> None:
     ):
         raise ConfigError(
             f"{what} {str(path)!r} cannot be written ({str(path.parent)!r} or the file is "
-            "read-only); choose another --out."
+            f"read-only); choose another {option('--out')}."
         )
 
 
 def _model_file(out: str | Path | None, default: str = "") -> Path:
     """``out`` (or ``default``) as a ``.keras`` path that can be written, with its metadata
     JSON beside it: both checked before any TensorFlow work, so a bad one writes nothing."""
-    path = Path(out) if out is not None else Path(default)
+    path, flag = Path(out) if out is not None else Path(default), option("--out")
     if path.suffix != ".keras":
         raise ConfigError(
-            f"--out must be a .keras file (Keras' own format), but got {str(path)!r}."
+            f"{flag} must be a .keras file (Keras' own format), but got {str(path)!r}."
         )
     if not path.parent.is_dir():
         raise ConfigError(
-            f"--out {str(path)!r} is in {str(path.parent)!r}, which does not exist; create it "
+            f"{flag} {str(path)!r} is in {str(path.parent)!r}, which does not exist; create it "
             "first."
         )
-    _writable_file(path, "--out")
-    _writable_file(metadata_path(path), f"--out {str(path)!r} needs its metadata file beside it:")
+    _writable_file(path, flag)
+    _writable_file(metadata_path(path), f"{flag} {str(path)!r} needs its metadata file beside it:")
     return path
 
 
 def _image_folder(out: str | Path) -> Path:
     """``out`` as an existing folder we may write (``evaluate`` draws its images into it)."""
-    folder = Path(out)
+    folder, flag = Path(out), option("--out")
     if folder.exists() and not folder.is_dir():
         raise ConfigError(
-            f"--out {str(folder)!r} is not a folder but a file; give the folder to draw the "
+            f"{flag} {str(folder)!r} is not a folder but a file; give the folder to draw the "
             "two images into."
         )
     if not folder.is_dir():
         raise ConfigError(
-            f"--out {str(folder)!r} is not a folder (it does not exist); create it first."
+            f"{flag} {str(folder)!r} is not a folder (it does not exist); create it first."
         )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {str(folder)!r} is read-only; choose a folder you can write.")
+        raise ConfigError(f"{flag} {str(folder)!r} is read-only; choose a folder you can write.")
     return folder
 
 
@@ -405,7 +437,7 @@ def evaluate_trial(
     detail = resolve_trial(engine, sweep, trial)
     stem = folder / _stem(sweep, detail.result.number)
     for image in (f"{stem}-confusion.png", f"{stem}-predictions.png"):
-        _writable_file(Path(image), f"--out {str(folder)!r}: the image")
+        _writable_file(Path(image), f"{option('--out')} {str(folder)!r}: the image")
     [spec] = _kept_specs(engine, sweep, [detail], _root(engine, sweep, root))
     result: EvaluationResult = run_in_child(
         "sweeps.worker.evaluation:evaluate_trial",
@@ -435,14 +467,20 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
     """
     from storage.queries import ranked_trials
 
+    top = option("--top", "k")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"--top must be a positive integer, but got {k!r}.")
+        raise ConfigError(f"{top} must be a positive integer, but got {k!r}.")
     ranked = ranked_trials(engine, sweep, limit=k, trained_only=True)
     if len(ranked) < k:
+        more = next_step(
+            sweeps_command("resume", sweep.study_name, _store(engine), "--trials N"),
+            python_call(
+                "sweeps.resume", sweep.study_name, storage=_store(engine), trials=Placeholder("N")
+            ),
+        )
         raise ConfigError(
-            f"--top {k} needs {k} finished trials, but study {sweep.study_name!r} has "
-            f"{len(ranked)}; lower --top or raise the budget (`sweeps resume "
-            f"{sweep.study_name} --trials N`)."
+            f"{setting('--top', k, 'k')} needs {k} finished trials, but study "
+            f"{sweep.study_name!r} has {len(ranked)}; lower {top} or raise the budget ({more})."
         )
     return [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
 

@@ -6,7 +6,6 @@ and optuna-dashboard read the same file.
 
 from __future__ import annotations
 
-import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
+from sweeps.phrasing import either, next_step, option, python_call, sweeps_command
 from sweeps.pruners import ChanceLevelPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
 from sweeps.tf_logs import quiet_optuna
@@ -190,14 +190,18 @@ def create_study(
     except optuna.exceptions.DuplicatedStudyError:
         foreign = foreign and not _sweep_appears(engine, study_name)
         if not foreign:  # created between our look-up and our create
+            follow = next_step(
+                sweeps_command("status", study_name, mask_url(url)),
+                f"{python_call('sweeps.load_study', study_name, storage=mask_url(url))}.status()",
+            )
             raise ConfigError(
                 f"study {study_name!r} was just created in {mask_url(url)!r} by another run "
-                "started at the same time; pass another --study, or follow that run with "
-                f"`sweeps status --study {shlex.quote(study_name)}`."
+                f"started at the same time; {_another_name()}, or follow that run with "
+                f"{follow}."
             ) from None
         raise ConfigError(
             f"an Optuna study named {study_name!r} already exists in {mask_url(url)!r} but was "
-            "not made by sweeps; pass another --study."
+            f"not made by sweeps; {_another_name()}."
         ) from None
     study.set_metric_names([METRIC_NAME])  # Optuna's tools label the objective by it
     if baseline is not None:
@@ -208,10 +212,18 @@ def create_study(
     return load_study(study_name, storage, engine=engine, url=url)
 
 
+def _another_name() -> str:
+    return either("pass another --study", "give another name as study=")
+
+
 def _exists(study_name: str, url: str) -> ConfigError:
+    again = next_step(
+        sweeps_command("resume", study_name, mask_url(url)),
+        python_call("sweeps.resume", study_name, storage=mask_url(url)),
+    )
     return ConfigError(
-        f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with "
-        f"`sweeps resume --study {shlex.quote(study_name)}` or pass another --study."
+        f"study {study_name!r} already exists in {mask_url(url)!r}; continue it with {again} "
+        f"or {_another_name()}."
     )
 
 
@@ -326,8 +338,8 @@ def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
 
     if trials < handle.config.trials:
         raise ConfigError(
-            f"--trials can only raise the budget of {handle.name!r} ({handle.config.trials}), "
-            f"but got {trials!r}; give {handle.config.trials} or more."
+            f"{option('--trials')} can only raise the budget of {handle.name!r} "
+            f"({handle.config.trials}), but got {trials!r}; give {handle.config.trials} or more."
         )
     handle.config.trials = trials
     handle.config.validate()

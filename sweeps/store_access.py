@@ -11,8 +11,13 @@ from storage.engine import read_only_engine
 from storage.models import Sweep
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
 from sweeps.errors import StorageError
+from sweeps.phrasing import next_step, option, sweeps_command
 
 __all__ = ["load_sweep", "missing_study", "open_store"]
+
+
+def _start() -> str:
+    return next_step("sweeps run", "sweeps.run()")
 
 
 def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
@@ -28,8 +33,8 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
             database = make_url(url).database
             if url.startswith("sqlite") and not Path(str(database)).expanduser().exists():
                 raise StorageError(
-                    f"storage {database!r} does not exist; run `sweeps run` first "
-                    "or point --storage at an existing store."
+                    f"storage {database!r} does not exist; run {_start()} first "
+                    f"or point {option('--storage')} at an existing store."
                 )
             engine = read_only_engine(url)
         else:
@@ -49,9 +54,12 @@ def missing_study(engine: Engine, url: str, study_name: str) -> StorageError:
         )
     known = list(list_studies(engine)["study"])
     hint = f"known studies: {', '.join(known)}" if known else "it holds no sweeps yet"
+    listing = next_step(
+        sweeps_command("studies", storage=mask_url(url)), f"sweeps.studies({mask_url(url)!r})"
+    )
     return StorageError(
         f"study {study_name!r} does not exist in {mask_url(url)!r} ({hint}); "
-        "check --storage and the study name (`sweeps studies` lists them)."
+        f"check {option('--storage')} and the study name ({listing} lists them)."
     )
 
 
@@ -68,8 +76,8 @@ def load_sweep(study_name: str | None, storage: str) -> tuple[Sweep, Engine]:
                 else ""
             )
             raise StorageError(
-                f"{mask_url(url)!r} holds no sweeps{hint}; start one with `sweeps run` "
-                "or point --storage at another database."
+                f"{mask_url(url)!r} holds no sweeps{hint}; start one with {_start()} "
+                f"or point {option('--storage')} at another database."
             )
     sweep = find_sweep(engine, study_name)
     if sweep is None:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from sweeps.errors import DatasetError
+from sweeps.phrasing import option
 
 __all__ = ["TEST_FRACTION", "TEST_SEED", "auto_val_fraction", "carve", "carved_size"]
 
@@ -60,7 +61,7 @@ def carve(
             f"cannot carve a stratified {what} split of {fraction:g} from {len(y)} images in "
             f"{classes} classes (smallest class: {smallest}): every class needs at least 2 images "
             f"and each part at least one image per class; add images"
-            + (" or change --val-fraction" if what == "validation" else "")
+            + (f" or change {option('--val-fraction')}" if what == "validation" else "")
         )
     keep, part = train_test_split(
         np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
