@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 from search_spaces import SpaceError
 from sweeps.api import DEFAULT_STORAGE
 from sweeps.errors import FatalSweepError, SweepsError
+from sweeps.phrasing import command_line
 
 try:  # typer vendors click from 0.2x on; older releases use click itself
     from typer._click import exceptions as click_errors
@@ -32,10 +35,58 @@ __all__ = [
 ]
 
 
+def _help_as_written(text: str | None) -> str | None:
+    """A docstring as Typer's rich help should show it. That renderer keeps the line breaks
+    inside a paragraph (a sentence broken at column 100 in the source shows broken in the
+    terminal) and reads square brackets as markup (``pip install 'sweeps[dashboard]'`` would
+    lose ``[dashboard]``): paragraphs are joined into one line each, brackets escaped."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return escape("\n\n".join(" ".join(p.split("\n")) for p in paragraphs))
+
+
+def _no_bool_metavar(param: Any) -> None:
+    """A flag takes no value: Typer would show ``<bool>`` beside ``--run`` or ``--help``."""
+    if getattr(param, "is_flag", False) and param.metavar is None:
+        param.metavar = ""
+
+
+class HelpAsWritten(TyperCommand):
+    """A command whose ``--help`` shows its text as written (:func:`_help_as_written`), its
+    flags without a value type, and no deprecated spelling (a hidden argument) in its usage."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = _help_as_written(self.help)
+        for param in self.params:
+            param.help = _help_as_written(getattr(param, "help", None))
+            _no_bool_metavar(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _no_bool_metavar(option)
+        return option
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not getattr(param, "hidden", False):
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
 class OneLineErrors(TyperGroup):
     """The CLI library's own parse errors (an unknown option, a non-integer where an integer
     is due) as one ``Error:`` line and exit code 2, like the library's errors, instead of a
     boxed usage message."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _no_bool_metavar(option)
+        return option
 
     def main(self, args: Any = None, prog_name: Any = None, complete_var: Any = None,
              standalone_mode: bool = True, **extra: Any) -> Any:  # fmt: skip
@@ -57,7 +108,14 @@ class OneLineErrors(TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-app = typer.Typer(
+class SweepsApp(typer.Typer):
+    """Every command is a :class:`HelpAsWritten` unless it asks for another class."""
+
+    def command(self, *args: Any, cls: Any = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or HelpAsWritten, **kwargs)
+
+
+app = SweepsApp(
     name="sweeps",
     cls=OneLineErrors,
     help="Hyperparameter sweeps for Keras image classifiers, on Optuna, with a SQL store.",
@@ -98,13 +156,19 @@ def fail(message: str) -> typer.Exit:
 
 
 def reports_errors(function: F) -> F:
-    """Turn the library's errors into one line: bad input exits 2, a fatal stop exits 1."""
+    """Turn the library's errors into one line: bad input exits 2, a fatal stop exits 1.
+
+    The command runs under :func:`sweeps.phrasing.command_line`, so what the library raises or
+    prints names flags and command lines (``--top``, `sweeps resume --study S`), not the
+    Python keywords and calls it names for a Python caller.
+    """
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _notes.clear()
         try:
-            result = function(*args, **kwargs)
+            with command_line():
+                result = function(*args, **kwargs)
         except typer.Exit as done:
             if done.exit_code == 0:
                 _print_notes()

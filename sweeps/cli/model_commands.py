@@ -16,7 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 import sweeps
-from sweeps.cli.app import DEFAULT_STORAGE, StorageOption, app, reports_errors
+from sweeps.cli.app import (
+    DEFAULT_STORAGE,
+    LegacyStudyArgument,
+    StorageOption,
+    StudyOption,
+    app,
+    chosen_study,
+    reports_errors,
+)
 from sweeps.spawn import TaskFailedError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,7 +33,6 @@ TrialArgument = Annotated[
     Optional[int],
     typer.Argument(help="Trial number (default: the best by validation accuracy)."),
 ]
-StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the newest).")]
 ArtifactsOption = Annotated[
     Optional[Path],
     typer.Option(
@@ -166,9 +173,8 @@ def _class_table(test: Any, val: Any) -> Table:
 @reports_errors
 @reports_task_failures
 def ensemble(
-    study: Annotated[
-        Optional[str], typer.Argument(help="Study name (default: the newest).")
-    ] = None,
+    legacy_study: LegacyStudyArgument = None,
+    study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
     top: Annotated[
         int, typer.Option("--top", "-k", help="Ensemble the K best trials by validation.")
@@ -186,9 +192,9 @@ def ensemble(
 
     The ensemble is recorded: `sweeps best` and `sweeps studies` show it as its own row.
 
-    Example: sweeps ensemble --top 5 --out ensemble.keras
+    Example: sweeps ensemble --study mnist_cnn-digits-20261121-101500 --top 5 --out ens.keras
     """
-    opened = _open(study, storage, artifacts)
+    opened = _open(chosen_study(legacy_study, study, "ensemble"), storage, artifacts)
     report = opened.ensemble(top, out)
     table = Table("rank", "trial", "val acc", "test acc")
     for row in report.members.itertuples():
