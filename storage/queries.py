@@ -49,6 +49,7 @@ __all__ = [
     "TrialCounts",
     "TrialDetail",
     "all_trials",
+    "baseline_row",
     "ensemble_rows",
     "ensembles_of",
     "epoch_rows",
@@ -278,6 +279,55 @@ def ranked_trials(
     return pd.DataFrame(ranked_rows(engine, sweep, limit, with_params, trained_only))
 
 
+def _ranking_order() -> tuple[Any, ...]:
+    """The ranking of ``sweeps best``: trained before diverged, then validation accuracy, then
+    complete before pruned, then validation loss, then trial number."""
+    diverged_last = sa.case((TrialResult.status == TrialStatus.DIVERGED, 1), else_=0)
+    status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
+    return (
+        diverged_last,
+        TrialResult.val_accuracy.desc(),
+        status_order,
+        TrialResult.val_loss,
+        TrialResult.number,
+    )
+
+
+def _ranked(sweep: Sweep, statuses: tuple[TrialStatus, ...]) -> Any:
+    """The condition a trial meets to be ranked."""
+    return sa.and_(
+        TrialResult.study_id == sweep.study_id,
+        TrialResult.status.in_(statuses),
+        TrialResult.val_accuracy.is_not(None),
+    )
+
+
+def _row(rank: int, r: TrialResult) -> dict[str, Any]:
+    return {
+        "rank": rank,
+        "trial": r.number,
+        "status": r.status,
+        "baseline": r.is_baseline,
+        "val_accuracy": r.val_accuracy,
+        "test_accuracy": r.test_accuracy,
+        "val_loss": r.val_loss,
+        "test_loss": r.test_loss,
+        "best_epoch": r.best_epoch,
+        "epochs": r.epochs_run,
+        "params_count": r.param_count,
+        "seconds": r.wall_seconds,
+        "trial_id": r.trial_id,
+    }
+
+
+def _with_params(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if rows:
+        params = trial_params_of(engine, [row["trial_id"] for row in rows])
+        for row in rows:
+            row["params"] = params[row["trial_id"]]
+    return rows
+
+
 def ranked_rows(
     engine: Engine,
     sweep: Sweep,
@@ -291,48 +341,38 @@ def ranked_rows(
     weights went to NaN); ``trained_only`` leaves them out, for what needs a usable model.
     """
     statuses = TRAINED if trained_only else FINISHED
-    diverged_last = sa.case((TrialResult.status == TrialStatus.DIVERGED, 1), else_=0)
-    status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
-    query = (
-        sa.select(TrialResult)
-        .where(TrialResult.study_id == sweep.study_id)
-        .where(TrialResult.status.in_(statuses))
-        .where(TrialResult.val_accuracy.is_not(None))
-        .order_by(
-            diverged_last,
-            TrialResult.val_accuracy.desc(),
-            status_order,
-            TrialResult.val_loss,
-            TrialResult.number,
-        )
-    )
+    query = sa.select(TrialResult).where(_ranked(sweep, statuses)).order_by(*_ranking_order())
     if limit is not None:
         query = query.limit(limit)
     with session_scope(engine) as session:
         results = list(session.scalars(query))
-    rows = [
-        {
-            "rank": rank,
-            "trial": r.number,
-            "status": r.status,
-            "baseline": r.is_baseline,
-            "val_accuracy": r.val_accuracy,
-            "test_accuracy": r.test_accuracy,
-            "val_loss": r.val_loss,
-            "test_loss": r.test_loss,
-            "best_epoch": r.best_epoch,
-            "epochs": r.epochs_run,
-            "params_count": r.param_count,
-            "seconds": r.wall_seconds,
-            "trial_id": r.trial_id,
-        }
-        for rank, r in enumerate(results, start=1)
-    ]
-    if with_params and rows:
-        params = trial_params_of(engine, [row["trial_id"] for row in rows])
-        for row in rows:
-            row["params"] = params[row["trial_id"]]
-    return rows
+    rows = [_row(rank, r) for rank, r in enumerate(results, start=1)]
+    return _with_params(engine, rows) if with_params else rows
+
+
+def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dict[str, Any] | None:
+    """The baseline trial's row of :func:`ranked_rows`, at its rank among all finished trials
+    (one query, whatever the study's size); None when it has not finished or the study has
+    none."""
+    rank = sa.func.row_number().over(order_by=_ranking_order()).label("rank")
+    ranked = (
+        sa.select(TrialResult.trial_id, TrialResult.is_baseline, rank)
+        .where(_ranked(sweep, FINISHED))
+        .subquery()
+    )
+    query = (
+        sa.select(TrialResult, ranked.c.rank)
+        .join(ranked, ranked.c.trial_id == TrialResult.trial_id)
+        .where(ranked.c.is_baseline)
+        .order_by(ranked.c.rank)
+        .limit(1)
+    )
+    with session_scope(engine) as session:
+        found = session.execute(query).first()
+        row = None if found is None else _row(int(found.rank), found[0])
+    if row is None:
+        return None
+    return _with_params(engine, [row])[0] if with_params else row
 
 
 @dataclass

@@ -6,20 +6,24 @@ Opening a :class:`Study` reads our tables only; it imports neither TensorFlow no
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.config import SweepConfig
-from sweeps.errors import ConfigError
+from sweeps.display import Grid, Line, View
+from sweeps.errors import ConfigError, SweepsError
+from sweeps.phrasing import next_step, option, sweeps_command
 
 if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Engine
 
     from storage.models import Refit, Sweep
-    from storage.queries import StoredEvaluation, TrialCounts, TrialDetail
+    from storage.queries import StoredEvaluation, TrialCounts
     from sweeps.artifacts import ArtifactsRoot
     from sweeps.dispatcher import DispatchResult
     from sweeps.model_api import (
@@ -29,22 +33,40 @@ if TYPE_CHECKING:
         ModelReport,
         RefitReport,
     )
+    from sweeps.study_views import TrialView
 
-__all__ = ["Study", "StudyStatus", "all_ensembles", "open_study"]
+__all__ = ["Study", "StudyStatus", "all_ensembles", "export_value", "open_study"]
 
-EXPORT_FILES = ("trials.csv", "epochs.csv")
+EXPORT_FILES = ("trials.csv", "epochs.csv")  # each after the study's name: STUDY-trials.csv
 _MAX_ROWS = 1_000_000
 _MAX_TRIAL_NUMBER = 2**31 - 1  # beyond what the store's integers hold
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+SHOWN_IN_REPR = 5  # trials a study's repr lists (plus the baseline)
+
+
+def file_stem(study_name: str) -> str:
+    """A study's name as the start of a file name: a label in the store may hold anything."""
+    return _UNSAFE.sub("-", study_name).strip(".-") or "study"
+
+
+def export_value(value: Any) -> Any:
+    """A measured number as exports write it: 6 significant digits. Metrics and timings come
+    from TensorFlow in float32, whose digits past the seventh are noise (0.9618055820465088
+    is 0.961806); the parameters a trial was given are written exactly, never through this."""
+    if isinstance(value, float) and math.isfinite(value):
+        return float(f"{value:.6g}")
+    return value
 
 
 @contextlib.contextmanager
-def _writing(folder: Path) -> Iterator[None]:
+def _writing(folder: Path, keyword: str = "out") -> Iterator[None]:
     """A file that cannot be written (read-only folder, full disk) is bad input: one line."""
     try:
         yield
     except OSError as exc:
         raise ConfigError(
-            f"cannot write into {str(folder)!r} ({exc.strerror or exc}); choose another --out."
+            f"cannot write into {str(folder)!r} ({exc.strerror or exc}); choose another "
+            f"{option('--out', keyword)}."
         ) from None
 
 
@@ -67,11 +89,12 @@ class StudyStatus:
         return self.finished >= self.budget and not self.counts.running
 
 
-class Study:
+class Study(View):
     """A sweep recorded in a store: rank, inspect, export and plot its trials.
 
     Get one from :func:`sweeps.run`, :func:`sweeps.resume` or :func:`sweeps.load_study`.
-    ``last_run`` says how the dispatch that returned it ended (None when loaded).
+    ``last_run`` says how the dispatch that returned it ended (None when loaded). It prints
+    (and renders in Jupyter) as its progress and its best trials, the baseline among them.
     """
 
     def __init__(
@@ -83,7 +106,28 @@ class Study:
         self.last_run = last_run
 
     def __repr__(self) -> str:
-        return f"<sweeps.Study {self.name!r} in {self.storage!r}>"
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().__repr__()
+        except (SweepsError, SQLAlchemyError, OSError) as exc:  # the store went away: say so
+            return f"<sweeps.Study {self.name!r} in {self.storage!r}: cannot read it ({exc})>"
+
+    def blocks(self) -> Iterator[Line | Grid]:
+        """Its progress against the budget, then its best trials (the baseline always among
+        them) and its ensembles: ``sweeps status``'s first line and ``sweeps best``'s table."""
+        from storage.queries import trial_counts
+        from sweeps.study_views import RankingView
+
+        config, counts = self.config, trial_counts(self._engine, self._sweep.study_id)
+        yield Line(
+            f" in {self.storage}: {config.space} on {config.dataset}; {counts.finished}/"
+            f"{self._sweep.budget} trials finished ({counts.complete} complete, {counts.pruned} "
+            f"pruned, {counts.diverged} diverged), {counts.running} running",
+            lead=f"Study {self.name}",
+        )
+        rows = self.ranking(SHOWN_IN_REPR, params=False)
+        yield from RankingView(self, rows, self.ensemble_rows(), SHOWN_IN_REPR).blocks()
 
     def _writer(self) -> Engine:
         """A writable engine, for the few methods that record something (evaluations,
@@ -153,8 +197,11 @@ class Study:
         run = self.last_run
         return bool(run and run.interrupted and run.finished < run.budget)
 
-    def best(self, n: int = 10, *, params: bool = True) -> pd.DataFrame:
-        """The ``n`` best finished trials by validation accuracy, test accuracy beside it.
+    def best(self, n: int = 10, *, params: bool = True, baseline: bool = True) -> pd.DataFrame:
+        """The ``n`` best finished trials by validation accuracy, test accuracy beside it, and
+        the baseline (the notebook's recipe) after them when it ranks below the ``n`` best:
+        its ``rank`` says where it stands, its ``baseline`` column is True. ``baseline=False``
+        leaves it out.
 
         Columns: rank, trial, status, baseline, val/test accuracy and loss, best_epoch, epochs,
         params_count, seconds, and (with ``params``) a ``params`` column of dicts.
@@ -164,41 +211,51 @@ class Study:
         """
         import pandas as pd
 
-        return pd.DataFrame(self.ranking(n, params=params))
+        return pd.DataFrame(self.ranking(n, params=params, baseline=baseline))
 
-    def ranking(self, n: int = 10, *, params: bool = True) -> list[dict[str, Any]]:
+    def ranking(
+        self, n: int = 10, *, params: bool = True, baseline: bool = True
+    ) -> list[dict[str, Any]]:
         """What :meth:`best` returns, as plain dicts: for callers that skip pandas' import.
 
         Raises:
             ConfigError: ``n`` is not a positive integer.
         """
-        from storage.queries import ranked_rows
+        from storage.queries import baseline_row, ranked_rows
 
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= _MAX_ROWS:
             raise ConfigError(
-                f"--top must be a positive integer (at most {_MAX_ROWS}), but got {n!r}."
+                f"{option('--top', 'n')} must be a positive integer (at most {_MAX_ROWS}), "
+                f"but got {n!r}."
             )
         rows = ranked_rows(self._engine, self._sweep, limit=n, with_params=params)
+        if baseline and len(rows) == n and not any(row["baseline"] for row in rows):
+            below = baseline_row(self._engine, self._sweep, with_params=params)
+            if below is not None:
+                rows.append(below)
         for row in rows:
             del row["trial_id"]
         return rows
 
-    def show(self, trial: int) -> TrialDetail:
-        """One trial: its result row, parameters, Optuna state and per-epoch curve.
+    def show(self, trial: int) -> TrialView:
+        """One trial: its result row, parameters, Optuna state and per-epoch curve. Prints
+        (and renders in Jupyter) as ``sweeps show`` does; its data are attributes: ``result``,
+        ``params``, ``epochs``, ``state``, ``batch_size``.
 
         Raises:
             ConfigError: the study has no recorded trial with that number.
         """
         from storage.queries import trial_detail
+        from sweeps.study_views import TrialView
 
         in_range = isinstance(trial, int) and 0 <= trial <= _MAX_TRIAL_NUMBER
         detail = trial_detail(self._engine, self._sweep, trial) if in_range else None
         if detail is None:
+            listing = next_step(sweeps_command("best", self.name, self.storage), "study.best()")
             raise ConfigError(
-                f"study {self.name!r} has no recorded trial {trial}; "
-                "`sweeps best` lists its trials."
+                f"study {self.name!r} has no recorded trial {trial}; {listing} lists its trials."
             )
-        return detail
+        return TrialView(self, detail)
 
     def trials(self) -> pd.DataFrame:
         """Every trial a worker started, whatever became of it, parameters as ``hp_`` columns."""
@@ -242,41 +299,48 @@ class Study:
         )
 
     def export(self, folder: str | Path = ".") -> tuple[Path, Path]:
-        """Write ``trials.csv`` (with parameters) and ``epochs.csv`` into ``folder``.
+        """Write ``STUDY-trials.csv`` (every trial, with its parameters as ``hp_`` columns)
+        and ``STUDY-epochs.csv`` (every epoch) into ``folder``; returns their paths.
+
+        Named after the study, so studies exported into one folder keep their own files.
+        Metrics and timings are written at 6 significant digits (:func:`export_value`),
+        parameters exactly as the trial was given them.
 
         Raises:
             ConfigError: ``folder`` is not an existing folder.
         """
-        import os
-
-        folder = Path(folder)
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(
-                f"--out {str(folder)!r} is not a folder but a file; give the folder to write "
-                f"{' and '.join(EXPORT_FILES)} into."
-            )
-        if not folder.is_dir():
-            raise ConfigError(
-                f"--out {str(folder)!r} is not a folder (it does not exist); create it first."
-            )
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise ConfigError(f"--out {str(folder)!r} is read-only; choose a folder you can write.")
         import csv
+        import os
 
         from storage.queries import epoch_rows, trial_rows
 
+        folder, out = Path(folder), option("--out", "folder")
+        trials_csv, epochs_csv = (folder / f"{file_stem(self.name)}-{n}" for n in EXPORT_FILES)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(
+                f"{out} {str(folder)!r} is not a folder but a file; give the folder to write "
+                f"{trials_csv.name} and {epochs_csv.name} into."
+            )
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{out} {str(folder)!r} is not a folder (it does not exist); create it first."
+            )
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{out} {str(folder)!r} is read-only; choose a folder you can write.")
         # Straight from the cursor with the csv module: no frames, no pandas import.
-        trials_csv, epochs_csv = (folder / name for name in EXPORT_FILES)
         columns, rows = trial_rows(self._engine, self._sweep)
-        with _writing(folder), trials_csv.open("w", newline="") as file:
+        with _writing(folder, "folder"), trials_csv.open("w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(
+                {k: v if k.startswith("hp_") else export_value(v) for k, v in row.items()}
+                for row in rows
+            )
         columns, epochs = epoch_rows(self._engine, self._sweep)
-        with _writing(folder), epochs_csv.open("w", newline="") as file:
+        with _writing(folder, "folder"), epochs_csv.open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(columns)
-            writer.writerows(epochs)
+            writer.writerows([export_value(v) for v in row] for row in epochs)
         return trials_csv, epochs_csv
 
     def plot(
@@ -307,13 +371,18 @@ class Study:
         from sweeps.plots import PLOTS, check_params, plot_study, plot_sweep
 
         if kind not in PLOTS:
-            raise ConfigError(f"--kind must be one of {', '.join(PLOTS)}, but got {kind!r}.")
+            raise ConfigError(
+                f"{option('--kind')} must be one of {', '.join(PLOTS)}, but got {kind!r}."
+            )
         target = Path(out) if out is not None else Path(f"{self.name}-{kind}.png")
         if target.suffix.lower() not in (".png", ".pdf", ".svg"):
-            raise ConfigError(f"--out must end in .png, .pdf or .svg, but got {str(target)!r}.")
+            raise ConfigError(
+                f"{option('--out')} must end in .png, .pdf or .svg, but got {str(target)!r}."
+            )
         if not target.parent.is_dir():
             raise ConfigError(
-                f"--out {str(target)!r} is in a folder that does not exist; create it first."
+                f"{option('--out')} {str(target)!r} is in a folder that does not exist; create "
+                "it first."
             )
         ranked = pd.DataFrame(ranked_rows(self._engine, self._sweep))
         if ranked.empty:
@@ -329,8 +398,8 @@ class Study:
             unknown = sorted(set(params) - known)
             if unknown:
                 raise ConfigError(
-                    f"--params: study {self.name!r} has no parameter {unknown[0]!r}; its "
-                    f"parameters are {', '.join(sorted(known))}."
+                    f"{option('--params')}: study {self.name!r} has no parameter "
+                    f"{unknown[0]!r}; its parameters are {', '.join(sorted(known))}."
                 )
         check_params(kind, params)  # before anything is drawn: a contour of one, a repeat
         try:
