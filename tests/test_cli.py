@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,34 @@ def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
     assert "learning_rate" in data["trials"][0]["params"]
 
 
+def _baseline_rank(cli, url: str) -> int:
+    every = json.loads(invoke(cli, "best", "-S", STUDY, "-s", url, "-f", "json").stdout)
+    return next(t["rank"] for t in every["trials"] if t["baseline"])
+
+
+def test_best_always_lists_the_baseline_even_below_the_top(cli, swept) -> None:
+    """The row every user looks for: `--top K` lists the K best, then the baseline at its own
+    rank when it is not among them, in every format."""
+    rank = _baseline_rank(cli, swept)
+    assert rank > 1, "the fixture's baseline won: nothing to show below the top"
+    top = rank - 1
+    data = json.loads(
+        invoke(cli, "best", "-S", STUDY, "-s", swept, "--top", top, "-f", "json").stdout
+    )
+    assert [t["rank"] for t in data["trials"]] == [*range(1, top + 1), rank]
+    assert [t["baseline"] for t in data["trials"]] == [False] * top + [True]
+    csv_rows = _cells(invoke(cli, "best", "-S", STUDY, "-s", swept, "-n", top, "-f", "csv").stdout)
+    assert [(r["rank"], r["baseline"]) for r in csv_rows][-1] == (str(rank), "True")
+    table = invoke(cli, "best", "-S", STUDY, "-s", swept, "--top", top).stdout
+    lines = table.splitlines()
+    marked = next(i for i, line in enumerate(lines) if "baseline (notebook 003)" in line)
+    assert re.match(rf"│ +{rank} │", lines[marked]), lines[marked]
+    assert lines[marked - 1].startswith("├"), "no rule sets the baseline apart from the top"
+    # Among the top it is listed once, where it ranks, with no rule.
+    within = invoke(cli, "best", "-S", STUDY, "-s", swept, "--top", rank).stdout
+    assert within.count("baseline") == 1 and "├" not in within
+
+
 def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
     data = json.loads(
         invoke(cli, "best", "--study", STUDY, "--storage", swept, "--format", "json").output
@@ -92,7 +121,8 @@ def test_show_gives_params_metrics_and_the_curve(cli, swept) -> None:
     result = invoke(cli, "show", baseline, "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output
     assert "reproduces the recipe of notebook 003" in result.output
-    assert "learning_rate" in result.output and "0.001000" in result.output
+    # A parameter keeps its significant digits (0.001, not 0.001000; 3.2e-05, not 0.000032).
+    assert re.search(r"learning_rate +│ 0\.001 +│", result.output), result.output
     assert "Per-epoch curve" in result.output
     curve = result.output.split("Per-epoch curve")[1]
     assert "│ 1 " in curve and "│ 2 " in curve
@@ -219,6 +249,13 @@ def test_an_existing_study_name_is_refused(cli, swept) -> None:
         ["status", "--study", "ghost"],
         ["export", "--study", "ghost"],
         ["plot", "--study", "ghost"],
+        ["model", "-S", "ghost"],
+        ["evaluate", "-S", "ghost"],
+        ["ensemble", "--study", "ghost"],
+        ["ensemble", "-S", "ghost"],
+        ["refit", "-S", "ghost"],
+        ["tensorboard", "-S", "ghost"],
+        ["dashboard", "-S", "ghost"],
     ],
 )
 def test_unknown_study_is_one_line(cli, swept, command) -> None:
@@ -242,6 +279,62 @@ def test_the_old_positional_study_still_works_with_a_note(cli, swept) -> None:
     assert best.stdout == invoke(cli, "best", "-S", STUDY, "-s", swept, "-f", "csv").stdout
     both = invoke(cli, "best", STUDY, "--study", "other", "--storage", swept)
     assert both.exit_code == 2 and "got two studies" in both.stderr
+
+
+# Every command that reads or continues a study; the others take none.
+STUDY_COMMANDS = {
+    "run", "resume", "worker", "status", "best", "show", "export", "plot", "dashboard",
+    "tensorboard", "model", "evaluate", "ensemble", "refit",
+}  # fmt: skip
+
+
+def test_every_command_that_reads_a_study_takes_it_as_study_or_s(cli) -> None:
+    import typer
+
+    from sweeps.cli import app
+
+    commands = typer.main.get_command(app).commands
+    takes = {name for name, c in commands.items() if any(p.name == "study" for p in c.params)}
+    assert takes == STUDY_COMMANDS, takes ^ STUDY_COMMANDS
+    for name in sorted(STUDY_COMMANDS):
+        [option] = [p for p in commands[name].params if p.name == "study"]
+        assert set(option.opts) == {"--study", "-S"}, (name, option.opts)
+        # The old positional spelling, where it exists, is hidden from help and usage.
+        for legacy in (p for p in commands[name].params if p.name == "legacy_study"):
+            assert legacy.hidden
+        usage = invoke(cli, name, "--help").stdout
+        assert "[STUDY]" not in usage and "--study" in usage, name
+
+
+def test_hints_teach_the_current_form(cli, swept) -> None:
+    """What ensemble and resume suggest is pasteable as written: `--study`, never the study
+    as a positional, and --storage where the default would open another store."""
+    where = f"--study {STUDY} --storage {swept}"
+    result = invoke(cli, "ensemble", "-S", STUDY, "-s", swept, "--top", 9)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"(`sweeps resume {where} --trials N`)" in result.stderr, result.stderr
+    again = invoke(cli, "resume", "-S", STUDY, "-s", swept)
+    assert again.exit_code == 0, again.output
+    assert f"raise the budget to run more: `sweeps resume {where} --trials N`" in again.stderr
+    shown = invoke(cli, "show", 1, "-S", STUDY, "-s", swept).stdout
+    assert f"`sweeps model 1 {where}` writes it" in shown
+
+
+# `sweeps best STUDY` in a message, or any study command followed by a positional that is not
+# a trial number: the spelling the deprecation note retires.
+_OLD_FORM = re.compile(
+    r"`sweeps (best|status|resume|export|plot|ensemble|dashboard|tensorboard|worker) "
+    r"(?!--|-[a-zA-Z]|STUDY`)[^`]*`"
+)
+
+
+def test_no_message_teaches_the_deprecated_positional_study() -> None:
+    offenders = []
+    for path in sorted((REPO / "sweeps").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if _OLD_FORM.search(line) or re.search(r"`sweeps \w+ \{[^}]*(study|name)", line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
 
 
 def test_worker_needs_a_study(cli, swept) -> None:
@@ -323,17 +416,63 @@ def test_missing_pretrained_weights_are_one_line_before_anything_starts(
 
 
 def test_export_writes_every_trial_and_epoch(cli, swept, tmp_path) -> None:
+    other = tmp_path / "other-study-trials.csv"  # another study's export in the same folder
+    other.write_text("number\n0\n")
     result = invoke(cli, "export", "--study", STUDY, "--storage", swept, "--out", tmp_path)
     assert result.exit_code == 0, result.output
     import pandas as pd
 
-    trials = pd.read_csv(tmp_path / "trials.csv")
-    epochs = pd.read_csv(tmp_path / "epochs.csv")
+    # Named after the study: exports of two studies into one folder keep their own files.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{STUDY}-epochs.csv",
+        f"{STUDY}-trials.csv",
+        "other-study-trials.csv",
+    ]
+    assert other.read_text() == "number\n0\n"
+    trials = pd.read_csv(tmp_path / f"{STUDY}-trials.csv")
+    epochs = pd.read_csv(tmp_path / f"{STUDY}-epochs.csv")
     assert len(trials) == 3 and {"val_accuracy", "test_accuracy", "hp_learning_rate"} <= set(
         trials.columns
     )
     assert set(epochs["trial"]) == set(trials["number"])
     assert epochs.groupby("trial")["epoch"].max().le(2).all()
+
+
+def _cells(text: str) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _significant(number: str) -> int:
+    digits = number.lower().split("e")[0].replace("-", "").replace(".", "").lstrip("0")
+    return len(digits)
+
+
+def test_exports_write_metrics_without_float32_noise_and_parameters_exactly(
+    cli, swept, tmp_path
+) -> None:
+    """val_accuracy 0.9618055820465088 (a float32 widened) is written 0.961806; a sampled
+    learning rate such as 0.004155487389790504 keeps every digit it was trained with."""
+    import sweeps
+
+    assert invoke(cli, "export", "-S", STUDY, "-s", swept, "--out", tmp_path).exit_code == 0
+    sampled = {int(r["trial"]): r["params"] for r in sweeps.load_study(STUDY, swept).ranking(3)}
+    trials = _cells((tmp_path / f"{STUDY}-trials.csv").read_text())
+    epochs = _cells((tmp_path / f"{STUDY}-epochs.csv").read_text())
+    best = invoke(cli, "best", "-S", STUDY, "-s", swept, "-f", "csv").stdout
+    as_json = json.loads(invoke(cli, "best", "-S", STUDY, "-s", swept, "-f", "json").stdout)
+    measured = [row[k] for row in trials for k in ("val_accuracy", "test_loss", "wall_seconds")]
+    measured += [row[k] for row in epochs for k in ("val_accuracy", "loss", "learning_rate")]
+    measured += [row[k] for row in _cells(best) for k in ("val_accuracy", "test_loss")]
+    measured += [str(t[k]) for t in as_json["trials"] for k in ("val_accuracy", "seconds")]
+    assert measured and all(_significant(value) <= 6 for value in measured), measured
+    assert any(_significant(value) == 6 for value in measured)  # rounded, not truncated
+    for row in trials:  # the parameters as sampled: Optuna's float, every digit
+        assert float(row["hp_learning_rate"]) == sampled[int(row["number"])]["learning_rate"]
+    for trial in as_json["trials"]:
+        assert trial["params"] == sampled[trial["trial"]]
 
 
 @pytest.mark.parametrize(
