@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,15 +82,97 @@ def test_status_export_and_plot_from_python(swept, tmp_path) -> None:
     assert len(pd.read_csv(trials_csv)) == 3 and len(pd.read_csv(epochs_csv)) == 6
     image = study.plot("curves", tmp_path / "c.png")
     assert image.read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(sweeps.ConfigError, match="--kind must be one of"):
+    with pytest.raises(sweeps.ConfigError, match="^kind must be one of"):
         study.plot("pie")
+
+
+def test_best_lists_the_baseline_once_wherever_it_ranks(swept) -> None:
+    """(Below the top trials in test_cli, whose sweep's baseline did not win.)"""
+    study, _ = swept
+    every = study.best(3)
+    rank = int(every.loc[every["baseline"], "rank"].iloc[0])
+    top = max(1, rank - 1)
+    best = study.best(top)
+    assert best["baseline"].sum() == 1 and int(best.iloc[-1]["rank"]) == rank
+    assert len(best) == (top + 1 if rank > top else top)
+    assert len(study.best(top, baseline=False)) == top
+
+
+def _python_message(call) -> str:
+    with pytest.raises(sweeps.SweepsError) as caught:
+        call()
+    return str(caught.value)
+
+
+def test_errors_from_python_speak_python(swept, tmp_path) -> None:
+    """The same checks as the CLI's, in a Python caller's words: keywords and calls, no
+    flags, no command lines."""
+    study, url = swept
+    messages = {
+        "best": _python_message(lambda: study.best(0)),
+        "ensemble": _python_message(lambda: study.ensemble(9)),
+        "show": _python_message(lambda: study.show(99)),
+        "export": _python_message(lambda: study.export(tmp_path / "missing")),
+        "resume": _python_message(lambda: sweeps.resume("api", storage=url, trials=2)),
+        "run": _python_message(lambda: sweeps.run(study="api", storage=url, trials=1)),
+        "load": _python_message(lambda: sweeps.load_study("ghost", url)),
+        "keep": _python_message(lambda: sweeps.run(keep_models="best-3", storage=url)),
+    }
+    for name, message in messages.items():
+        assert "--" not in message and "`sweeps " not in message, (name, message)
+    assert messages["best"].startswith("n must be a positive integer")
+    assert messages["ensemble"].startswith("k=9 needs 9 finished trials, but study 'api' has 3")
+    assert f"`sweeps.resume('api', storage='{url}', trials=N)`" in messages["ensemble"]
+    assert "`study.best()` lists its trials" in messages["show"]
+    assert messages["export"].startswith(f"folder {str(tmp_path / 'missing')!r} is not a folder")
+    assert messages["resume"].startswith("trials can only raise the budget")
+    assert f"continue it with `sweeps.resume('api', storage='{url}')`" in messages["run"]
+    assert f"(`sweeps.studies('{url}')` lists them)" in messages["load"]
+    assert messages["keep"].startswith("keep_models must be top-K")
+
+
+def test_notes_from_python_speak_python(swept, capsys) -> None:
+    study, url = swept
+    sweeps.resume(study.name, storage=url)  # the budget is met: it says how to raise it
+    said = capsys.readouterr().err
+    assert f"`sweeps.resume('api', storage='{url}', trials=N)`" in " ".join(said.split())
+    assert "--trials" not in said
+
+
+def test_study_a_trial_and_a_ranking_print_readably_and_render_in_jupyter(swept) -> None:
+    from typer.testing import CliRunner
+
+    from tests.conftest import invoke
+
+    study, url = swept
+    text, page = repr(study), study._repr_html_()
+    assert text.startswith("Study api in ") and "3/3 trials finished" in text
+    assert "baseline (notebook 002)" in text and "object at 0x" not in text
+    assert page.count("<table>") == 1 and "baseline (notebook 002)" in page
+    best = int(study.best(1).iloc[0]["trial"])
+    trial = study.show(best)
+    shown = repr(trial)
+    assert "object at 0x" not in shown and "TrialDetail" not in shown
+    # The same view as `sweeps show` prints: the same lines, each next step phrased for its
+    # reader (`study.save_model(N)` here, `sweeps model N --study api ...` there).
+    cli = invoke(CliRunner(), "show", best, "--study", "api", "--storage", url).stdout
+    assert "`study.save_model(" in shown and "`sweeps model " in cli
+
+    def unphrased(view: str) -> list[str]:
+        return [re.sub(r"`[^`]*`", "`...`", line) for line in view.splitlines()]
+
+    assert unphrased(shown) == unphrased(cli.rstrip("\n"))
+    html = trial._repr_html_()
+    assert html.count("<table>") == 3  # result, parameters, per-epoch curve
+    assert "Per-epoch curve" in html and "learning_rate" in html
+    assert trial.result.number == best and list(trial.params) == list(study.show(best).params)
 
 
 def test_bad_input_raises_typed_errors_and_creates_nothing(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'never.db'}"
     with pytest.raises(SpaceError, match="unknown space 'nope'"):
         sweeps.run(space="nope", storage=url)
-    with pytest.raises(sweeps.ConfigError, match="--trials must be a positive integer"):
+    with pytest.raises(sweeps.ConfigError, match="^trials must be a positive integer"):
         sweeps.run(trials=0, storage=url)
     with pytest.raises(sweeps.ConfigError, match="unknown setting 'epoch'"):
         sweeps.run(epoch=3, storage=url)

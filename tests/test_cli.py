@@ -68,6 +68,28 @@ def test_every_command_has_help_with_an_example(cli) -> None:
         assert "Example:" in result.output, f"`sweeps {name} --help` has no example"
 
 
+def test_help_shows_the_text_as_written(cli, monkeypatch) -> None:
+    """Rich reads square brackets as markup and keeps a docstring's line breaks: the install
+    line lost `[dashboard]` and paragraphs broke mid-sentence. Flags show no `<bool>`."""
+    from sweeps.cli import app
+
+    monkeypatch.setenv("COLUMNS", "300")  # one paragraph, one line
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    for name in ["", *names]:
+        text = invoke(cli, *([name] if name else []), "--help").stdout
+        assert "<bool>" not in text, name
+    dashboard = invoke(cli, "dashboard", "--help").stdout
+    assert "Needs the extra: pip install 'sweeps[dashboard]'. The objective is" in dashboard
+    tensorboard = invoke(cli, "tensorboard", "--help").stdout
+    assert "the HParams tab lists the trials with their parameters and final" in tensorboard
+    run = invoke(cli, "run", "--help").stdout
+    assert re.search(r"--baseline +--no-baseline +Run the notebook's recipe", run), run
+    listing = invoke(cli, "--help").stdout
+    assert re.search(
+        r"plot +Draw a study with Optuna's plots: optimization history \(test", listing
+    )
+
+
 def test_best_ranks_by_validation_and_marks_the_baseline(cli, swept) -> None:
     result = invoke(cli, "best", "--study", STUDY, "--storage", swept)
     assert result.exit_code == 0, result.output

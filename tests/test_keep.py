@@ -140,7 +140,7 @@ def test_keep_all_deletes_nothing(swept) -> None:
 
 @pytest.mark.parametrize("policy", ["top-0", "top", "best-3", "top-3.5", "some"])
 def test_a_malformed_policy_is_one_line_before_anything_exists(cli, tmp_path, policy) -> None:
-    with pytest.raises(sweeps.ConfigError, match="--keep-models must be top-K"):
+    with pytest.raises(sweeps.ConfigError, match="^keep_models must be top-K"):  # Python's words
         SweepConfig(keep_models=policy).validate()
     result = invoke(cli, "run", "--keep-models", policy, "--storage", tmp_path / "s.db")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1

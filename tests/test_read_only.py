@@ -106,7 +106,7 @@ def test_every_query_command_works_and_changes_nothing_in_a_read_only_folder(
             connection.close()
     _assert_all_worked(results)
     assert after == before
-    written = {"trials.csv", "epochs.csv"} | {f"{kind}.png" for kind in kinds}
+    written = {f"{STUDY}-trials.csv", f"{STUDY}-epochs.csv"} | {f"{kind}.png" for kind in kinds}
     assert {p.name for p in out.iterdir()} == written
 
 
