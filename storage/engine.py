@@ -305,7 +305,8 @@ def check_reachable(engine: Engine) -> None:
 
 
 def check_writable(url: str) -> None:
-    """Raise StorageURLError when a SQLite store (or its folder) cannot be written."""
+    """Raise StorageURLError when a SQLite store (or its folder) cannot be written; the
+    caller adds what to do instead, in its reader's words."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return
@@ -315,8 +316,7 @@ def check_writable(url: str) -> None:
     for place in {target, path.parent}:
         if not os.access(place, os.W_OK):
             raise StorageURLError(
-                f"storage {str(path)!r} cannot be written ({str(place)!r} is read-only); "
-                "give a writable path, or use a read-only command such as `sweeps best`."
+                f"storage {str(path)!r} cannot be written ({str(place)!r} is read-only)"
             )
 
 

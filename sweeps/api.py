@@ -425,7 +425,14 @@ def _check_writable(url: str) -> None:
     try:
         check_writable(url)
     except StorageURLError as exc:
-        raise StorageError(str(exc)) from None
+        store = _masked(url)
+        reading = next_step(
+            sweeps_command("best", storage=store),
+            f"{python_call('sweeps.load_study', storage=store)}.best()",
+        )
+        raise StorageError(
+            f"{exc}; give a writable path, or read what it holds with {reading}."
+        ) from None
 
 
 def resume(

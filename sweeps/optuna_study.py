@@ -22,7 +22,7 @@ from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
-from sweeps.phrasing import either, next_step, option, python_call, sweeps_command
+from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
 from sweeps.pruners import ChanceLevelPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
 from sweeps.tf_logs import quiet_optuna
@@ -97,7 +97,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
             import cmaes  # noqa: F401
         except ImportError:
             raise ConfigError(
-                "--sampler cmaes needs the cmaes package: pip install cmaes."
+                f"{setting('--sampler', 'cmaes')} needs the cmaes package: pip install cmaes."
             ) from None
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     if name == "gp":
@@ -105,7 +105,8 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
             import torch  # noqa: F401
         except ImportError:
             raise ConfigError(
-                "--sampler gp needs PyTorch: pip install 'sweeps[gp]' (or pip install torch)."
+                f"{setting('--sampler', 'gp')} needs PyTorch: pip install 'sweeps[gp]' (or pip "
+                "install torch)."
             ) from None
         return optuna.samplers.GPSampler(seed=seed)
     raise ConfigError(f"unknown sampler {name!r}.")
