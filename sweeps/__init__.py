@@ -4,8 +4,9 @@ The library behind the ``sweeps`` CLI::
 
     import sweeps
     study = sweeps.run(space="leaky_cnn", dataset="digits", trials=12, epochs=8)
-    study.best(5)          # DataFrame: rank, trial, val and test metrics, params
-    study.show(3)          # one trial: result, params, per-epoch curve
+    study                  # its progress and best trials (an HTML table in Jupyter)
+    study.best(5)          # DataFrame: rank, trial, val and test metrics, params; the baseline
+    study.show(3)          # one trial as `sweeps show` prints it: result, params, curve
     sweeps.resume(study.name, storage="sweeps.db")
     sweeps.studies("sweeps.db")
 
@@ -26,6 +27,7 @@ from sweeps.errors import (
     TrialFailedError,
 )
 from sweeps.results import Study, StudyStatus
+from sweeps.study_views import TrialView
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -41,6 +43,7 @@ __all__ = [
     "SweepsError",
     "TrialFailedError",
     "TrialStatus",
+    "TrialView",
     "join",
     "load_study",
     "resume",
