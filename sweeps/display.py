@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ class Grid:
     def html(self) -> str:
         def cell(tag: str, text: str, column: str, rule: bool = False) -> str:
             style = ["text-align: right" if column in self.right else "text-align: left"]
+            style.append("padding: 0.15em 0.6em")
             if rule:
                 style.append("border-top: 2px solid currentColor")
             return f'<{tag} style="{"; ".join(style)}">{html.escape(text)}</{tag}>'
@@ -82,10 +84,19 @@ class Grid:
             if self.title
             else ""
         )
-        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return (
+            f'<table style="margin-bottom: 1em">{caption}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
 
 
 Block = Line | Grid
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _code_spans(text: str) -> str:
+    """A command or call in backticks (a next step) as code."""
+    return _CODE.sub(r"<code>\1</code>", text)
 
 
 class View:
@@ -115,5 +126,5 @@ class View:
                 parts.append(block.html())
             else:
                 lead = f"<b>{html.escape(block.lead)}</b>" if block.lead else ""
-                parts.append(f"<p>{lead}{html.escape(block.text)}</p>")
+                parts.append(f"<p>{lead}{_code_spans(html.escape(block.text))}</p>")
         return "<div>" + "\n".join(parts) + "</div>"
