@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["TOP_CURVES", "TARGET_NAME", "categorical_params", "draw"]
+__all__ = ["TARGET_NAME", "TOP_CURVES", "categorical_params", "draw", "epoch_ticks"]
 
 TARGET_NAME = "val accuracy"
 TOP_CURVES = 5  # intermediate: trials drawn in colour, with a legend entry each
@@ -285,15 +285,25 @@ def _intermediate(ax: Axes, study: optuna.Study) -> None:
             labels.append(f"{how} ({where})")
     if ax.get_legend() is not None:
         ax.get_legend().remove()
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)
+    title = f"the top {len(top)} complete trials in colour" if top else "no trial complete yet"
     ax.set(
         xlabel="epoch",
         ylabel=f"{TARGET_NAME} (reported to the pruner)",
-        title=f"Intermediate values: the top {len(top)} complete trials in colour",
+        title=f"Intermediate values: {title}",
     )
+    epoch_ticks(ax)
+
+
+def epoch_ticks(ax: Axes) -> None:
+    """Whole epochs on the x axis, also when every curve has only one."""
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = {x for line in ax.get_lines() for x in line.get_xdata()}
+    if len(epochs) == 1:  # the locator would label fractions around it
+        ax.set_xticks(sorted(epochs))
 
 
 def _legend_order(label: str, rank: dict[int, int]) -> tuple[int, int]:

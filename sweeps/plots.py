@@ -151,10 +151,10 @@ def _curves(ax, ranked: pd.DataFrame, epochs: pd.DataFrame, top: int = 5) -> Non
     for number in ranked.head(top)["trial"]:
         curve = epochs[epochs["trial"] == number]
         ax.plot(curve["epoch"], curve["val_accuracy"], marker=".", label=f"trial {number}")
-    from matplotlib.ticker import MaxNLocator
+    from sweeps.optuna_figures import epoch_ticks
 
     ax.set(xlabel="epoch", ylabel="val accuracy", title=f"Learning curves of the top {top}")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epoch_ticks(ax)
     ax.legend(loc="best", fontsize=8)
 
 
