@@ -96,7 +96,7 @@ def _draw(kind: str, study: optuna.Study, params: list[str] | None) -> Figure:
 
 
 def _visible(cmap: Any) -> Any:
-    """``cmap`` without its lightest fifth or so, whichever end that is."""
+    """``cmap`` without its lightest 30%, whichever end that is."""
     from matplotlib.colors import ListedColormap
 
     def lightness(rgba: tuple[float, ...]) -> float:
