@@ -496,7 +496,14 @@ def resume(
     _preflight(handle.config)
     if trials is not None:
         handle = raise_budget(handle, trials)
-    return _dispatch(handle, plan_slots(handle.config), root, console)
+    slots = plan_slots(handle.config)
+    _say(
+        console,
+        f"Study {handle.name} in {_masked(handle.url)}: resuming, "
+        f"{handle.config.trials - counts.finished} of {handle.config.trials} trials left, "
+        f"{len(slots)} worker(s).",
+    )
+    return _dispatch(handle, slots, root, console)
 
 
 def _check_new_budget(handle: StudyHandle, trials: int) -> None:

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from storage import records
 from storage.models import utcnow
-from storage.queries import results_recorded, trial_counts
+from storage.queries import ranked_rows, results_recorded, trial_counts
 from sweeps.devices import Slot
 from sweeps.optuna_study import StudyHandle
 from sweeps.phrasing import next_step
@@ -193,15 +193,19 @@ class Dispatcher:
                 if slot.index in self.done_slots or process.is_alive():
                     continue
                 code = process.exitcode
+                self._drain(progress, timeout=0)  # what it sent before it exited comes first
                 if code == WorkerExit.FATAL:
                     self.fatal_reason = self.fatal_reason or "a worker hit a fatal error"
                     self._stop()
                     self.done_slots.add(slot.index)
+                    progress.worker_exited(slot.index)
                 elif code == WorkerExit.DONE or self.stopping:
                     self.done_slots.add(slot.index)
+                    progress.worker_exited(slot.index)
                     if code != WorkerExit.DONE:
                         self.given_back += reap_dead_workers(self.handle)
                 elif code == WorkerExit.RECYCLE:
+                    progress.worker_exited(slot.index, restarting="a fresh process")
                     self._start(slot)
                 else:  # killed or crashed: give its trial back now, then refill the slot
                     lost = reap_dead_workers(self.handle)
@@ -220,13 +224,16 @@ class Dispatcher:
                         )
                         self._stop()
                         self.done_slots.add(slot.index)
+                        progress.worker_exited(slot.index)
                     else:
+                        progress.worker_exited(slot.index, restarting=f"died, exit {code}")
                         self._start(slot)
             if time.monotonic() - last_reap > REAP_EVERY_SECONDS:
                 self.given_back += reap_dead_workers(self.handle)  # workers on other hosts
                 last_reap = time.monotonic()
             progress.update_totals(self._finished())
         self._drain(progress, timeout=0.1)
+        progress.update_totals(self._finished())  # the last frame counts the last trials
 
     def _drain(self, progress: SweepProgress, timeout: float) -> None:
         """Show every event the workers sent, waiting up to ``timeout`` for the first."""
@@ -248,7 +255,16 @@ class Dispatcher:
             ready = wait(list(self.pipes.values()), timeout=0)
 
     def _progress(self) -> SweepProgress:
+        """The display, starting from what the store holds: a resume or a joining machine
+        shows the trials finished before it and their best val at once."""
         config = self.handle.config
+        best = ranked_rows(self.handle.engine, self.handle.sweep, limit=1, trained_only=True)
         return SweepProgress(
-            self.console, self.handle.name, config.trials, config.epochs, len(self.slots)
+            self.console,
+            self.handle.name,
+            config.trials,
+            config.epochs,
+            len(self.slots),
+            finished=self._finished(),
+            best=best[0]["val_accuracy"] if best else None,
         )

@@ -2,7 +2,8 @@
 the job, and ours where Optuna's cannot: the history with test accuracy and the baseline, and
 the learning curves from our per-epoch table. No TensorFlow.
 
-Optuna's plots read the study through Optuna's storage (loaded read-only: nothing is written).
+Optuna's plots read the study through Optuna's storage (loaded read-only: nothing is written);
+sweeps.optuna_figures draws them and makes them readable at a sweep's size.
 """
 
 from __future__ import annotations
@@ -17,8 +18,17 @@ from storage.models import TrialStatus
 
 if TYPE_CHECKING:
     import optuna
+    from matplotlib.figure import Figure
 
-__all__ = ["MIN_PARAMS", "OPTUNA_PLOTS", "PLOTS", "check_params", "plot_study", "plot_sweep"]
+__all__ = [
+    "MIN_PARAMS",
+    "OPTUNA_PLOTS",
+    "PLOTS",
+    "check_params",
+    "plot_study",
+    "plot_sweep",
+    "sweep_figure",
+]
 
 # Kinds drawn by optuna.visualization.matplotlib ("params" is the old name of "slice").
 OPTUNA_PLOTS = ("params", "importance", "parallel", "contour", "slice", "intermediate")
@@ -32,7 +42,6 @@ PLOTS = (
     "slice",
     "intermediate",
 )
-TARGET_NAME = "val accuracy"
 # How many parameters, the most important first, a kind draws when none are named: a contour
 # grid is n x n panels, a slice row n panels; more than this is unreadable.
 TOP_PARAMS = {"contour": 2, "slice": 4, "params": 4, "parallel": 8}
@@ -68,7 +77,8 @@ def check_params(kind: str, params: list[str] | None) -> None:
 
 
 def _history(ax, ranked: pd.DataFrame) -> None:
-    """Val accuracy of each finished trial in order, the best so far, test and baseline marked.
+    """Val accuracy of each finished trial in order, the best so far, test accuracy, and the
+    baseline, pruned and diverged trials marked.
 
     Drawn from our table rather than with Optuna's plot_optimization_history: Optuna's needs
     every trial loaded through its storage (about 10x slower on a 10,000-trial study) and
@@ -89,7 +99,22 @@ def _history(ax, ranked: pd.DataFrame) -> None:
             label="diverged (val of its last finite epoch)",
             zorder=3,
         )
-    ax.scatter(done["trial"], done["val_accuracy"], s=18, label="val accuracy", zorder=3)
+    # A pruned trial's val is where it was stopped, not where it would have ended: hollow.
+    pruned = done["status"] == TrialStatus.PRUNED
+    ax.scatter(
+        done["trial"][~pruned], done["val_accuracy"][~pruned], s=18, label="val accuracy", zorder=3
+    )
+    if pruned.any():
+        ax.scatter(
+            done["trial"][pruned],
+            done["val_accuracy"][pruned],
+            s=22,
+            facecolors="none",
+            edgecolors="C0",
+            linewidths=1.2,
+            label="val accuracy, pruned (when stopped)",
+            zorder=3,
+        )
     ax.scatter(
         done["trial"],
         done["test_accuracy"],
@@ -126,10 +151,10 @@ def _curves(ax, ranked: pd.DataFrame, epochs: pd.DataFrame, top: int = 5) -> Non
     for number in ranked.head(top)["trial"]:
         curve = epochs[epochs["trial"] == number]
         ax.plot(curve["epoch"], curve["val_accuracy"], marker=".", label=f"trial {number}")
-    from matplotlib.ticker import MaxNLocator
+    from sweeps.optuna_figures import epoch_ticks
 
     ax.set(xlabel="epoch", ylabel="val accuracy", title=f"Learning curves of the top {top}")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epoch_ticks(ax)
     ax.legend(loc="best", fontsize=8)
 
 
@@ -143,6 +168,11 @@ def plot_sweep(
             accuracy), as :func:`storage.queries.ranked_rows` gives them.
         epochs: Every epoch row (``curves`` only).
     """
+    return _save(sweep_figure(kind, ranked, epochs), out, title)
+
+
+def sweep_figure(kind: str, ranked: pd.DataFrame, epochs: pd.DataFrame | None) -> Figure:
+    """The figure :func:`plot_sweep` writes, not yet titled or saved."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -153,7 +183,7 @@ def plot_sweep(
         _history(ax, ranked)
     else:
         _curves(ax, ranked, epochs)
-    return _save(fig, out, title)
+    return fig
 
 
 def _save(fig: Any, out: Path, title: str, *, relayout: bool = True) -> Path:
@@ -226,9 +256,7 @@ def plot_study(
 
 def _draw(kind: str, study: optuna.Study, out: Path, title: str, params: list[str] | None) -> Path:
     """The figure itself, drawn and saved (see plot_study)."""
-    import numpy as np
-    import optuna
-    from optuna.visualization import matplotlib as vis
+    from sweeps.optuna_figures import draw
 
     if kind in TOP_PARAMS and params is None:
         params = _important_params(study, TOP_PARAMS[kind])
@@ -239,37 +267,5 @@ def _draw(kind: str, study: optuna.Study, out: Path, title: str, params: list[st
             )
     if kind == "contour":
         _check_contour(study, params)
-    if kind == "importance":
-        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        drawn = vis.plot_param_importances(
-            study, evaluator=evaluator, params=params, target_name=TARGET_NAME
-        )
-    elif kind == "parallel":
-        drawn = vis.plot_parallel_coordinate(study, params=params, target_name=TARGET_NAME)
-    elif kind == "contour":
-        drawn = vis.plot_contour(study, params=params, target_name=TARGET_NAME)
-    elif kind in ("slice", "params"):
-        drawn = vis.plot_slice(study, params=params, target_name=TARGET_NAME)
-    else:
-        drawn = vis.plot_intermediate_values(study)
-    axes = np.ravel(drawn)
-    fig = axes[0].figure
-    if kind == "intermediate":
-        from matplotlib.ticker import MaxNLocator
-
-        axes[0].set(xlabel="epoch", ylabel=f"{TARGET_NAME} (reported to the pruner)")
-        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
-        legend = axes[0].get_legend()
-        if legend is not None and len(axes[0].get_lines()) > 12:
-            legend.remove()  # one entry per trial: unreadable past a dozen
-    if kind in ("slice", "params"):  # one row of panels; choice names slanted to fit
-        fig.set_size_inches(3.6 * len(axes) + 1.5, 4.6)
-        for ax in axes:
-            for label in ax.get_xticklabels():
-                label.set(rotation=30, horizontalalignment="right")
-    elif kind == "contour":  # an n x n grid, or one panel for two parameters
-        side = round(len(axes) ** 0.5)
-        fig.set_size_inches(4.5 * side + 2, 4 * side)
-    else:
-        fig.set_size_inches(9, 5.5)
+    fig = draw(kind, study, params)
     return _save(fig, out, title, relayout=kind in ("importance", "intermediate"))
