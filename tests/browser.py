@@ -28,10 +28,9 @@ def has(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-@contextmanager
-def chromium_page(width: int, height: int, *, needs: dict[str, bool] | None = None) -> Iterator:
-    """A Playwright page of ``width`` x ``height`` pixels; the test is skipped, naming what to
-    install, when Playwright, Chromium or one of ``needs`` (label: present) is missing."""
+def require_browser(needs: dict[str, bool] | None = None) -> None:
+    """Skip the test, naming what to install, when Playwright, Chromium or one of ``needs``
+    (label: present) is missing; call it before starting any server."""
     wanted = {
         "playwright (pip install playwright)": has("playwright"),
         f"Chromium at {CHROMIUM} (apt-get install chromium)": os.path.exists(CHROMIUM),
@@ -40,6 +39,12 @@ def chromium_page(width: int, height: int, *, needs: dict[str, bool] | None = No
     missing = [label for label, present in wanted.items() if not present]
     if missing:
         pytest.skip(f"the browser test needs {', '.join(missing)}")
+
+
+@contextmanager
+def chromium_page(width: int, height: int) -> Iterator:
+    """A Playwright page in a window of ``width`` x ``height`` pixels."""
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -4,15 +4,15 @@ in view; Ctrl-C stops it cleanly."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
+import sqlite3
 import sys
 
 import pytest
 
 import sweeps
-from tests.browser import chromium_page, free_port, has, in_window
+from tests.browser import chromium_page, free_port, has, in_window, require_browser
 from tests.conftest import invoke, sweeps_process
 
 # Each test here runs or reads a real sweep: the full tier only.
@@ -41,6 +41,12 @@ def _table_rows(page) -> list[dict]:
 
 
 def test_the_dashboard_shows_every_trials_val_and_test_accuracy(swept, tmp_path) -> None:
+    require_browser(NEEDS)
+    import optuna
+    from optuna_dashboard import get_note
+
+    from sweeps.dashboard_note import HEADING
+
     trials = sweeps.load_study(STUDY, storage=swept).trials()
     port = free_port()
     server = sweeps_process(
@@ -52,7 +58,10 @@ def test_the_dashboard_shows_every_trials_val_and_test_accuracy(swept, tmp_path)
             first
         ), first
         url = first.split(": ", 1)[1].split()[0]
-        with chromium_page(1400, 1000, needs=NEEDS) as page:
+        # The ranking is in the study's note before the URL is printed.
+        note = get_note(optuna.load_study(study_name=STUDY, storage=swept))
+        assert note.startswith(HEADING), note
+        with chromium_page(1400, 1000) as page:
             page.goto(url)
             # The study page: the objective is named, not "Objective 0".
             page.get_by_text("Best Trial (number=").wait_for(timeout=60_000)
@@ -100,12 +109,17 @@ def test_the_note_is_rewritten_only_when_it_is_the_ranking(swept, tmp_path) -> N
 
     from sweeps.dashboard_note import HEADING, NoteKeeper
 
+    # A copy, so the notes written here stay off the shared store; SQLite's backup carries
+    # what is still in the write-ahead log, which a file copy would lose.
     store = tmp_path / "copy.db"
-    shutil.copy(swept.removeprefix("sqlite:///"), store)
+    with sqlite3.connect(swept.removeprefix("sqlite:///")) as source:
+        with sqlite3.connect(store) as copy:
+            source.backup(copy)
     url = f"sqlite:///{store}"
     study = sweeps.load_study(STUDY, storage=url)
     storage = optuna.storages.RDBStorage(url)
     keeper = NoteKeeper(study, storage)
+    save_note(keeper.optuna_study, "")  # as a new study has it, whatever ran on the store before
     assert keeper.refresh()  # an empty note becomes the ranking
     ranking = get_note(keeper.optuna_study)
     assert ranking.startswith(HEADING) and ranking == keeper.written

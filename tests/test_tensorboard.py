@@ -13,7 +13,14 @@ import pytest
 
 import sweeps
 from sweeps.viewers import tensorboard_command
-from tests.browser import cells, chromium_page, free_port, in_window, wait_until_served
+from tests.browser import (
+    cells,
+    chromium_page,
+    free_port,
+    in_window,
+    require_browser,
+    wait_until_served,
+)
 from tests.conftest import invoke
 
 # Each test here runs or reads a real sweep: the full tier only.
@@ -144,7 +151,8 @@ def _shown(value: float) -> str:
 
 def _cell(table: list[dict], column: str, row: str) -> dict:
     """The cell of ``table`` under the header ``column``, in the row that starts with ``row``."""
-    header = next(c for c in table if c["text"] == column)
+    header = next((c for c in table if c["text"] == column), None)
+    assert header is not None, f"the table shows no {column!r} column (it is not ticked)"
     first = next(c for c in table if c["text"] == row)
     return next(
         c
@@ -157,6 +165,7 @@ def _cell(table: list[dict], column: str, row: str) -> dict:
 def test_the_hparams_table_shows_each_trials_val_and_test_accuracy_at_first_sight(
     swept, tmp_path
 ) -> None:
+    require_browser()
     url, study = swept
     port = free_port()
     server = subprocess.Popen(
