@@ -1,7 +1,8 @@
 """Open a recorded sweep in the tools users already know: optuna-dashboard and TensorBoard.
 
 Neither imports TensorFlow in this process: the dashboard reads Optuna's tables through
-Optuna's storage, TensorBoard runs as its own program over the trials' event files. Only
+Optuna's storage, TensorBoard runs as its own program over the trials' event files. While it
+serves, the dashboard's study note is the trial ranking (:mod:`sweeps.dashboard_note`). Only
 sweeps' own lines reach the terminal: the web server's banner and its line per request, and
 TensorBoard's start-up lines (TensorFlow's CUDA probe among them), are let through only when
 ``SWEEPS_TF_LOGS=1`` asks for them (:func:`sweeps.tf_logs.verbose`).
@@ -86,9 +87,11 @@ class _QuietServer(WSGIServer):
 def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None] = print) -> None:
     """Serve optuna-dashboard over the study's store on 127.0.0.1 until Ctrl-C.
 
-    ``ready`` receives the study's URL once the server listens. Returns when the server stops
-    (KeyboardInterrupt is the caller's to handle). Served with wsgiref, as optuna-dashboard's
-    own ``run_server`` does, but without Bottle's banner and the line per request.
+    ``ready`` receives the study's URL once the server listens and the study's note holds
+    the trial ranking (kept current in a thread while the server runs). Returns when the
+    server stops (KeyboardInterrupt is the caller's to handle). Served with wsgiref, as
+    optuna-dashboard's own ``run_server`` does, but without Bottle's banner and the line per
+    request.
 
     Raises:
         ConfigError: optuna-dashboard is not installed (the message names the extra), or the
@@ -103,6 +106,7 @@ def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None]
     import optuna
 
     from storage.engine import engine_options
+    from sweeps.dashboard_note import NoteKeeper
     from sweeps.tf_logs import quiet_optuna
 
     _check_port_free(LOCALHOST, port)
@@ -117,11 +121,18 @@ def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None]
         server_class=WSGIServer if loud else _QuietServer,
         handler_class=WSGIRequestHandler if loud else _QuietRequestHandler,
     )
+    note = NoteKeeper(study, storage)
+    note.refresh()  # before the URL is printed: the first page shown has it
+    stop = threading.Event()
+    keeper = threading.Thread(target=note.keep, args=(stop,), daemon=True)
+    keeper.start()
     try:
         ready(dashboard_url(study, port))
         server.serve_forever()
     finally:
+        stop.set()
         server.server_close()
+        keeper.join(timeout=10)
 
 
 def tensorboard_logdir(study: Study) -> Path:

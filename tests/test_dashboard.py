@@ -1,30 +1,25 @@
 """`sweeps dashboard` in a real headless browser: optuna-dashboard over a real sweep's store
-shows the named metric and each trial's test accuracy; Ctrl-C stops it cleanly."""
+shows the named metric, and its study note ranks every trial with its val and test accuracy
+in view; Ctrl-C stops it cleanly."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import signal
 import socket
+import sqlite3
 import sys
 
 import pytest
 
 import sweeps
+from tests.browser import chromium_page, free_port, has, in_window, require_browser
 from tests.conftest import invoke, sweeps_process
 
 # Each test here runs or reads a real sweep: the full tier only.
 pytestmark = pytest.mark.slow
 
 STUDY = "dash"
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+NEEDS = {"optuna-dashboard (pip install 'sweeps[dashboard]')": has("optuna_dashboard")}
 
 
 @pytest.fixture(scope="module")
@@ -34,21 +29,26 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-def test_the_dashboard_shows_trials_the_metric_and_test_accuracy(swept, tmp_path) -> None:
-    missing = [
-        what
-        for what, present in (
-            ("optuna-dashboard (pip install 'sweeps[dashboard]')", _has("optuna_dashboard")),
-            ("playwright (pip install playwright)", _has("playwright")),
-            (f"Chromium at {CHROMIUM} (apt-get install chromium)", os.path.exists(CHROMIUM)),
-        )
-        if not present
-    ]
-    if missing:
-        pytest.skip(f"the browser test needs {', '.join(missing)}")
-    from playwright.sync_api import sync_playwright
+def _table_rows(page) -> list[dict]:
+    """The rows of the tables on the page: their cells' text and the row's box."""
+    return page.locator("table tr").evaluate_all(
+        """rows => rows.map(r => {
+            const box = r.getBoundingClientRect();
+            return {cells: [...r.cells].map(c => c.innerText.trim()),
+                    x: box.x, y: box.y, width: box.width, height: box.height};
+        })"""
+    )
 
-    port = _free_port()
+
+def test_the_dashboard_shows_every_trials_val_and_test_accuracy(swept, tmp_path) -> None:
+    require_browser(NEEDS)
+    import optuna
+    from optuna_dashboard import get_note
+
+    from sweeps.dashboard_note import HEADING
+
+    trials = sweeps.load_study(STUDY, storage=swept).trials()
+    port = free_port()
     server = sweeps_process(
         "dashboard", "--study", STUDY, "--storage", swept, "--port", port, cwd=tmp_path
     )
@@ -58,25 +58,40 @@ def test_the_dashboard_shows_trials_the_metric_and_test_accuracy(swept, tmp_path
             first
         ), first
         url = first.split(": ", 1)[1].split()[0]
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-            )
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # The ranking is in the study's note before the URL is printed.
+        note = get_note(optuna.load_study(study_name=STUDY, storage=swept))
+        assert note.startswith(HEADING), note
+        with chromium_page(1400, 1000) as page:
             page.goto(url)
             # The study page: the objective is named, not "Objective 0".
             page.get_by_text("Best Trial (number=").wait_for(timeout=60_000)
             study_page = page.inner_text("body")
             assert "val_accuracy" in study_page and "Objective 0" not in study_page
             page.screenshot(path=str(tmp_path / "study.png"), full_page=True)
-            # The trial list: every trial, each with its test accuracy as a user attribute.
+            # The Note tab: every trial ranked, its val and test accuracy in view as it opens.
+            page.goto(f"{url}/note")
+            heading = page.get_by_role("heading", name="Trials by validation accuracy")
+            heading.wait_for(timeout=60_000)
+            page.screenshot(path=str(tmp_path / "note.png"))
+            rows = {row["cells"][1]: row for row in _table_rows(page) if len(row["cells"]) == 8}
+            for trial in trials.itertuples():
+                row = rows[str(trial.number)]
+                assert row["cells"][2:4] == [
+                    f"{trial.val_accuracy:.4f}",
+                    f"{trial.test_accuracy:.4f}",
+                ], row
+                assert in_window(page, row), row
+            # Its own trial table (Smart Selection) has test accuracy too, after the parameters.
+            page.goto(f"{url}/smartSelection")
+            page.get_by_text("UserAttribute test_accuracy").wait_for(timeout=60_000)
+            table = page.inner_text("table")
+            assert all(str(value) in table for value in trials["test_accuracy"]), table
+            # The trial list: each trial's test accuracy as a user attribute.
             page.goto(f"{url}/trials")
             page.get_by_text("User Attributes").first.wait_for(timeout=60_000)
             listing = page.inner_text("body")
             assert "2 Trials" in listing and "Trial 0" in listing and "Trial 1" in listing
             assert "test_accuracy" in listing and "baseline True" in listing
-            page.screenshot(path=str(tmp_path / "trials.png"), full_page=True)
-            browser.close()
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=30)
@@ -87,8 +102,34 @@ def test_the_dashboard_shows_trials_the_metric_and_test_accuracy(swept, tmp_path
         again.bind(("127.0.0.1", port))
 
 
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+def test_the_note_is_rewritten_only_when_it_is_the_ranking(swept, tmp_path) -> None:
+    pytest.importorskip("optuna_dashboard", reason="needs pip install 'sweeps[dashboard]'")
+    import optuna
+    from optuna_dashboard import get_note, save_note
+
+    from sweeps.dashboard_note import HEADING, NoteKeeper
+
+    # A copy, so the notes written here stay off the shared store; SQLite's backup carries
+    # what is still in the write-ahead log, which a file copy would lose.
+    store = tmp_path / "copy.db"
+    with sqlite3.connect(swept.removeprefix("sqlite:///")) as source:
+        with sqlite3.connect(store) as copy:
+            source.backup(copy)
+    url = f"sqlite:///{store}"
+    study = sweeps.load_study(STUDY, storage=url)
+    storage = optuna.storages.RDBStorage(url)
+    keeper = NoteKeeper(study, storage)
+    save_note(keeper.optuna_study, "")  # as a new study has it, whatever ran on the store before
+    assert keeper.refresh()  # an empty note becomes the ranking
+    ranking = get_note(keeper.optuna_study)
+    assert ranking.startswith(HEADING) and ranking == keeper.written
+    assert not keeper.refresh()  # nothing changed: nothing written
+    save_note(keeper.optuna_study, f"{HEADING}\n\nan old ranking\n")
+    assert NoteKeeper(study, storage).refresh()  # ours, from an earlier session: rewritten
+    assert get_note(keeper.optuna_study) == ranking
+    save_note(keeper.optuna_study, "My own findings.")
+    assert not NoteKeeper(study, storage).refresh()  # someone's own note: left alone
+    assert get_note(keeper.optuna_study) == "My own findings."
 
 
 def test_without_the_extra_it_names_the_extra(cli, swept, monkeypatch) -> None:
@@ -101,7 +142,7 @@ def test_without_the_extra_it_names_the_extra(cli, swept, monkeypatch) -> None:
 
 
 def test_a_taken_port_is_one_line(cli, swept) -> None:
-    if not _has("optuna_dashboard"):
+    if not has("optuna_dashboard"):
         pytest.skip("needs optuna-dashboard (pip install 'sweeps[dashboard]')")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

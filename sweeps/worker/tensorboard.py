@@ -1,8 +1,8 @@
 """TensorBoard logs of one trial: per-epoch scalars, then an HParams summary of its parameters.
 
-Each trial writes into its checkpoint folder (``ARTIFACTS/STUDY/trial-NNNNN``), so
-``tensorboard --logdir ARTIFACTS/STUDY`` shows one run per trial, and the HParams dashboard
-lists every finished trial with its parameters and final val/test metrics (table and parallel
+Each trial writes into its own folder (``ARTIFACTS/STUDY/tensorboard/trial-NNNNN``), so
+``tensorboard --logdir ARTIFACTS/STUDY/tensorboard`` shows one run per trial, and the HParams
+dashboard lists every finished trial with its parameters and its result (table and parallel
 coordinates). A retry that continues from a checkpoint writes into the same folder and goes on
 from the next epoch. Test metrics are logged for the record only, as everywhere in sweeps.
 """
@@ -18,11 +18,22 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 from sweeps.worker.trainer import EpochRecord, TrialOutcome
 
-__all__ = ["EPOCH_SCALARS", "FINAL_SCALARS", "TrialBoard"]
+__all__ = ["BEST_VAL_SCALARS", "EPOCH_SCALARS", "TrialBoard"]
 
 EPOCH_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-# The HParams table's metric columns: the best-validation weights' val and test figures.
-FINAL_SCALARS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss")
+# The trial's result as `sweeps best` shows it: the figures of its best-validation weights,
+# logged once, at the best epoch (tag: the outcome's field). The HParams dashboard lists a
+# session's metrics sorted by tag and ticks the first five, and its table shows the first
+# metric columns only after five parameters, so these tags sort first, best val accuracy and
+# its test accuracy leading; the last epoch's figures (epoch/*) follow. An experiment config
+# (hp.hparams_config) would order the metrics by hand, but it also fixes the parameter columns
+# for every trial, and a trial cannot know the conditional parameters of the others.
+BEST_VAL_SCALARS = {
+    "best_val/accuracy": "val_accuracy",
+    "best_val/test_accuracy": "test_accuracy",
+    "best_val/test_loss": "test_loss",
+    "best_val/val_loss": "val_loss",
+}
 
 
 class TrialBoard:
@@ -44,19 +55,19 @@ class TrialBoard:
         self.seconds += time.perf_counter() - started
 
     def close(self, params: dict[str, Any], outcome: TrialOutcome) -> None:
-        """The HParams summary (the trial's parameters and final metrics), then close the file.
+        """The HParams summary (the trial's parameters and result), then close the file.
 
         Written only for a trial that finished (complete or pruned): a failed or interrupted
         one has no final metrics, and its retry writes the summary when it finishes.
         """
         started = time.perf_counter()
-        finals = {name: getattr(outcome, name) for name in FINAL_SCALARS}
-        if all(value is not None for value in finals.values()):
+        results = {tag: getattr(outcome, field) for tag, field in BEST_VAL_SCALARS.items()}
+        if all(value is not None for value in results.values()):
             step = outcome.best_epoch or outcome.epochs_run
             with self.writer.as_default():
                 hparams_api.hparams(_loggable(params), trial_id=self.trial_name)
-                for name, value in finals.items():
-                    tf.summary.scalar(f"final/{name}", value, step=step)
+                for tag, value in results.items():
+                    tf.summary.scalar(tag, value, step=step)
         self.writer.close()
         self.seconds += time.perf_counter() - started
 
