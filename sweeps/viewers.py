@@ -49,8 +49,9 @@ def check_port(port: int) -> None:
 
 
 def dashboard_url(study: Study, port: int, host: str = LOCALHOST) -> str:
-    """The optuna-dashboard page of ``study`` served on ``host:port``."""
-    return f"http://{host}:{port}/dashboard/studies/{study.study_id}"
+    """The optuna-dashboard page of ``study`` served on ``host:port`` that opens on its note:
+    the ranking with every trial's val and test accuracy (the study page shows neither)."""
+    return f"http://{host}:{port}/dashboard/studies/{study.study_id}/note"
 
 
 def _check_port_free(host: str, port: int) -> None:

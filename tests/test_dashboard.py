@@ -58,18 +58,19 @@ def test_the_dashboard_shows_every_trials_val_and_test_accuracy(swept, tmp_path)
             first
         ), first
         url = first.split(": ", 1)[1].split()[0]
+        assert url.endswith("/note"), url  # the page printed opens on the ranking
         # The ranking is in the study's note before the URL is printed.
         note = get_note(optuna.load_study(study_name=STUDY, storage=swept))
         assert note.startswith(HEADING), note
         with chromium_page(1400, 1000) as page:
-            page.goto(url)
+            page.goto(url.removesuffix("/note"))  # the study page
             # The study page: the objective is named, not "Objective 0".
             page.get_by_text("Best Trial (number=").wait_for(timeout=60_000)
             study_page = page.inner_text("body")
             assert "val_accuracy" in study_page and "Objective 0" not in study_page
             page.screenshot(path=str(tmp_path / "study.png"), full_page=True)
-            # The Note tab: every trial ranked, its val and test accuracy in view as it opens.
-            page.goto(f"{url}/note")
+            # The page printed: every trial ranked, its val and test accuracy in view as it opens.
+            page.goto(url)
             heading = page.get_by_role("heading", name="Trials by validation accuracy")
             heading.wait_for(timeout=60_000)
             page.screenshot(path=str(tmp_path / "note.png"))
@@ -82,12 +83,13 @@ def test_the_dashboard_shows_every_trials_val_and_test_accuracy(swept, tmp_path)
                 ], row
                 assert in_window(page, row), row
             # Its own trial table (Smart Selection) has test accuracy too, after the parameters.
-            page.goto(f"{url}/smartSelection")
+            study_url = url.removesuffix("/note")
+            page.goto(f"{study_url}/smartSelection")
             page.get_by_text("UserAttribute test_accuracy").wait_for(timeout=60_000)
             table = page.inner_text("table")
             assert all(str(value) in table for value in trials["test_accuracy"]), table
             # The trial list: each trial's test accuracy as a user attribute.
-            page.goto(f"{url}/trials")
+            page.goto(f"{study_url}/trials")
             page.get_by_text("User Attributes").first.wait_for(timeout=60_000)
             listing = page.inner_text("body")
             assert "2 Trials" in listing and "Trial 0" in listing and "Trial 1" in listing
