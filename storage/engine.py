@@ -33,6 +33,7 @@ __all__ = [
     "normalize_url",
     "read_only_engine",
     "read_only_options",
+    "store_writable",
     "scrub",
     "session_scope",
 ]
@@ -258,8 +259,7 @@ def read_only_options(url: str) -> dict[str, Any]:
     def connect() -> Any:
         import sqlite3
 
-        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
-        if writable and not Path(f"{path}-wal").exists():
+        if _sqlite_writable(path) and not Path(f"{path}-wal").exists():
             modes = ("mode=rw",)
         else:
             modes = ("mode=ro", "immutable=1")
@@ -281,6 +281,20 @@ def read_only_options(url: str) -> dict[str, Any]:
         raise AssertionError("unreachable")
 
     return {"creator": connect, "poolclass": sa.pool.NullPool}
+
+
+def store_writable(url: str) -> bool:
+    """Whether this process may write the store: a server database says so itself (a
+    read-only role fails on its first write); a SQLite store needs its file and folder."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    return _sqlite_writable(Path(str(parsed.database)).expanduser().resolve())
+
+
+def _sqlite_writable(path: Path) -> bool:
+    # The folder too: SQLite writes its -wal, -shm and journal files beside the store.
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
 
 
 # SQLite opens any file lazily: only reading its schema tells a database from another file.

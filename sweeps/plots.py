@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from storage.models import TrialStatus
+from sweeps.phrasing import option, setting
 
 if TYPE_CHECKING:
     import optuna
@@ -59,19 +60,20 @@ def check_params(kind: str, params: list[str] | None) -> None:
 
     if params is None:
         return
+    params_, kind_ = option("--params"), option("--kind")
     if kind not in MIN_PARAMS:
         raise ConfigError(
-            f"--params applies to --kind {', '.join(MIN_PARAMS)}, but got --kind {kind!r}, "
-            "which draws no chosen parameters; drop --params."
+            f"{params_} applies to {kind_} {', '.join(MIN_PARAMS)}, but got "
+            f"{setting('--kind', kind)}, which draws no chosen parameters; drop {params_}."
         )
     repeated = sorted({name for name in params if params.count(name) > 1})
     if repeated:
-        raise ConfigError(f"--params names {repeated[0]!r} twice; give each parameter once.")
+        raise ConfigError(f"{params_} names {repeated[0]!r} twice; give each parameter once.")
     if len(params) < MIN_PARAMS[kind]:
         given = ",".join(params)
         raise ConfigError(
-            f"--kind {kind} needs at least {MIN_PARAMS[kind]} parameters, but got "
-            f"--params {given!r}; name {MIN_PARAMS[kind]} or more, or leave --params out "
+            f"{kind_} {kind} needs at least {MIN_PARAMS[kind]} parameters, but got "
+            f"{params_} {given!r}; name {MIN_PARAMS[kind]} or more, or leave {params_} out "
             "for the most important ones."
         )
 
@@ -221,7 +223,8 @@ def _check_contour(study: optuna.Study, params: list[str]) -> None:
             taken = f"only {next(iter(values))}" if values else "no value"
             raise ValueError(
                 f"contour needs parameters that took two values or more in complete trials, "
-                f"but {name} took {taken}; name others with --params, or run more trials."
+                f"but {name} took {taken}; name others with {option('--params')}, or run "
+                "more trials."
             )
 
 

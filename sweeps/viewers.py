@@ -48,10 +48,12 @@ def check_port(port: int) -> None:
         raise ConfigError(f"--port must be between 1 and {_MAX_PORT}, but got {port!r}.")
 
 
-def dashboard_url(study: Study, port: int, host: str = LOCALHOST) -> str:
-    """The optuna-dashboard page of ``study`` served on ``host:port`` that opens on its note:
-    the ranking with every trial's val and test accuracy (the study page shows neither)."""
-    return f"http://{host}:{port}/dashboard/studies/{study.study_id}/note"
+def dashboard_url(study: Study, port: int, host: str = LOCALHOST, *, note: bool = True) -> str:
+    """The optuna-dashboard page of ``study`` served on ``host:port``; with ``note``, the
+    page of its note: the ranking with every trial's val and test accuracy (the study page
+    shows neither)."""
+    page = f"http://{host}:{port}/dashboard/studies/{study.study_id}"
+    return f"{page}/note" if note else page
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -85,11 +87,14 @@ class _QuietServer(WSGIServer):
         pass  # a browser that hung up mid-reply, say: nothing the user can act on
 
 
-def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None] = print) -> None:
+def serve_dashboard(
+    study: Study, port: int = 8080, ready: Callable[[str, bool], None] = print
+) -> None:
     """Serve optuna-dashboard over the study's store on 127.0.0.1 until Ctrl-C.
 
-    ``ready`` receives the study's URL once the server listens and the study's note holds
-    the trial ranking (kept current in a thread while the server runs). Returns when the
+    ``ready`` receives the URL to open once the server listens, and whether the study's note
+    holds the trial ranking (kept current in a thread while the server runs; not on a store
+    this process may not write, which is served read-only). Returns when the
     server stops (KeyboardInterrupt is the caller's to handle). Served with wsgiref, as
     optuna-dashboard's own ``run_server`` does, but without Bottle's banner and the line per
     request.
@@ -106,14 +111,21 @@ def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None]
         ) from None
     import optuna
 
-    from storage.engine import engine_options
+    from storage.engine import engine_options, read_only_options, store_writable
     from sweeps.dashboard_note import NoteKeeper
     from sweeps.tf_logs import quiet_optuna
 
     _check_port_free(LOCALHOST, port)
     quiet_optuna()
     url = study.url
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
+    # A store this process may not write (a read-only folder, a colleague's file) is served
+    # read-only, as the query commands read it, without the ranking note it cannot write.
+    writable = store_writable(url)
+    storage = optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine_options(url) if writable else read_only_options(url),
+        skip_table_creation=not writable,
+    )
     loud = verbose()
     server = make_server(
         LOCALHOST,
@@ -122,18 +134,21 @@ def serve_dashboard(study: Study, port: int = 8080, ready: Callable[[str], None]
         server_class=WSGIServer if loud else _QuietServer,
         handler_class=WSGIRequestHandler if loud else _QuietRequestHandler,
     )
-    note = NoteKeeper(study, storage)
-    note.refresh()  # before the URL is printed: the first page shown has it
     stop = threading.Event()
-    keeper = threading.Thread(target=note.keep, args=(stop,), daemon=True)
-    keeper.start()
+    keeper = None
+    if writable:
+        note = NoteKeeper(study, storage)
+        note.refresh()  # before the URL is printed: the first page shown has it
+        keeper = threading.Thread(target=note.keep, args=(stop,), daemon=True)
+        keeper.start()
     try:
-        ready(dashboard_url(study, port))
+        ready(dashboard_url(study, port, note=writable), writable)
         server.serve_forever()
     finally:
         stop.set()
         server.server_close()
-        keeper.join(timeout=10)
+        if keeper is not None:
+            keeper.join(timeout=10)
 
 
 def tensorboard_logdir(study: Study) -> Path:

@@ -157,3 +157,50 @@ def test_a_taken_port_is_one_line(cli, swept) -> None:
 def test_unknown_study_is_one_line_before_any_server(cli, swept) -> None:
     result = invoke(cli, "dashboard", "--study", "ghost", "--storage", swept)
     assert result.exit_code == 2 and "study 'ghost' does not exist" in result.stderr
+
+
+def test_a_store_it_may_not_write_is_served_read_only(swept, tmp_path) -> None:
+    """A store in a folder this user may not write is served read-only, with one line on what
+    is missing (the ranking note), instead of a traceback from Optuna's first write."""
+    pytest.importorskip("optuna_dashboard", reason="needs pip install 'sweeps[dashboard]'")
+    import json
+    import os
+    import subprocess
+    import urllib.request
+
+    from tests.conftest import REPO
+    from tests.unprivileged import DROP_OVERRIDE, listing
+
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    with sqlite3.connect(swept.removeprefix("sqlite:///")) as source:
+        with sqlite3.connect(folder / "sweeps.db") as copy:
+            source.backup(copy)
+    (folder / "sweeps.db").chmod(0o444)
+    folder.chmod(0o555)
+    # Root ignores file modes: the server runs without that override (tests/unprivileged.py).
+    drop = DROP_OVERRIDE if os.geteuid() == 0 else []
+    probe = subprocess.run([*drop, "touch", str(folder / "probe")], capture_output=True)
+    assert probe.returncode != 0, "the folder is writable: this test would prove nothing"
+    before = listing(folder)
+    port = free_port()
+    server = subprocess.Popen(
+        [*drop, sys.executable, "-m", "sweeps", "dashboard", "--study", STUDY, "--storage",
+         str(folder / "sweeps.db"), "--port", str(port)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        first = server.stdout.readline()
+        assert first.split(": ", 1)[1].split()[0].endswith("/dashboard/studies/1"), first
+        said = server.stderr.readline()
+        assert "read-only" in said and f"sweeps best --study {STUDY}" in said, said
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=30) as page:
+            names = [s["study_name"] for s in json.load(page)["study_summaries"]]
+        assert names == [STUDY]
+    finally:
+        server.send_signal(signal.SIGINT)
+        output, errors = server.communicate(timeout=30)
+    assert server.returncode == 0 and "Traceback" not in output + errors, output + errors
+    assert listing(folder) == before  # nothing written, no -wal or -shm left behind
+    folder.chmod(0o755)  # so the temporary folder can be removed by a user who is not root

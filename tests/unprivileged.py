@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import REPO
 
-_DROP = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+DROP_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 
 _DRIVER = r"""
 import json, os, sys
@@ -96,7 +96,7 @@ def run_commands(
         "probe": str(probe) if probe else None,
         "watch": [str(w) for w in watch],
     }
-    prefix = _DROP if os.geteuid() == 0 else []
+    prefix = DROP_OVERRIDE if os.geteuid() == 0 else []
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
     done = subprocess.run(
         [*prefix, sys.executable, "-c", _DRIVER, json.dumps(plan)],

@@ -45,8 +45,14 @@ def dashboard(
     check_port(port)
     opened = sweeps.load_study(chosen_study(legacy_study, study, "dashboard"), storage)
 
-    def ready(url: str) -> None:
+    def ready(url: str, ranked: bool) -> None:
         typer.echo(f"optuna-dashboard for {opened.name}: {url}  (Ctrl-C stops it)")
+        if not ranked:
+            typer.echo(
+                "The store is read-only here: served read-only, without the note that ranks "
+                f"the trials; `sweeps best --study {opened.name}` ranks them.",
+                err=True,
+            )
 
     # Ctrl-C or a plain `kill` is the way to stop a server: not an error. (The server itself
     # swallows KeyboardInterrupt and returns.) Installed explicitly: a process started in the
@@ -78,7 +84,8 @@ def tensorboard(
     """Print (or --run) the TensorBoard command that shows every trial of a study.
 
     Each trial is a run (per-epoch curves); the HParams tab lists the trials with their
-    parameters and final val/test metrics, as a table and in parallel coordinates.
+    parameters and their best val accuracy and its test accuracy first, as a table and in
+    parallel coordinates.
 
     Only sweeps' lines are printed; SWEEPS_TF_LOGS=1 shows TensorBoard's own output too.
 
