@@ -90,8 +90,7 @@ def model(
 
     It loads with plain keras.saving.load_model(path), without sweeps.
 
-    A JSON file beside it records the study, trial, parameters and the input contract
-    (shape, dtype, value range, class names, the preprocessing inside the model).
+    A JSON file beside it records the study, trial, parameters and the input contract.
 
     Example: sweeps model --out best.keras
     """

@@ -159,8 +159,8 @@ def describe_input_path(plan: PipelineOptions, x_train: np.ndarray) -> list[str]
         steps.append("divide by 255, subtract 0.5 (normalization 'centered': values -0.5..0.5)")
     elif mode == "per_image":
         steps.append(
-            "subtract each image's mean, divide by its standard deviation (at least "
-            "1/sqrt(its number of values)) (normalization 'per_image', as "
+            "subtract each image's mean, divide by its standard deviation or 1/sqrt(its number "
+            "of values), whichever is larger (normalization 'per_image', as "
             "tf.image.per_image_standardization)"
         )
     else:
