@@ -222,10 +222,12 @@ def test_the_readmes_predict_example_runs_on_a_saved_model(cli, store, tmp_path)
     assert sorted(x.tobytes() for x in seen["images"]) == sorted(x.tobytes() for x in ours_images)
     target = load_digits().target
     best = sweeps.load_study(CNN, store).best(1).iloc[0]
-    assert np.mean(seen["predicted"] == target) >= best.test_accuracy - 0.05
-    # What the README warns of: the 0..16 pixels as scikit-learn hands them out give one class
-    # for almost every image.
-    assert np.bincount(seen["raw"]).max() > 0.7 * len(target)
+    accuracy = np.mean(seen["predicted"] == target)
+    assert accuracy >= best.test_accuracy - 0.05, (accuracy, best.test_accuracy)
+    # What the README warns of: the 0..16 pixels as scikit-learn hands them out come out near
+    # chance, mostly as one class (which one, and how much, varies with the trained model).
+    assert np.mean(seen["raw"] == target) < 0.3 < accuracy
+    assert np.bincount(seen["raw"]).max() > 0.5 * len(target), np.bincount(seen["raw"])
 
 
 def test_study_model_returns_a_loaded_keras_model(store) -> None:
