@@ -17,6 +17,7 @@ __all__ = [
     "EnsembleResult",
     "EvaluationResult",
     "ExportResult",
+    "InputContract",
     "RefitResult",
     "SplitEvaluation",
     "TrialSpec",
@@ -57,14 +58,80 @@ class TrialSpec:
         }
 
 
+# Keras casts a model's input to its declared dtype without a word: floats in 0..1 become 0,
+# values past 255 wrap around. Said wherever the contract is, since nothing else would tell.
+_CAST_WARNING = (
+    "Scale images to 0..255 first: Keras casts any other input to uint8 silently (floats in "
+    "0..1 become 0, values above 255 wrap around)."
+)
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a saved model takes and gives: the one statement of it, written into the JSON beside
+    the model (:meth:`as_json`) and printed by the commands that save one (:meth:`lines`)."""
+
+    shape: tuple[int, ...]  # one image: (height, width, channels); a batch adds N in front
+    pixels: str  # how the dataset's images became the uint8 0..255 arrays trained on
+    preprocessing: list[str]  # what the model does to them before its network, in order
+    class_names: list[str]  # output index -> class
+    network: str = "the network"  # what follows the preprocessing
+    dtype: str = "uint8"
+    value_range: tuple[int, int] = (0, 255)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``input``, ``output`` and ``class_names`` entries of the model's metadata JSON."""
+        return {
+            "input": {
+                "shape": list(self.shape),
+                "batch_shape": [None, *self.shape],
+                "dtype": self.dtype,
+                "value_range": list(self.value_range),
+                "pixels": self.pixels,
+                "preprocessing_inside_the_model": self.preprocessing,
+                "then": self.network,
+                "note": _CAST_WARNING,
+            },
+            "output": {
+                "what": "logits",
+                "shape": [None, len(self.class_names)],
+                "probabilities": "keras.ops.softmax(logits, axis=-1)",
+            },
+            "class_names": self.class_names,  # output index -> class
+        }
+
+    def lines(self) -> list[str]:
+        """The contract as the CLI prints it: input, a warning, preprocessing, output."""
+        low, high = self.value_range
+        names = self.class_names
+        shown = ", ".join(names if len(names) <= 12 else [*names[:10], "...", names[-1]])
+        return [
+            f"Input: {self.dtype} images of shape (N, {', '.join(map(str, self.shape))}), "
+            f"values {low}..{high}: {self.pixels}.",
+            _CAST_WARNING,
+            f"Inside the model: {'; '.join(self.preprocessing)}; then {self.network}.",
+            f"Output: logits of {len(names)} classes ({shown}); keras.ops.softmax gives "
+            "probabilities.",
+        ]
+
+
 @dataclass(frozen=True)
 class ExportResult:
     """A model written as a ``.keras`` file, with its metadata JSON beside it."""
 
     path: str
     metadata_path: str
-    input_shape: tuple[int, ...]  # one raw image: (height, width, channels), uint8
-    class_names: list[str]
+    contract: InputContract
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One raw image: (height, width, channels), uint8."""
+        return self.contract.shape
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class of each output index."""
+        return self.contract.class_names
 
 
 @dataclass(frozen=True)

@@ -429,9 +429,11 @@ class Study(View):
 
         The model holds the trial's best-validation weights behind its whole input path
         (resize, normalisation, channel conversion; no augmentation): it takes uint8 images of
-        the dataset's size and returns logits. It loads with plain
+        the dataset's size with values 0..255 and returns logits. It loads with plain
         ``keras.saving.load_model(path)`` without ``sweeps``; a JSON file beside it
-        (``best.keras`` -> ``best.json``) records the study, trial, parameters and class names.
+        (``best.keras`` -> ``best.json``) records the study, trial, parameters and the input
+        contract (shape, dtype, value range, how the dataset's pixels reach 0..255, the
+        preprocessing inside the model, class names); ``ModelReport.export.contract`` holds it.
 
         Args:
             trial: Trial number; None picks the best by validation accuracy.

@@ -112,6 +112,8 @@ def test_digits_splits_partition_the_dataset_stratified_and_test_is_seed_free() 
     pool = np.bincount(np.concatenate([a.y_train, a.y_val]), minlength=10)
     assert np.all(np.abs(np.bincount(a.y_val, minlength=10) - 0.2 * pool) <= 1)
     assert a.class_names == [str(i) for i in range(10)]
+    # What a saved model's contract tells its user, for these very arrays.
+    assert "load_digits() pixels (counts 0..16) times 255/16, rounded" in a.info.pixels
 
 
 # --- Keras cache ------------------------------------------------------------------------------
@@ -132,6 +134,9 @@ def test_mnist_is_read_from_the_keras_cache(keras_home: Path) -> None:
     assert not dataset_info("mnist").offline
     arrays = _write_mnist(keras_home)
     assert dataset_info("mnist").offline
+    assert dataset_info("mnist").pixels == (
+        "uint8 0..255, as keras.datasets.mnist.load_data() returns them"
+    )
     s = load_splits("mnist", val_fraction=0.25, seed=0)
     assert s.x_train.shape == (30, 28, 28, 1) and s.x_val.shape == (10, 28, 28, 1)
     np.testing.assert_array_equal(s.x_test[..., 0], arrays["x_test"])
@@ -262,6 +267,7 @@ def test_cifar10_binary_records(tmp_path: Path) -> None:
     (tmp_path / "batches.meta.txt").write_text("\n".join(names) + "\n\n")
     info = dataset_info(f"cifar10-bin:{tmp_path}")
     assert (info.train_size, info.test_size, info.default_normalization) == (30, 10, "per_image")
+    assert "uint8 0..255 as the binary records hold them" in info.pixels
     s = load_splits(f"cifar10-bin:{tmp_path}", val_fraction=1 / 3)
     assert len(s.x_train) == 20 and len(s.x_val) == 10 and s.class_names == names
     np.testing.assert_array_equal(s.x_test, chw[30:].transpose(0, 2, 3, 1))
@@ -303,6 +309,9 @@ def test_image_folder_with_train_and_test(tmp_path: Path) -> None:
     info = dataset_info(f"folder:{tmp_path}")
     assert info.image_shape == (6, 5, 3) and info.num_classes == 2
     assert (info.train_size, info.test_size) == (8, 4)
+    assert info.pixels.startswith(
+        "the image files decoded as rgb (8 bits a channel), resized to 6x5"
+    )
     s = load_splits(f"folder:{tmp_path}", val_fraction=0.5)
     assert s.class_names == ["cat", "dog"] and s.x_test.dtype == np.uint8
     expected = _rows((images[[5, 11, 2, 8]], [0, 0, 1, 1]))  # test/cat then test/dog

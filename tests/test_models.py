@@ -9,6 +9,7 @@ predictions are recomputed here, in this process, through the trial's own tf.dat
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -63,35 +64,84 @@ def _pipeline_predictions(study: sweeps.Study, number: int) -> np.ndarray:
 
 
 FRESH_PROCESS = textwrap.dedent("""
-    import json, sys
+    import json, sys, zipfile
     import keras
     import numpy as np
 
-    data = np.load(sys.argv[2])
-    model = keras.saving.load_model(sys.argv[1])  # safe mode, no custom objects
-    predicted = model.predict(data["x"], verbose=0).argmax(axis=1)
-    print(json.dumps({
-        "predicted": predicted.tolist(),
-        "accuracy": float((predicted == data["y"]).mean()),
-        "input": [str(model.inputs[0].dtype), list(model.inputs[0].shape[1:])],
-        "layers": [layer.name for layer in model.layers],
-        "ours": sorted(m for m in sys.modules
-                       if m.split(".")[0] in ("sweeps", "search_spaces", "storage")),
-    }))
+    def nodes(config):  # every object in a saved config, nested ones too
+        if isinstance(config, dict):
+            yield config
+            config = list(config.values())
+        for value in config if isinstance(config, list) else ():
+            yield from nodes(value)
+
+    data = np.load(sys.argv[1])
+    seen = {}
+    for path in sys.argv[2:]:
+        model = keras.saving.load_model(path)  # safe mode, no custom objects
+        predicted = model.predict(data["x"], verbose=0).argmax(axis=1)
+        with zipfile.ZipFile(path) as archive:
+            saved = list(nodes(json.loads(archive.read("config.json"))))
+        seen[path] = {
+            "predicted": predicted.tolist(),
+            "accuracy": float((predicted == data["y"]).mean()),
+            "input": [str(model.inputs[0].dtype), list(model.inputs[0].shape[1:])],
+            "layers": [layer.name for layer in model.layers],
+            # What only the project could load, and compile state (an optimizer) anywhere inside
+            "foreign": sorted({str(n["module"]) for n in saved
+                               if "module" in n and not str(n["module"]).startswith("keras")}),
+            "compiled": sum(bool(n.get("compile_config")) for n in saved),  # {}: uncompiled
+        }
+    seen["ours"] = sorted(m for m in sys.modules
+                          if m.split(".")[0] in ("sweeps", "search_spaces", "storage"))
+    print(json.dumps(seen))
 """)
 
 
-def _in_fresh_process(model_path: str, x: np.ndarray, y: np.ndarray, folder: Path) -> dict:
+def _in_fresh_process(
+    model_paths: list[str], x: np.ndarray, y: np.ndarray, folder: Path
+) -> dict[str, dict]:
+    """Load each model with plain Keras in a process that never imports the project, and
+    predict ``x``: what it predicted, its accuracy on ``y``, and what its file holds."""
     np.savez(folder / "test.npz", x=x, y=y)
     out = subprocess.run(
-        [sys.executable, "-c", FRESH_PROCESS, model_path, str(folder / "test.npz")],
+        [sys.executable, "-c", FRESH_PROCESS, str(folder / "test.npz"), *map(str, model_paths)],
         cwd=folder,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen.pop("ours") == [], "loading the models imported the project"
+    for path, model in seen.items():
+        assert model["foreign"] == [], f"{path} needs the project's classes to load"
+        assert model["compiled"] == 0, f"{path} holds compile state (an optimizer)"
+    return seen
+
+
+def _check_contract(metadata: dict, shape: list[int], preprocessing: list[str]) -> None:
+    """The input contract in a model's JSON: what the model takes, does and gives."""
+    contract = metadata["input"]
+    assert contract["shape"] == shape and contract["batch_shape"] == [None, *shape]
+    assert contract["dtype"] == "uint8" and contract["value_range"] == [0, 255]
+    assert "load_digits() pixels (counts 0..16) times 255/16" in contract["pixels"]
+    assert contract["preprocessing_inside_the_model"] == preprocessing
+    assert "floats in 0..1 become 0" in contract["note"]
+    assert metadata["output"]["what"] == "logits" and metadata["output"]["shape"] == [None, 10]
+    assert metadata["class_names"] == [str(i) for i in range(10)]
+
+
+def _printed_contract(output: str, shape: str, inside: str) -> None:
+    """The contract lines a command prints after it wrote a model."""
+    assert f"Input: uint8 images of shape (N, {shape}), values 0..255: scikit-learn's" in output
+    assert "Scale images to 0..255 first: Keras casts any other input to uint8" in output
+    assert f"Inside the model: {inside}" in output
+    assert "Output: logits of 10 classes (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)" in output
+    assert "Load it with plain Keras (no sweeps needed): keras.saving.load_model(" in output
+
+
+UNIT = "divide by 255 (normalization 'unit': values 0..1)"
 
 
 @pytest.mark.parametrize("study_name", [CNN, RESIZED])
@@ -110,8 +160,7 @@ def test_a_saved_model_reproduces_its_trial_in_a_fresh_process(
         assert study.save_model(out=out).trial == best.trial
 
     splits = _splits(study)
-    seen = _in_fresh_process(str(out), splits.x_test, splits.y_test, tmp_path)
-    assert seen["ours"] == [], "the model needed sweeps to load"
+    seen = _in_fresh_process([str(out)], splits.x_test, splits.y_test, tmp_path)[str(out)]
     assert seen["input"] == ["uint8", [8, 8, 1]]  # the dataset's raw images
     assert seen["predicted"] == _pipeline_predictions(study, int(best.trial)).tolist()
     correct = round(best.test_accuracy * len(splits.y_test))
@@ -122,8 +171,63 @@ def test_a_saved_model_reproduces_its_trial_in_a_fresh_process(
     metadata = json.loads(out.with_suffix(".json").read_text())
     assert metadata["study"] == study_name and metadata["trial"] == best.trial
     assert metadata["params"] == study.show(int(best.trial)).params
-    assert metadata["class_names"] == [str(i) for i in range(10)]
-    assert metadata["input"]["shape"] == [8, 8, 1] and "logits" in metadata["output"]
+    resize = ["resize to 10x10 (bilinear, as tf.image.resize)"] if study_name == RESIZED else []
+    _check_contract(metadata, [8, 8, 1], ["cast to float32", *resize, UNIT])
+    if study_name == CNN:
+        _printed_contract(result.output, "8, 8, 1", f"cast to float32; {UNIT}; then the network.")
+
+
+def _readme_example(marker: str) -> str:
+    """The README's python code block that contains ``marker``, as it would be copied."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"^( *)```python\n(.*?)^\1```", readme, flags=re.S | re.M)
+    [code] = [textwrap.dedent(block) for _, block in blocks if marker in block]
+    return code
+
+
+def test_the_readmes_predict_example_runs_on_a_saved_model(cli, store, tmp_path) -> None:
+    """The README's example, copied as it stands, in a process without the project, next to a
+    model `sweeps model` wrote: it feeds the images on the scale the model was trained on."""
+    from sklearn.datasets import load_digits
+
+    out = tmp_path / "best.keras"
+    result = invoke(cli, "model", "--study", CNN, "--storage", store, "--out", out)
+    assert result.exit_code == 0, result.output
+    example = _readme_example('load_model("best.keras")')
+    assert len(example.strip().splitlines()) <= 8  # two imports, a blank, five lines
+    check = textwrap.dedent("""
+        ours = sorted(m for m in __import__("sys").modules
+                      if m.split(".")[0] in ("sweeps", "search_spaces", "storage"))
+        raw = model.predict(load_digits().images[..., None], verbose=0).argmax(axis=1)  # 0..16
+        np.savez("seen.npz", images=images, predicted=logits.argmax(axis=1), raw=raw)
+        print(json.dumps(ours))
+    """)
+    ran = subprocess.run(
+        [sys.executable, "-c", example + check],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert ran.returncode == 0, ran.stderr
+    printed, ours = ran.stdout.strip().splitlines()[-2:]
+    assert json.loads(ours) == []
+    seen = np.load(tmp_path / "seen.npz")
+    names = json.loads((tmp_path / "best.json").read_text())["class_names"]
+    assert printed == str([names[i] for i in seen["predicted"][:10]])
+
+    # The example's images are the dataset's own arrays (the contract's scale), in some order.
+    splits = _splits(sweeps.load_study(CNN, store))
+    ours_images = np.concatenate([splits.x_train, splits.x_val, splits.x_test])
+    assert sorted(x.tobytes() for x in seen["images"]) == sorted(x.tobytes() for x in ours_images)
+    target = load_digits().target
+    best = sweeps.load_study(CNN, store).best(1).iloc[0]
+    accuracy = np.mean(seen["predicted"] == target)
+    assert accuracy >= best.test_accuracy - 0.05, (accuracy, best.test_accuracy)
+    # What the README warns of: the 0..16 pixels as scikit-learn hands them out come out near
+    # chance, mostly as one class (which one, and how much, varies with the trained model).
+    assert np.mean(seen["raw"] == target) < 0.3 < accuracy
+    assert np.bincount(seen["raw"]).max() > 0.5 * len(target), np.bincount(seen["raw"])
 
 
 def test_study_model_returns_a_loaded_keras_model(store) -> None:
@@ -186,8 +290,6 @@ def test_an_ensemble_of_copies_of_one_trial_equals_that_trial(store) -> None:
 
 
 def test_an_ensemble_is_the_top_k_by_validation_and_is_recorded(cli, store, tmp_path) -> None:
-    import keras
-
     study = sweeps.load_study(CNN, store)
     top = [int(t) for t in study.best(3)["trial"]]
     out = tmp_path / "ensemble.keras"
@@ -209,12 +311,13 @@ def test_an_ensemble_is_the_top_k_by_validation_and_is_recorded(cli, store, tmp_
     studies = invoke(cli, "studies", "--storage", store)
     assert f"ensemble of top 3: trials {', '.join(map(str, top))}" in studies.output
 
-    model = keras.saving.load_model(out)
     splits = _splits(study)
-    predicted = np.asarray(model.predict(splits.x_test, verbose=0)).argmax(axis=1)
-    assert np.mean(predicted == splits.y_test) == pytest.approx(
-        recorded.iloc[0]["test_accuracy"], abs=1e-9
-    )
+    seen = _in_fresh_process([str(out)], splits.x_test, splits.y_test, tmp_path)[str(out)]
+    assert seen["accuracy"] == pytest.approx(recorded.iloc[0]["test_accuracy"], abs=1e-9)
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    _check_contract(metadata, [8, 8, 1], ["cast to float32", UNIT])
+    networks = "then each of the 3 members' networks, their logits averaged."
+    _printed_contract(result.output, "8, 8, 1", f"cast to float32; {UNIT}; {networks}")
 
 
 def test_ensemble_members_are_never_chosen_on_test(store, tmp_path) -> None:
@@ -264,6 +367,81 @@ def test_refit_trains_on_exactly_train_and_val(cli, store, tmp_path) -> None:
     assert recorded.test_accuracy == result.test_accuracy and recorded.train_images == 1437
     shown = invoke(cli, "show", last.trial, "--study", CNN, "--storage", store)
     assert "Refit on train+val (1437 images" in shown.output
+
+
+# Every schedule the shared tunables offer, each with an optimizer, so that every optimizer
+# appears too: a refit trains a compiled network, whose optimizer holds the schedule.
+SCHEDULE_OPTIMIZERS = {
+    "constant": "sgd",
+    "step": "nesterov",
+    "exponential": "adam",
+    "staircase": "adamax",
+    "time_based": "adadelta",
+    "cosine": "rmsprop",
+    "cyclical": "adam",
+}
+
+
+def _params_with(spec, splits, optimizer: str, schedule: str, seed: int) -> dict:
+    """The space's baseline answers with ``optimizer`` and ``schedule``; the questions those
+    open (momentum, the schedule's own) drawn at random as a trial draws them, so each is
+    valid for this study's fitted ranges."""
+    import optuna
+
+    from search_spaces import load_space
+    from search_spaces.tunables import learning_rate_range
+    from sweeps.worker.hp_adapter import OptunaHyperParameters
+    from sweeps.worker.trainer import ask_recipe, input_plan
+
+    space = load_space(spec.config.space)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    usual_rate = learning_rate_range(optimizer)[2]
+    fixed = {**space.baseline, "optimizer": optimizer, "schedule": schedule}
+    study.enqueue_trial({**fixed, "learning_rate": usual_rate})
+    trial = study.ask()
+    hp = OptunaHyperParameters(trial)
+    ask_recipe(hp, space, spec.config, splits)
+    space.build(hp, input_plan(space, splits)[0])
+    return trial.params
+
+
+def test_refits_of_every_schedule_and_optimizer_load_in_plain_keras(cli, store, tmp_path) -> None:
+    """A refit's file holds no optimizer (its schedule is one of the project's classes), so it
+    loads with plain Keras in a process without the project, and reproduces its test accuracy.
+    """
+    import dataclasses
+
+    from search_spaces.tunables import OPTIMIZERS, SCHEDULES
+    from sweeps.worker.refit import refit_trial
+
+    assert set(SCHEDULE_OPTIMIZERS) == set(SCHEDULES)
+    assert set(SCHEDULE_OPTIMIZERS.values()) == set(OPTIMIZERS)
+    study = sweeps.load_study(CNN, store)
+    splits = _splits(study)
+    spec = trial_spec(study._sweep, study.show(0), need_model=False)
+    recorded = {}
+    for seed, (schedule, optimizer) in enumerate(SCHEDULE_OPTIMIZERS.items()):
+        params = _params_with(spec, splits, optimizer, schedule, seed)
+        assert (params["schedule"], params["optimizer"]) == (schedule, optimizer)
+        one_epoch = dataclasses.replace(spec, params=params, best_epoch=1)
+        out = tmp_path / f"{schedule}-{optimizer}.keras"
+        recorded[str(out)] = refit_trial(one_epoch, str(out)).test_accuracy
+
+    # And one through the command, as a user makes it.
+    best = study.best(1).iloc[0]
+    out = tmp_path / "refit.keras"
+    result = invoke(cli, "refit", best.trial, "--study", CNN, "--storage", store, "--out", out)
+    assert result.exit_code == 0, result.output
+    _printed_contract(result.output, "8, 8, 1", f"cast to float32; {UNIT}; then the network.")
+    recorded[str(out)] = study.recorded_refit(int(best.trial)).test_accuracy
+    metadata = json.loads(out.with_suffix(".json").read_text())
+    _check_contract(metadata, [8, 8, 1], ["cast to float32", UNIT])
+    assert metadata["refit"]["test_accuracy"] == recorded[str(out)]
+
+    seen = _in_fresh_process(list(recorded), splits.x_test, splits.y_test, tmp_path)
+    for path, accuracy in recorded.items():
+        assert seen[path]["input"] == ["uint8", [8, 8, 1]], path
+        assert seen[path]["accuracy"] == pytest.approx(accuracy, abs=1e-6), path
 
 
 def test_the_refit_recipe_on_the_trials_own_split_repeats_the_trial(store) -> None:
@@ -371,7 +549,7 @@ def test_the_input_path_is_the_pipelines_prepare_step(tmp_path) -> None:
 
     from sweeps.data import PipelineOptions, make_pipelines
     from sweeps.data.base import DatasetInfo, Splits
-    from sweeps.worker.export import input_path
+    from sweeps.worker.export import describe_input_path, input_path
 
     rng = np.random.default_rng(0)
     for channels_in, channels_out in ((1, None), (1, 3), (3, 1), (4, 3)):
@@ -398,6 +576,14 @@ def test_the_input_path_is_the_pipelines_prepare_step(tmp_path) -> None:
                 got = np.asarray(loaded(x))
                 assert got.shape == want.shape, what
                 np.testing.assert_array_equal(got, want, err_msg=what)
+                # The contract names each of these steps, in this order.
+                steps = describe_input_path(plan, x)
+                drops_alpha = channels_in == 4 and channels_out is not None
+                left = 3 if drops_alpha else channels_in
+                converts = drops_alpha + (channels_out not in (None, left))
+                assert len(steps) == 2 + (size is not None) + converts, what
+                assert steps[0] == "cast to float32" and ("resize" in steps[1]) == bool(size)
+                assert f"normalization '{normalization}'" in steps[1 + (size is not None)]
 
 
 def test_the_python_api_keeps_tensorflow_out_of_the_callers_process(store, tmp_path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from sweeps.cli.app import (
     reports_errors,
 )
 from sweeps.spawn import TaskFailedError
+
+if TYPE_CHECKING:
+    from sweeps.model_tasks import ExportResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +63,15 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _echo_contract(export: ExportResult) -> None:
+    """What a written model takes and gives (also in its JSON), and how to load it."""
+    for line in export.contract.lines():
+        typer.echo(line)
+    typer.echo(
+        f"Load it with plain Keras (no sweeps needed): keras.saving.load_model({export.path!r})."
+    )
+
+
 def _open(study: str | None, storage: str, artifacts: Path | None) -> sweeps.Study:
     opened = sweeps.load_study(study, storage)
     return opened if artifacts is None else opened.use_artifacts(artifacts)
@@ -81,11 +93,11 @@ def model(
 
     It holds the trial's best-validation weights behind its input path (resize, normalise).
 
-    It takes uint8 images of the dataset's size and returns logits.
+    It takes uint8 images of the dataset's size, values 0-255, and returns logits.
 
     It loads with plain keras.saving.load_model(path), without sweeps.
 
-    A JSON file beside it records the study, trial, parameters and class names.
+    A JSON file beside it records the study, trial, parameters and the input contract.
 
     Example: sweeps model --out best.keras
     """
@@ -97,11 +109,7 @@ def model(
         f"{_pct(report.val_accuracy)}, test accuracy {_pct(report.test_accuracy)}) "
         f"and {export.metadata_path}."
     )
-    typer.echo(
-        f"It takes uint8 images of shape {'x'.join(map(str, export.input_shape))} and returns "
-        f"the logits of {len(export.class_names)} classes: keras.saving.load_model"
-        f"({export.path!r})."
-    )
+    _echo_contract(export)
 
 
 @app.command()
@@ -225,6 +233,7 @@ def ensemble(
             soft_wrap=True,
             markup=False,
         )
+        _echo_contract(report.export)
 
 
 @app.command()
@@ -255,3 +264,4 @@ def refit(
         f"{_pct(report.trial_test_accuracy)})."
     )
     typer.echo(f"Wrote {result.export.path} and {result.export.metadata_path}.")
+    _echo_contract(result.export)

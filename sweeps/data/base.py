@@ -32,6 +32,9 @@ class DatasetInfo:
     offline: bool
     source: str
     default_normalization: str
+    # How the dataset's images become the uint8 0..255 arrays every model is trained on (and
+    # a saved model takes): a user must prepare new images the same way.
+    pixels: str = "uint8 pixel values 0..255, as the dataset's files hold them"
 
 
 @dataclass

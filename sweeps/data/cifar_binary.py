@@ -76,6 +76,7 @@ def info(name: str, directory: Path) -> DatasetInfo:
         offline=True,
         source=f"CIFAR-10 binary records in {directory}",
         default_normalization="per_image",
+        pixels="uint8 0..255 as the binary records hold them, as (height, width, RGB)",
     )
 
 

@@ -28,6 +28,7 @@ def info(name: str = "digits") -> DatasetInfo:
         offline=True,
         source="scikit-learn load_digits (bundled)",
         default_normalization="unit",
+        pixels="scikit-learn's load_digits() pixels (counts 0..16) times 255/16, rounded to uint8",
     )
 
 

@@ -101,7 +101,7 @@ def _peek(path: Path) -> tuple[tuple[int, int, int], str]:
 def info(name: str, directory: Path) -> DatasetInfo:
     roots, classes = _layout(directory)
     counts = [sum(len(_images(root / c)) for c in classes) for root in roots]
-    shape, _ = _peek(_images(roots[0] / classes[0])[0])
+    shape, mode = _peek(_images(roots[0] / classes[0])[0])
     if len(roots) == 2:
         train_size, test_size = counts
     else:
@@ -116,6 +116,9 @@ def info(name: str, directory: Path) -> DatasetInfo:
         offline=True,
         source=f"image folder {directory} (one sub-folder per class)",
         default_normalization="unit",
+        pixels=f"the image files decoded as {mode} (8 bits a channel), resized to "
+        f"{shape[0]}x{shape[1]} (bilinear, as keras.utils.image_dataset_from_directory does) and "
+        "rounded to uint8 0..255",
     )
 
 

@@ -174,6 +174,7 @@ def info(name: str) -> DatasetInfo:
         offline=_find(spec) is not None,
         source=spec.source,
         default_normalization=spec.default_normalization,
+        pixels=f"uint8 0..255, as keras.datasets.{spec.keras_module}.load_data() returns them",
     )
 
 

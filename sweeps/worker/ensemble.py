@@ -11,11 +11,15 @@ import keras
 import numpy as np
 from keras import layers
 
-from sweeps.model_tasks import EnsembleResult, TrialSpec
+from sweeps.data import Splits
+from sweeps.model_tasks import EnsembleResult, InputContract, TrialSpec
 from sweeps.worker.evaluation import PREDICT_BATCH
 from sweeps.worker.export import (
+    describe_input_path,
+    input_contract,
+    raw_image_model,
+    restored_network,
     save_with_metadata,
-    trial_model,
     trial_splits,
     use_gpu_memory_growth,
 )
@@ -30,6 +34,21 @@ def ensemble_model(members: list[keras.Model], name: str) -> keras.Model:
     outputs = [member(raw) for member in members]
     mean = layers.Average(name="mean_logits")(outputs) if len(outputs) > 1 else outputs[0]
     return keras.Model(raw, mean, name=name)
+
+
+def _contract(
+    specs: list[TrialSpec], preprocessing: list[list[str]], splits: Splits
+) -> InputContract:
+    """The ensemble's input contract: its members' shared preprocessing, or each member's
+    (trial by trial) should they differ."""
+    networks = f"each of the {len(specs)} members' networks, their logits averaged"
+    if all(steps == preprocessing[0] for steps in preprocessing):
+        return input_contract(preprocessing[0], splits, networks)
+    each = [
+        f"for trial {spec.number}'s member: {', '.join(steps)}"
+        for spec, steps in zip(specs, preprocessing, strict=True)
+    ]
+    return input_contract(each, splits, networks)
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -48,10 +67,12 @@ def ensemble_trials(specs: list[TrialSpec], out: str | None = None) -> EnsembleR
     """
     use_gpu_memory_growth()
     splits = trial_splits(specs[0])
-    members = [
-        trial_model(spec, splits, name=f"member_{rank}_trial_{spec.number}")
-        for rank, spec in enumerate(specs, start=1)
-    ]
+    members, preprocessing = [], []
+    for rank, spec in enumerate(specs, start=1):
+        rebuilt = restored_network(spec, splits)
+        name = f"member_{rank}_trial_{spec.number}"
+        members.append(raw_image_model(rebuilt.network, rebuilt.plan, splits.x_train, name))
+        preprocessing.append(describe_input_path(rebuilt.plan, splits.x_train))
     model = ensemble_model(members, name=f"ensemble_of_{len(specs)}")
     # One pass gives the ensemble's logits and every member's.
     scoring = keras.Model(model.input, [model.output, *[m(model.input) for m in members]])
@@ -74,7 +95,7 @@ def ensemble_trials(specs: list[TrialSpec], out: str | None = None) -> EnsembleR
             "members": [spec.metadata(list(splits.class_names)) for spec in specs],
             "class_names": list(splits.class_names),
         }
-        export = save_with_metadata(model, out, metadata, splits)
+        export = save_with_metadata(model, out, metadata, _contract(specs, preprocessing, splits))
     return EnsembleResult(
         numbers=[spec.number for spec in specs],
         val_accuracy=scores["val"][0],

@@ -8,11 +8,14 @@ operations, the pipeline's ``prepare`` step by step (:mod:`sweeps.data.pipeline`
 float, resize (``Resizing`` is ``tf.image.resize``, bilinear), normalise, convert channels. No
 augmentation: that is training-time only.
 
-The saved ``.keras`` file holds only built-in layers and ``keras.ops`` operations, so it loads
-with plain ``keras.saving.load_model(path)`` (safe mode) in a process that never imported
-``sweeps``. It takes uint8 images of the dataset's own size and returns logits (apply
-``keras.ops.softmax`` for probabilities). Its metadata (study, trial, parameters, class names)
-is a JSON file beside it.
+The saved ``.keras`` file holds only built-in layers and ``keras.ops`` operations, and no
+optimizer or loss (a network is saved uncompiled), so it loads with plain
+``keras.saving.load_model(path)`` (safe mode) in a process that never imported ``sweeps``. It
+takes uint8 images of the dataset's own size with values 0..255 (as the dataset's arrays hold
+them: :attr:`sweeps.data.base.DatasetInfo.pixels`) and returns logits (apply
+``keras.ops.softmax`` for probabilities). Its metadata (study, trial, parameters, and the input
+contract: shape, dtype, value range, class names, the preprocessing inside the model) is a
+JSON file beside it.
 """
 
 from __future__ import annotations
@@ -32,20 +35,25 @@ from search_spaces.tunables import TrainingRecipe
 from sweeps.data import PipelineOptions, Splits, load_splits
 from sweeps.data.pipeline import train_stats
 from sweeps.errors import ConfigError
-from sweeps.model_tasks import ExportResult, TrialSpec, metadata_path
+from sweeps.model_tasks import ExportResult, InputContract, TrialSpec, metadata_path
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 from sweeps.worker.trainer import ask_recipe, input_plan
 
 __all__ = [
     "Rebuilt",
+    "describe_input_path",
     "export_model",
+    "input_contract",
     "input_path",
     "metadata_path",
+    "raw_image_model",
     "rebuild_network",
+    "restored_network",
     "save_with_metadata",
     "trial_model",
     "trial_splits",
+    "uncompiled_copy",
     "use_gpu_memory_growth",
 ]
 
@@ -138,9 +146,59 @@ def input_path(raw: Any, plan: PipelineOptions, x_train: np.ndarray) -> Any:
     return x
 
 
-def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> keras.Model:
-    """The trial's network with its best-validation weights, behind its input path: a model
-    from raw uint8 images (the dataset's own size) to logits.
+def describe_input_path(plan: PipelineOptions, x_train: np.ndarray) -> list[str]:
+    """:func:`input_path`'s steps in words, in its order, for the model's input contract."""
+    steps = ["cast to float32"]
+    if plan.target_size is not None:
+        height, width = (int(s) for s in plan.target_size)
+        steps.append(f"resize to {height}x{width} (bilinear, as tf.image.resize)")
+    mode = plan.normalization
+    if mode == "unit":
+        steps.append("divide by 255 (normalization 'unit': values 0..1)")
+    elif mode == "centered":
+        steps.append("divide by 255, subtract 0.5 (normalization 'centered': values -0.5..0.5)")
+    elif mode == "per_image":
+        steps.append(
+            "subtract each image's mean, divide by its standard deviation or 1/sqrt(its number "
+            "of values), whichever is larger (normalization 'per_image', as "
+            "tf.image.per_image_standardization)"
+        )
+    else:
+        mean, std = train_stats(x_train)
+        steps.append(
+            "subtract the training images' per-channel mean "
+            f"{[round(float(m), 2) for m in mean]}, divide by their standard deviation "
+            f"{[round(float(s), 2) for s in std]} (normalization 'train_stats', on the 0..255 "
+            "scale)"
+        )
+    have, want = int(x_train.shape[-1]), plan.channels
+    if want is not None and want != have:
+        if have == 4:
+            steps.append("drop the alpha channel")
+            have = 3
+        if (have, want) == (1, 3):
+            steps.append("repeat the gray channel as R, G and B")
+        elif (have, want) == (3, 1):
+            steps.append("convert RGB to gray (ITU-R 601-2 luma, as tf.image.rgb_to_grayscale)")
+    return steps
+
+
+def input_contract(
+    preprocessing: list[str], splits: Splits, network: str = "the network"
+) -> InputContract:
+    """The input contract of a model trained on ``splits`` that does ``preprocessing`` before
+    ``network``."""
+    return InputContract(
+        shape=tuple(int(d) for d in splits.x_train.shape[1:]),
+        pixels=splits.info.pixels,
+        preprocessing=preprocessing,
+        class_names=list(splits.class_names),
+        network=network,
+    )
+
+
+def restored_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
+    """The trial's network rebuilt with its best-validation weights.
 
     Raises:
         ConfigError: the trial's checkpoint folder holds no best-validation weights (its model
@@ -155,30 +213,63 @@ def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> ker
             f"{spec.checkpoint_dir!r} (its checkpoint files are missing or unreadable); "
             f"`sweeps refit {spec.number}` retrains it, or choose another trial."
         )
-    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
-    logits = rebuilt.network(input_path(raw, rebuilt.plan, splits.x_train))
-    return keras.Model(raw, logits, name=name or f"trial_{spec.number}")
+    return rebuilt
+
+
+def uncompiled_copy(spec: TrialSpec, splits: Splits, trained: keras.Model) -> keras.Model:
+    """``trained`` (the trial's network, compiled and trained) as a network that was never
+    compiled: rebuilt from the trial's answers, with ``trained``'s weights.
+
+    A compiled network saved inside a model takes its compile state along: the optimizer,
+    whose learning-rate schedule is one of :mod:`search_spaces.schedules`' classes, which
+    plain Keras cannot load (not even with ``compile=False``: that covers the outer model
+    only), and the optimizer's slots, which double the file. The copy has neither.
+    """
+    network = rebuild_network(spec, splits).network
+    network.set_weights(trained.get_weights())
+    return network
+
+
+def raw_image_model(
+    network: keras.Model, plan: PipelineOptions, x_train: np.ndarray, name: str
+) -> keras.Model:
+    """``network`` behind its input path: a model from raw uint8 images (the dataset's own
+    size, values 0..255) to logits."""
+    raw = keras.Input(shape=x_train.shape[1:], dtype="uint8", name="image")
+    return keras.Model(raw, network(input_path(raw, plan, x_train)), name=name)
+
+
+def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> keras.Model:
+    """The trial's network with its best-validation weights, behind its input path: a model
+    from raw uint8 images (the dataset's own size) to logits.
+
+    Raises:
+        ConfigError: the trial's model was not kept.
+    """
+    rebuilt = restored_network(spec, splits)
+    return raw_image_model(
+        rebuilt.network, rebuilt.plan, splits.x_train, name or f"trial_{spec.number}"
+    )
 
 
 def save_with_metadata(
-    model: keras.Model, out: str, metadata: dict[str, Any], splits: Splits
+    model: keras.Model, out: str, metadata: dict[str, Any], contract: InputContract
 ) -> ExportResult:
-    """Save ``model`` to ``out`` (``.keras``) and its metadata JSON beside it."""
+    """Save ``model`` to ``out`` (``.keras``) and its metadata and input contract as JSON
+    beside it."""
     path = Path(out)
     model.save(path)
-    shape = tuple(int(d) for d in splits.x_train.shape[1:])
     details = {
         **metadata,
-        "input": {"shape": list(shape), "dtype": "uint8", "what": "raw images of the dataset"},
-        "output": "logits (keras.ops.softmax gives probabilities)",
+        **contract.as_json(),
+        "load": "keras.saving.load_model(path): plain Keras, safe mode, no sweeps needed",
         "keras_version": keras.__version__,
     }
     metadata_path(path).write_text(json.dumps(details, indent=2, default=str) + "\n")
     return ExportResult(
         path=str(path.resolve()),
         metadata_path=str(metadata_path(path).resolve()),
-        input_shape=shape,
-        class_names=list(splits.class_names),
+        contract=contract,
     )
 
 
@@ -192,5 +283,7 @@ def export_model(spec: TrialSpec, out: str) -> ExportResult:
     """
     use_gpu_memory_growth()
     splits = trial_splits(spec)
-    model = trial_model(spec, splits)
-    return save_with_metadata(model, out, spec.metadata(list(splits.class_names)), splits)
+    rebuilt = restored_network(spec, splits)
+    model = raw_image_model(rebuilt.network, rebuilt.plan, splits.x_train, f"trial_{spec.number}")
+    contract = input_contract(describe_input_path(rebuilt.plan, splits.x_train), splits)
+    return save_with_metadata(model, out, spec.metadata(list(splits.class_names)), contract)

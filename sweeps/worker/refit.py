@@ -25,10 +25,13 @@ from sweeps.errors import ConfigError, TrialFailedError
 from sweeps.model_tasks import RefitResult, TrialSpec
 from sweeps.worker.export import (
     Rebuilt,
-    input_path,
+    describe_input_path,
+    input_contract,
+    raw_image_model,
     rebuild_network,
     save_with_metadata,
     trial_splits,
+    uncompiled_copy,
     use_gpu_memory_growth,
 )
 
@@ -133,9 +136,9 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
     use_gpu_memory_growth()
     splits = merged_splits(trial_splits(spec))
     done = retrain(spec, splits)
-    raw = keras.Input(shape=splits.x_train.shape[1:], dtype="uint8", name="image")
-    features = input_path(raw, done.rebuilt.plan, splits.x_train)
-    model = keras.Model(raw, done.rebuilt.network(features), name=f"refit_{spec.number}")
+    plan = done.rebuilt.plan
+    network = uncompiled_copy(spec, splits, done.rebuilt.network)  # no optimizer in the file
+    model = raw_image_model(network, plan, splits.x_train, f"refit_{spec.number}")
     metadata = {
         **spec.metadata(list(splits.class_names)),
         "refit": {
@@ -152,6 +155,8 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
         test_accuracy=done.test_accuracy,
         test_loss=done.test_loss,
         seconds=done.seconds,
-        export=save_with_metadata(model, out, metadata, splits),
+        export=save_with_metadata(
+            model, out, metadata, input_contract(describe_input_path(plan, splits.x_train), splits)
+        ),
         history=done.history,
     )
