@@ -220,7 +220,7 @@ def outcomes(swept: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         folder = base / f"case-{number}"
         folder.mkdir()
         argv, extra = setup(folder)
-        study = [STUDY] if argv[0] == "ensemble" else ["--study", STUDY]
+        study = ["--study", STUDY]
         cases.append({"argv": [*argv, *study, *storage], **{k: str(v) for k, v in extra.items()}})
         folders[name], before[name] = folder, listing(folder)
     store_before = (listing(swept), store.read_bytes())

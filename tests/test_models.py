@@ -293,7 +293,7 @@ def test_an_ensemble_is_the_top_k_by_validation_and_is_recorded(cli, store, tmp_
     study = sweeps.load_study(CNN, store)
     top = [int(t) for t in study.best(3)["trial"]]
     out = tmp_path / "ensemble.keras"
-    result = invoke(cli, "ensemble", CNN, "--storage", store, "--top", 3, "--out", out)
+    result = invoke(cli, "ensemble", "--study", CNN, "--storage", store, "--top", 3, "--out", out)
     assert result.exit_code == 0, result.output
     assert (
         "Ensemble of 3: val" in result.output and f"best single trial ({top[0]})" in result.output
@@ -487,9 +487,9 @@ def test_the_keep_policy_pruned_the_trial_that_cannot_make_the_top_3(cli, store)
         (["model", "--study", CNN, "--out", "x.h5"], "--out must be a .keras file"),
         (["model", "--study", CNN, "--out", "missing/x.keras"], "which does not exist"),
         (["evaluate", "--study", CNN, "--out", "missing"], "is not a folder"),
-        (["ensemble", CNN, "--top", 0], "--top must be a positive integer"),
-        (["ensemble", CNN, "--top", 9], "--top 9 needs 9 finished trials"),
-        (["ensemble", CNN, "--top", 4], "was not kept"),
+        (["ensemble", "--study", CNN, "--top", 0], "--top must be a positive integer"),
+        (["ensemble", "--study", CNN, "--top", 9], "--top 9 needs 9 finished trials"),
+        (["ensemble", "--study", CNN, "--top", 4], "was not kept"),
         (["refit", "--study", "nope"], "does not exist"),
     ],
 )
