@@ -81,7 +81,7 @@ def test_help_shows_the_text_as_written(cli, monkeypatch) -> None:
     dashboard = invoke(cli, "dashboard", "--help").stdout
     assert "Needs the extra: pip install 'sweeps[dashboard]'. The objective is" in dashboard
     tensorboard = invoke(cli, "tensorboard", "--help").stdout
-    assert "the HParams tab lists the trials with their parameters and final" in tensorboard
+    assert "the HParams tab lists the trials with their parameters and their best" in tensorboard
     run = invoke(cli, "run", "--help").stdout
     assert re.search(r"--baseline +--no-baseline +Run the notebook's recipe", run), run
     listing = invoke(cli, "--help").stdout
