@@ -23,7 +23,7 @@ from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
-from sweeps.pruners import ChanceLevelPruner
+from sweeps.pruners import ChanceLevelPruner, SparesRisingPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
 from sweeps.tf_logs import quiet_optuna
 
@@ -81,11 +81,11 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name == "tpe":
-        from sweeps.samplers import RecipeStartTPESampler
+        from sweeps.samplers import IncumbentTPESampler
 
-        # constant_liar keeps parallel workers from proposing the same point; the start trials
-        # are neighbours of the baseline (see RecipeStartTPESampler).
-        return RecipeStartTPESampler(
+        # constant_liar keeps parallel workers from proposing the same point; every trial is a
+        # short move from the best recipe so far, the baseline's at first (IncumbentTPESampler).
+        return IncumbentTPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5
         )
     if name == "random":
@@ -141,7 +141,9 @@ def make_pruner(name: str, epochs: int, classes: int | None = None) -> optuna.pr
         median = optuna.pruners.MedianPruner(
             n_startup_trials=4, n_warmup_steps=median_warmup(epochs), n_min_trials=3
         )
-        return ChanceLevelPruner(median, 1.0 / classes) if classes and classes > 1 else median
+        # ... and only once it stopped rising (see SparesRisingPruner).
+        rising = SparesRisingPruner(median)
+        return ChanceLevelPruner(rising, 1.0 / classes) if classes and classes > 1 else rising
     # Hyperband stays unwrapped: TPE recognises it by type to sample per bracket.
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(

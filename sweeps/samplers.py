@@ -1,4 +1,4 @@
-"""TPE whose random start explores around the notebook's recipe instead of anywhere."""
+"""TPE that moves a few answers at a time from the best recipe known, starting at the notebook's."""
 
 from __future__ import annotations
 
@@ -11,30 +11,60 @@ from optuna.trial import FrozenTrial, TrialState
 
 from storage.optuna_tables import BASELINE_ATTR
 
-__all__ = ["RecipeStartTPESampler"]
+__all__ = ["IncumbentTPESampler"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-class RecipeStartTPESampler(optuna.samplers.TPESampler):
-    """TPE, but its first ``n_startup_trials`` trials are neighbours of the baseline.
+class IncumbentTPESampler(optuna.samplers.TPESampler):
+    """TPE whose every trial changes only a few of the incumbent's answers.
 
-    TPE starts from purely random trials until enough have finished to model. On a deep
-    network most random corners of the space (no batch norm with a large rate, the top of a
-    family's range with a rising schedule) never leave chance, and a 16-trial sweep spends a
-    quarter of its budget there. The baseline, the notebook's own recipe, is a strong prior:
-    here each question of a start trial keeps the baseline's answer with probability ``keep``
-    and is drawn at random otherwise, so the start explores along a few axes at a time from a
-    recipe known to train. A baseline answer outside the question's range in this trial (its
-    learning rate after the optimizer changed family) is drawn at random. The baseline's
-    answers are read from the study (the trial marked ``sweeps:baseline``): any space gets it,
-    and a sweep without a baseline is plain TPE. Draws are seeded by (seed, trial, question),
-    so they do not depend on which worker asks.
+    A sweep of a few dozen trials cannot afford TPE's global exploration. TPE starts from
+    random trials and, with few finished ones to model, keeps proposing nearly random
+    recipes; on a deep network most random corners of the space (no batch norm with a large
+    rate, plain SGD with little momentum, heavy weight decay) never leave chance in the epochs
+    a trial gets, and a 16-trial sweep of all_cnn spent a quarter of its budget there.
+
+    Here each trial starts from the *incumbent*, the recipe known to train best: the
+    baseline (the notebook's own recipe, marked ``sweeps:baseline``) until ``n_startup_trials``
+    trials finished, then the finished trial with the best validation accuracy at any epoch
+    (early-stopped and pruned trials included). It changes a few of the incumbent's answers,
+    on average ``changes`` (at least one, so no trial repeats the incumbent), and keeps the
+    rest. The changed answers are drawn at random during the start, from TPE's model after
+    it: TPE decides where to move, the incumbent keeps each move short. Questions that the
+    incumbent never asked (a new optimizer's momentum, a new schedule's arguments), or whose
+    answer is outside this trial's range (the learning rate after the optimizer changed
+    family), are TPE's too. This is a trust region around the best recipe, in the spirit of
+    local Bayesian optimisation (TuRBO) and of PBT's explore step, with TPE proposing.
+
+    Without a baseline and before any trial finished it is plain TPE. Which answers change is
+    seeded by (seed, trial number), so it does not depend on which worker asks.
     """
 
-    def __init__(self, *, seed: int, n_startup_trials: int, keep: float = 0.5, **tpe: Any):
+    def __init__(self, *, seed: int, n_startup_trials: int, changes: float = 2.5, **tpe: Any):
         super().__init__(seed=seed, n_startup_trials=n_startup_trials, **tpe)
-        self.start_trials, self.keep, self.seed = n_startup_trials, keep, seed
+        self.start_trials, self.changes, self.seed = n_startup_trials, changes, seed
+        # trial number -> (the incumbent's answers, the questions this trial answers anew),
+        # fixed at the trial's first question: a trial finishing meanwhile does not move it.
+        self._plans: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        search_space: dict[str, BaseDistribution],
+    ) -> dict[str, Any]:
+        proposal = super().sample_relative(study, trial, search_space)
+        kept, changed = self._plan(study, trial)
+        for name, distribution in search_space.items():
+            if name in proposal and name in kept and fits(kept[name], distribution):
+                if name not in changed:
+                    proposal[name] = kept[name]
+                elif proposal[name] == kept[name]:
+                    proposal[name] = self._other_answer(
+                        study, trial, name, distribution, kept[name]
+                    )
+        return proposal
 
     def sample_independent(
         self,
@@ -43,23 +73,83 @@ class RecipeStartTPESampler(optuna.samplers.TPESampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        finished = study.get_trials(deepcopy=False, states=FINISHED)
-        if len(finished) < self.start_trials:
-            draw = random.Random(f"{self.seed}:{trial.number}:{param_name}")
-            answer = baseline_answer(study, param_name)
-            if answer is not None and fits(answer, param_distribution):
-                if draw.random() < self.keep:
-                    return answer
-        return super().sample_independent(study, trial, param_name, param_distribution)
+        kept, changed = self._plan(study, trial)
+        known = param_name in kept and fits(kept[param_name], param_distribution)
+        if known and param_name not in changed:
+            return kept[param_name]
+        answer = super().sample_independent(study, trial, param_name, param_distribution)
+        if known and answer == kept[param_name]:
+            return self._other_answer(study, trial, param_name, param_distribution, answer)
+        return answer
+
+    def _other_answer(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        name: str,
+        distribution: BaseDistribution,
+        same: Any,
+    ) -> Any:
+        """An answer other than the incumbent's ``same`` to a question this trial changes: TPE
+        proposes its good trials' answers, and a changed answer equal to the old one would
+        repeat a recipe already trained (half the moves on a yes/no question did)."""
+        draw = optuna.samplers.RandomSampler(seed=hash_seed(f"{self.seed}:{trial.number}:{name}"))
+        for _ in range(20):  # a distribution of one value has no other answer
+            answer = draw.sample_independent(study, trial, name, distribution)
+            if answer != same:
+                return answer
+        return same
+
+    def _plan(self, study: optuna.Study, trial: FrozenTrial) -> tuple[dict, frozenset[str]]:
+        if trial.number not in self._plans:
+            finished = study.get_trials(deepcopy=False, states=FINISHED)
+            start = len(finished) < self.start_trials
+            recipe = baseline_answers(study) if start else best_answers(finished)
+            self._plans[trial.number] = (recipe, self._changed(trial.number, recipe))
+        return self._plans[trial.number]
+
+    def _changed(self, number: int, recipe: dict[str, Any]) -> frozenset[str]:
+        """One question at random, and each other one with the probability that makes
+        ``changes`` the expected count."""
+        names = sorted(recipe)
+        if not names:
+            return frozenset()
+        draw = random.Random(f"{self.seed}:{number}")
+        first = draw.choice(names)
+        share = min(1.0, max(0.0, self.changes - 1) / max(1, len(names) - 1))
+        return frozenset({first} | {n for n in names if n != first and draw.random() < share})
 
 
-def baseline_answer(study: optuna.Study, name: str) -> Any:
-    """The baseline trial's answer to question ``name``; None while it has none (it asks its
-    questions as it starts, and it is the study's first trial)."""
+def hash_seed(text: str) -> int:
+    """A seed from ``text`` that is the same in every process (``hash`` of a str is not)."""
+    return random.Random(text).getrandbits(32)
+
+
+def baseline_answers(study: optuna.Study) -> dict[str, Any]:
+    """The baseline trial's answers, all of them from the start: the study enqueued them
+    (Optuna keeps them as ``fixed_params``), and a trial planned while the baseline is still
+    asking its questions must not see half a recipe. Empty in a sweep without a baseline."""
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get(BASELINE_ATTR) and name in trial.params:
-            return trial.params[name]
-    return None
+        if trial.user_attrs.get(BASELINE_ATTR):
+            return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    return {}
+
+
+def best_answers(finished: list[FrozenTrial]) -> dict[str, Any]:
+    """The answers of the finished trial whose validation accuracy was highest at any epoch
+    (the first of equals): an early-stopped trial's best epoch counts, as in ``sweeps best``."""
+    scored = [(_best_value(t), -t.number, t) for t in finished if _best_value(t) is not None]
+    if not scored:
+        return {}
+    return max(scored, key=lambda item: item[:2])[2].params
+
+
+def _best_value(trial: FrozenTrial) -> float | None:
+    values = [
+        *trial.intermediate_values.values(),
+        *([trial.value] if trial.value is not None else []),
+    ]
+    return max(values) if values else None
 
 
 def fits(value: Any, distribution: BaseDistribution) -> bool:

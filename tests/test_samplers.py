@@ -1,5 +1,5 @@
-"""TPE's start trials as neighbours of the baseline (sweeps/samplers.py), on a real space's
-questions through the real adapter (no training)."""
+"""TPE that moves a few answers at a time from the best recipe so far (sweeps/samplers.py),
+on a real space's questions through the real adapter (no training)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from sweeps.worker.hp_adapter import OptunaHyperParameters
 SPEC = InputSpec(shape=(8, 8, 1), num_classes=10)
 
 
-def _answer(study: optuna.Study, space) -> optuna.trial.FrozenTrial:
-    """Ask one trial every question the space asks, as a worker does; finish it."""
+def _answer(study: optuna.Study, space, score=lambda trial: 0.5) -> optuna.trial.FrozenTrial:
+    """Ask one trial every question the space asks, as a worker does; report ``score`` of its
+    answers as its one epoch and finish it."""
     trial = study.ask()
     hp = OptunaHyperParameters(trial)
     tunables.ask_training(
@@ -24,54 +25,83 @@ def _answer(study: optuna.Study, space) -> optuna.trial.FrozenTrial:
         augmentations=space.info.augmentations,
     )  # fmt: skip
     space.build(hp, SPEC)
-    study.tell(trial, 0.5)
+    value = score(trial)
+    trial.report(value, 1)
+    study.tell(trial, value)
     return study.trials[trial.number]
 
 
-def _sweep(seed: int, trials: int, baseline: bool = True):
+def _sweep(seed: int, trials: int, baseline: bool = True, score=lambda trial: 0.5):
     space = load_space("mlp")
     study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed))
     if baseline:
         study.enqueue_trial(dict(space.baseline), user_attrs={BASELINE_ATTR: True})
-    answered = [_answer(study, space) for _ in range(trials)]
+    answered = [_answer(study, space, score) for _ in range(trials)]
     return space, answered
 
 
-def _kept(trial, recipe: dict) -> float:
-    """The share of the trial's questions answered with the baseline's own answer."""
-    same = [name for name, value in trial.params.items() if recipe.get(name) == value]
-    return len(same) / len(trial.params)
+def _changed(trial, recipe: dict) -> set[str]:
+    """The questions ``recipe`` answered that ``trial`` answered otherwise."""
+    return {name for name, value in recipe.items() if trial.params.get(name, value) != value}
 
 
-def test_start_trials_keep_about_half_of_the_baselines_answers() -> None:
-    space, trials = _sweep(seed=0, trials=12)
-    recipe = trials[0].params
-    assert trials[0].user_attrs[BASELINE_ATTR] and recipe["optimizer"] == "adadelta"
-    start = [_kept(t, recipe) for t in trials[1:6]]
-    # Each answer is kept with probability 1/2: a start trial moves along a few axes.
-    assert 0.3 <= sum(start) / len(start) <= 0.8, start
-    assert all(0 < share < 1 for share in start), start  # never a copy, never a stranger
-    later = [_kept(t, recipe) for t in trials[6:]]
-    assert sum(later) / len(later) < sum(start) / len(start), (start, later)
+def test_start_trials_move_a_few_answers_from_the_baseline() -> None:
+    moves = []
+    for seed in range(4):
+        _, trials = _sweep(seed=seed, trials=6)
+        recipe = trials[0].params
+        assert trials[0].user_attrs[BASELINE_ATTR] and recipe["optimizer"] == "adadelta"
+        moves += [len(_changed(t, recipe)) for t in trials[1:6]]
+    # About 2.5 of mlp's 14 questions are asked anew (a new optimizer's own questions and a
+    # dropped schedule's are not counted here): never a copy, never a stranger.
+    assert all(1 <= move <= 6 for move in moves), moves
+    assert 1.5 <= sum(moves) / len(moves) <= 3.5, moves
+
+
+def test_later_trials_move_from_the_best_trial_so_far() -> None:
+    """After the start, the incumbent is the trial with the best val accuracy, not the
+    baseline: here any optimizer but the baseline's Adadelta scores best, and later trials
+    keep the incumbent's optimizer while each moves a few answers from it."""
+
+    def score(trial) -> float:
+        return 0.9 if trial.params["optimizer"] != "adadelta" else 0.5
+
+    _, trials = _sweep(seed=0, trials=16, score=score)
+    assert any(t.params["optimizer"] != "adadelta" for t in trials[1:6]), "no better start"
+    later = trials[6:]
+    for number, trial in enumerate(later, start=6):
+        best = max(trials[:number], key=lambda t: (t.value, -t.number))
+        assert 1 <= len(_changed(trial, best.params)) <= 7, number
+    kept = [t.params["optimizer"] != "adadelta" for t in later]
+    assert sum(kept) >= 0.7 * len(kept), kept
+
+
+def test_a_changed_answer_is_never_the_incumbents() -> None:
+    """TPE proposes its good trials' answers; a move to the same answer would train the same
+    recipe again (half the moves on a yes/no question did)."""
+    _, trials = _sweep(seed=2, trials=12)
+    seen = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(seen)) == len(seen), "a trial repeated a recipe"
 
 
 def test_a_baseline_answer_outside_this_trials_range_is_drawn_fresh() -> None:
     """mlp's baseline rate (Adadelta 0.1) is outside Adam's range: a start trial that
     changed the optimizer must not keep it."""
-    _, trials = _sweep(seed=3, trials=6)
-    for trial in trials[1:6]:
+    _, trials = _sweep(seed=3, trials=12)
+    assert any(t.params["optimizer"] != "adadelta" for t in trials[1:])
+    for trial in trials[1:]:
         distribution = trial.distributions["learning_rate"]
         assert distribution.low <= trial.params["learning_rate"] <= distribution.high
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_start_is_seeded_per_trial_and_question(seed: int) -> None:
-    _, first = _sweep(seed, trials=6)
-    _, again = _sweep(seed, trials=6)
+def test_the_moves_are_seeded_per_trial(seed: int) -> None:
+    _, first = _sweep(seed, trials=8)
+    _, again = _sweep(seed, trials=8)
     assert [t.params for t in first] == [t.params for t in again]
 
 
-def test_without_a_baseline_it_is_plain_tpe() -> None:
-    space, trials = _sweep(seed=0, trials=6, baseline=False)
+def test_without_a_baseline_the_start_is_random() -> None:
+    space, trials = _sweep(seed=0, trials=5, baseline=False)
     recipe = dict(space.baseline)
-    assert max(_kept(t, recipe) for t in trials) < 0.9
+    assert min(len(_changed(t, recipe)) for t in trials) >= 4
