@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "BASELINE_ATTR",
+    "BASELINE_RECIPE_ATTR",
     "BATCH_SIZE_ATTR",
     "FINISHED_STATES",
     "OptunaState",
@@ -35,6 +36,9 @@ class OptunaState(enum.StrEnum):
 
 # The trial user attribute that marks the notebook's own recipe (and its retries).
 BASELINE_ATTR = "sweeps:baseline"
+# The study's: every answer of the baseline's recipe, as enqueued (its trial's params fill in
+# only as it asks its questions, and the sampler plans other trials meanwhile).
+BASELINE_RECIPE_ATTR = "sweeps:baseline_recipe"
 
 # The trial user attribute in which a retry after running out of memory keeps the halved batch
 # size it trains with (its sampled parameter stays as the sampler proposed it).

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from storage import mask_url
 from storage.engine import engine_options, harden_sqlite
 from storage.models import Sweep
-from storage.optuna_tables import BASELINE_ATTR
+from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from storage.queries import find_sweep
 from storage.records import create_schema, create_sweep
 from sweeps.config import SweepConfig
@@ -209,6 +209,7 @@ def create_study(
     study.set_metric_names([METRIC_NAME])  # Optuna's tools label the objective by it
     if baseline is not None:
         study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
+        study.set_user_attr(BASELINE_RECIPE_ATTR, baseline)
     # The config lives in our sweep row only: a copy in Optuna's attributes would go stale.
     study_id = optuna_storage.get_study_id_from_name(study_name)
     create_sweep(engine, study_id, study_name, config.to_json(), config.trials)

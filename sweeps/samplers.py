@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.optuna_tables import BASELINE_ATTR
+from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 
 __all__ = ["IncumbentTPESampler"]
 
@@ -126,12 +126,16 @@ def hash_seed(text: str) -> int:
 
 
 def baseline_answers(study: optuna.Study) -> dict[str, Any]:
-    """The baseline trial's answers, all of them from the start: the study enqueued them
-    (Optuna keeps them as ``fixed_params``), and a trial planned while the baseline is still
-    asking its questions must not see half a recipe. Empty in a sweep without a baseline."""
+    """The baseline's answers, all of them from the start: the study keeps the recipe it
+    enqueued, and a trial planned while the baseline is still asking its questions must not
+    see half a recipe (a study made before it kept one: the baseline trial's answers so far).
+    Empty in a sweep without a baseline."""
+    recipe = study.user_attrs.get(BASELINE_RECIPE_ATTR)
+    if recipe is not None:
+        return dict(recipe)
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(BASELINE_ATTR):
-            return {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+            return trial.params
     return {}
 
 

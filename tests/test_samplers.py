@@ -8,7 +8,7 @@ import pytest
 
 from search_spaces import load_space, tunables
 from search_spaces.base import InputSpec
-from storage.optuna_tables import BASELINE_ATTR
+from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from sweeps.optuna_study import make_sampler
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
@@ -34,8 +34,9 @@ def _answer(study: optuna.Study, space, score=lambda trial: 0.5) -> optuna.trial
 def _sweep(seed: int, trials: int, baseline: bool = True, score=lambda trial: 0.5):
     space = load_space("mlp")
     study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed))
-    if baseline:
+    if baseline:  # as sweeps.optuna_study.create_study does
         study.enqueue_trial(dict(space.baseline), user_attrs={BASELINE_ATTR: True})
+        study.set_user_attr(BASELINE_RECIPE_ATTR, dict(space.baseline))
     answered = [_answer(study, space, score) for _ in range(trials)]
     return space, answered
 
@@ -92,6 +93,18 @@ def test_a_baseline_answer_outside_this_trials_range_is_drawn_fresh() -> None:
     for trial in trials[1:]:
         distribution = trial.distributions["learning_rate"]
         assert distribution.low <= trial.params["learning_rate"] <= distribution.high
+
+
+def test_a_trial_planned_while_the_baseline_asks_sees_its_whole_recipe() -> None:
+    """Two workers: trial 1 asks its questions before the baseline (trial 0) asked any."""
+    space = load_space("mlp")
+    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", 0))
+    study.enqueue_trial(dict(space.baseline), user_attrs={BASELINE_ATTR: True})
+    study.set_user_attr(BASELINE_RECIPE_ATTR, dict(space.baseline))
+    still_asking = study.ask()
+    assert still_asking.params == {}
+    second = _answer(study, space)
+    assert 1 <= len(_changed(second, dict(space.baseline))) <= 6, second.params
 
 
 @pytest.mark.parametrize("seed", [0, 1])
