@@ -37,6 +37,7 @@ __all__ = ["TARGET_NAME", "TOP_CURVES", "categorical_params", "draw", "epoch_tic
 
 TARGET_NAME = "val accuracy"
 TOP_CURVES = 5  # intermediate: trials drawn in colour, with a legend entry each
+PARALLEL_TICK_CHARS = 12  # parallel: a longer choice is cut, or it runs into the next axis
 # The lightest end of the colour scale left out: Blues at 0.3 still shows on white and grey.
 _VISIBLE_FROM = 0.3
 # intermediate: the marker at the end of a stopped trial's curve, and what the point is
@@ -132,6 +133,14 @@ def _parallel_labels(fig: Figure, ax: Axes) -> None:
     for twin in fig.axes:  # the parameter axes: tick labels small enough to stay apart
         if twin is not ax and twin.get_label() != "<colorbar>":
             twin.tick_params(axis="y", labelsize=8)
+            # A long choice ("15,40,75,90,115,140") would run into the next axis' ticks.
+            ticks = twin.get_yticks()
+            labels = [_shortened(label.get_text()) for label in twin.get_yticklabels()]
+            twin.set_yticks(ticks, labels)
+
+
+def _shortened(text: str, most: int = PARALLEL_TICK_CHARS) -> str:
+    return text if len(text) <= most else f"{text[: most - 1]}…"
 
 
 def categorical_params(study: optuna.Study, names: list[str]) -> dict[str, list[Any]]:

@@ -149,10 +149,15 @@ def _history(ax, ranked: pd.DataFrame) -> None:
 
 
 def _curves(ax, ranked: pd.DataFrame, epochs: pd.DataFrame, top: int = 5) -> None:
-    """Validation curves of the best trials by validation accuracy (``ranked`` is best first)."""
-    for number in ranked.head(top)["trial"]:
-        curve = epochs[epochs["trial"] == number]
-        ax.plot(curve["epoch"], curve["val_accuracy"], marker=".", label=f"trial {number}")
+    """Validation curves of the best trials by validation accuracy (``ranked`` is best first),
+    labelled with their val accuracy; the baseline's dashed, as in ``intermediate``."""
+    for row in ranked.head(top).itertuples():
+        curve = epochs[epochs["trial"] == row.trial]
+        label = f"trial {row.trial}: val {row.val_accuracy:.4f}" + (
+            ", baseline" if row.baseline else ""
+        )
+        style = "--" if row.baseline else "-"
+        ax.plot(curve["epoch"], curve["val_accuracy"], style, marker=".", label=label)
     from sweeps.optuna_figures import epoch_ticks
 
     ax.set(xlabel="epoch", ylabel="val accuracy", title=f"Learning curves of the top {top}")
