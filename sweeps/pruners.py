@@ -75,25 +75,27 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
 
 
 class SparesRisingPruner(optuna.pruners.BasePruner):
-    """``base`` decides only for a trial whose last epoch did not set a new best.
+    """``base`` decides only for a trial whose last epoch did not rise ``min_rise`` above its
+    best before.
 
     A median pruner compares a trial with the others at the same epoch, so it cuts every slow
     starter, and on a network that starts slowly the slow starters are the winners: all_cnn
     on digits, recipes that ended at 0.99 read 0.24, 0.39, 0.54, 0.66 at epochs 1-4, below a
-    median of 0.9, and their twins were cut there. A trial still setting a new best every
-    epoch is spared until it stalls; a stalled one (no new best this epoch) is judged as
-    before. Optuna's ``PatientPruner`` spares any trial that did not get *worse*, a flat one
-    included, which is not the same.
+    median of 0.9, and their twins were cut there. A trial still rising is spared until it
+    stalls; a stalled one is judged as before. A point of accuracy (0.01) is the rise: a slow
+    starter gains several an epoch, while a trial creeping up by an image or two near its
+    plateau is judged. Optuna's ``PatientPruner`` spares any trial that did not get *worse*,
+    a flat one included, which is not the same.
     """
 
-    def __init__(self, base: optuna.pruners.BasePruner):
-        self.base = base
+    def __init__(self, base: optuna.pruners.BasePruner, min_rise: float = 0.01):
+        self.base, self.min_rise = base, min_rise
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         values, last = trial.intermediate_values, trial.last_step
         if last is None:
             return False
         earlier = [value for step, value in values.items() if step < last]
-        if earlier and values[last] > max(earlier):
+        if earlier and values[last] >= max(earlier) + self.min_rise:
             return False
         return self.base.prune(study, trial)

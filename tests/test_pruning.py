@@ -76,9 +76,10 @@ def test_a_slow_starter_is_spared_while_it_rises_and_judged_once_it_stalls() -> 
             fast.report(0.9, epoch)
         study.tell(fast, 0.9)
     assert _pruned_at(study, [0.24, 0.39, 0.54, 0.66, 0.76, 0.87, 0.92, 0.93]) is None
-    # The same start, stalled at epoch 5 (no new best): the median judges it there.
+    # The same start, stalled at epoch 5 (no new best, or one image better): judged there.
     assert _pruned_at(study, [0.24, 0.39, 0.54, 0.66, 0.66]) == 5
     assert _pruned_at(study, [0.24, 0.39, 0.54, 0.66, 0.60]) == 5
+    assert _pruned_at(study, [0.24, 0.39, 0.54, 0.66, 0.665]) == 5
 
 
 def test_none_never_prunes_and_a_good_trial_survives() -> None:
