@@ -25,17 +25,20 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
     rate, plain SGD with little momentum, heavy weight decay) never leave chance in the epochs
     a trial gets, and a 16-trial sweep of all_cnn spent a quarter of its budget there.
 
-    Here each trial starts from the *incumbent*, the recipe known to train best: the
-    baseline (the notebook's own recipe, marked ``sweeps:baseline``) until ``n_startup_trials``
-    trials finished, then the finished trial with the best validation accuracy at any epoch
-    (early-stopped and pruned trials included). It changes a few of the incumbent's answers,
-    on average ``changes`` (at least one, so no trial repeats the incumbent), and keeps the
-    rest. The changed answers are drawn at random during the start, from TPE's model after
-    it: TPE decides where to move, the incumbent keeps each move short. Questions that the
-    incumbent never asked (a new optimizer's momentum, a new schedule's arguments), or whose
-    answer is outside this trial's range (the learning rate after the optimizer changed
-    family), are TPE's too. This is a trust region around the best recipe, in the spirit of
-    local Bayesian optimisation (TuRBO) and of PBT's explore step, with TPE proposing.
+    Here each trial starts from the *incumbent*, the recipe known to train best: the baseline
+    (the notebook's own recipe, marked ``sweeps:baseline``) until ``n_startup_trials`` trials
+    finished, then the finished trial with the best validation accuracy at any epoch
+    (early-stopped and pruned trials included). It asks a few of the incumbent's questions anew,
+    on average ``changes`` and at least one, and keeps the other answers. During the start the
+    new answers are random draws other than the incumbent's (a draw that repeats it says
+    nothing); after it they are TPE's, which may keep the incumbent's answer where the trials so
+    far favour it (batch norm on a network that dies without it), except on one question drawn
+    per trial, whose answer must differ, so that no trial repeats the incumbent's recipe: TPE
+    decides where to move, the incumbent keeps each move short. Questions that the incumbent
+    never asked (a new optimizer's momentum, a new schedule's arguments), or whose answer is
+    outside this trial's range (the learning rate after the optimizer changed family), are TPE's
+    too. This is a trust region around the best recipe, in the spirit of local Bayesian
+    optimisation (TuRBO) and of PBT's explore step, with TPE proposing.
 
     Without a baseline and before any trial finished it is plain TPE. Which answers change is
     seeded by (seed, trial number), so it does not depend on which worker asks.
@@ -44,9 +47,10 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
     def __init__(self, *, seed: int, n_startup_trials: int, changes: float = 2.5, **tpe: Any):
         super().__init__(seed=seed, n_startup_trials=n_startup_trials, **tpe)
         self.start_trials, self.changes, self.seed = n_startup_trials, changes, seed
-        # trial number -> (the incumbent's answers, the questions this trial answers anew),
-        # fixed at the trial's first question: a trial finishing meanwhile does not move it.
-        self._plans: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
+        # trial number -> (the incumbent's answers, the questions this trial answers anew,
+        # those among them whose answer must differ from the incumbent's), fixed at the
+        # trial's first question: a trial finishing meanwhile does not move it.
+        self._plans: dict[int, tuple[dict[str, Any], frozenset[str], frozenset[str]]] = {}
 
     def sample_relative(
         self,
@@ -55,12 +59,12 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
         search_space: dict[str, BaseDistribution],
     ) -> dict[str, Any]:
         proposal = super().sample_relative(study, trial, search_space)
-        kept, changed = self._plan(study, trial)
+        kept, changed, differ = self._plan(study, trial)
         for name, distribution in search_space.items():
             if name in proposal and name in kept and fits(kept[name], distribution):
                 if name not in changed:
                     proposal[name] = kept[name]
-                elif proposal[name] == kept[name]:
+                elif name in differ and proposal[name] == kept[name]:
                     proposal[name] = self._other_answer(
                         study, trial, name, distribution, kept[name]
                     )
@@ -73,12 +77,12 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        kept, changed = self._plan(study, trial)
+        kept, changed, differ = self._plan(study, trial)
         known = param_name in kept and fits(kept[param_name], param_distribution)
         if known and param_name not in changed:
             return kept[param_name]
         answer = super().sample_independent(study, trial, param_name, param_distribution)
-        if known and answer == kept[param_name]:
+        if known and param_name in differ and answer == kept[param_name]:
             return self._other_answer(study, trial, param_name, param_distribution, answer)
         return answer
 
@@ -90,9 +94,8 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
         distribution: BaseDistribution,
         same: Any,
     ) -> Any:
-        """An answer other than the incumbent's ``same`` to a question this trial changes: TPE
-        proposes its good trials' answers, and a changed answer equal to the old one would
-        repeat a recipe already trained (half the moves on a yes/no question did)."""
+        """A random answer other than the incumbent's ``same`` to a question whose answer
+        must change (half the random moves on a yes/no question would repeat it)."""
         draw = optuna.samplers.RandomSampler(seed=hash_seed(f"{self.seed}:{trial.number}:{name}"))
         for _ in range(20):  # a distribution of one value has no other answer
             answer = draw.sample_independent(study, trial, name, distribution)
@@ -100,24 +103,27 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
                 return answer
         return same
 
-    def _plan(self, study: optuna.Study, trial: FrozenTrial) -> tuple[dict, frozenset[str]]:
+    def _plan(self, study: optuna.Study, trial: FrozenTrial) -> tuple[dict, frozenset[str], bool]:
         if trial.number not in self._plans:
             finished = study.get_trials(deepcopy=False, states=FINISHED)
             start = len(finished) < self.start_trials
             recipe = baseline_answers(study) if start else best_answers(finished)
-            self._plans[trial.number] = (recipe, self._changed(trial.number, recipe))
+            first, changed = self._changed(trial.number, recipe)
+            differ = changed if start else frozenset(first)
+            self._plans[trial.number] = (recipe, changed, differ)
         return self._plans[trial.number]
 
-    def _changed(self, number: int, recipe: dict[str, Any]) -> frozenset[str]:
-        """One question at random, and each other one with the probability that makes
-        ``changes`` the expected count."""
+    def _changed(self, number: int, recipe: dict[str, Any]) -> tuple[list[str], frozenset[str]]:
+        """One question at random (in a list: none without a recipe), and with it each other
+        one with the probability that makes ``changes`` the expected count."""
         names = sorted(recipe)
         if not names:
-            return frozenset()
+            return [], frozenset()
         draw = random.Random(f"{self.seed}:{number}")
         first = draw.choice(names)
         share = min(1.0, max(0.0, self.changes - 1) / max(1, len(names) - 1))
-        return frozenset({first} | {n for n in names if n != first and draw.random() < share})
+        others = {n for n in names if n != first and draw.random() < share}
+        return [first], frozenset({first} | others)
 
 
 def hash_seed(text: str) -> int:
