@@ -79,15 +79,19 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, seed: int, classes: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler named ``name``; ``classes`` (when known) tells ``tpe`` which trials learned
+    anything (see IncumbentTPESampler)."""
     if name == "tpe":
+        from sweeps.pruners import left_chance_at
         from sweeps.samplers import IncumbentTPESampler
 
         # constant_liar keeps parallel workers from proposing the same point; every trial is a
         # short move from the best recipe so far, the baseline's at first (IncumbentTPESampler).
         return IncumbentTPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5
-        )
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5,
+            learned=left_chance_at(1.0 / classes) if classes and classes > 1 else 0.0,
+        )  # fmt: skip
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "qmc":
@@ -187,7 +191,7 @@ def create_study(
             study_name=study_name,
             storage=optuna_storage,
             direction="maximize",
-            sampler=make_sampler(config.sampler, config.seed),
+            sampler=make_sampler(config.sampler, config.seed, _classes(config.dataset)),
             pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -278,7 +282,9 @@ def load_study(
     study = optuna.load_study(
         study_name=study_name,
         storage=optuna_storage,
-        sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset),
+        sampler=make_sampler(
+            config.sampler, config.seed + sampler_seed_offset, _classes(config.dataset)
+        ),
         pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
     )
     return StudyHandle(

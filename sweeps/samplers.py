@@ -40,13 +40,25 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
     too. This is a trust region around the best recipe, in the spirit of local Bayesian
     optimisation (TuRBO) and of PBT's explore step, with TPE proposing.
 
-    Without a baseline and before any trial finished it is plain TPE. Which answers change is
-    seeded by (seed, trial number), so it does not depend on which worker asks.
+    Without a baseline it is plain TPE, and so it is while no trial has learned anything
+    (``learned``: the accuracy that leaves chance), the baseline included: a notebook's recipe
+    that never left chance on this data is no prior to stay near, and the best of trials at
+    chance is noise. Which answers change is seeded by (seed, trial number), so it does not
+    depend on which worker asks.
     """
 
-    def __init__(self, *, seed: int, n_startup_trials: int, changes: float = 2.5, **tpe: Any):
+    def __init__(
+        self,
+        *,
+        seed: int,
+        n_startup_trials: int,
+        changes: float = 2.5,
+        learned: float = 0.0,
+        **tpe: Any,
+    ):
         super().__init__(seed=seed, n_startup_trials=n_startup_trials, **tpe)
         self.start_trials, self.changes, self.seed = n_startup_trials, changes, seed
+        self.learned = learned
         # trial number -> (the incumbent's answers, the questions this trial answers anew,
         # those among them whose answer must differ from the incumbent's), fixed at the
         # trial's first question: a trial finishing meanwhile does not move it.
@@ -107,7 +119,9 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
         if trial.number not in self._plans:
             finished = study.get_trials(deepcopy=False, states=FINISHED)
             start = len(finished) < self.start_trials
-            recipe = baseline_answers(study) if start else best_answers(finished)
+            recipe = baseline_answers(study) if start else best_answers(finished, self.learned)
+            if start and _ended_at_chance(study, self.learned):
+                recipe = {}  # the notebook's recipe never learned here: no prior to stay near
             first, changed = self._changed(trial.number, recipe)
             differ = changed if start else frozenset(first)
             self._plans[trial.number] = (recipe, changed, differ)
@@ -145,13 +159,24 @@ def baseline_answers(study: optuna.Study) -> dict[str, Any]:
     return {}
 
 
-def best_answers(finished: list[FrozenTrial]) -> dict[str, Any]:
+def best_answers(finished: list[FrozenTrial], learned: float = 0.0) -> dict[str, Any]:
     """The answers of the finished trial whose validation accuracy was highest at any epoch
-    (the first of equals): an early-stopped trial's best epoch counts, as in ``sweeps best``."""
-    scored = [(_best_value(t), -t.number, t) for t in finished if _best_value(t) is not None]
+    (the first of equals): an early-stopped trial's best epoch counts, as in ``sweeps best``.
+    Empty while no trial reached ``learned``: the best of trials at chance is noise."""
+    scored = [(_best_value(t), -t.number, t) for t in finished
+              if _best_value(t) is not None and _best_value(t) >= learned]  # fmt: skip
     if not scored:
         return {}
     return max(scored, key=lambda item: item[:2])[2].params
+
+
+def _ended_at_chance(study: optuna.Study, learned: float) -> bool:
+    """Whether the baseline finished without ever reaching ``learned``."""
+    for trial in study.get_trials(deepcopy=False, states=FINISHED):
+        if trial.user_attrs.get(BASELINE_ATTR):
+            best = _best_value(trial)
+            return best is not None and best < learned
+    return False
 
 
 def _best_value(trial: FrozenTrial) -> float | None:

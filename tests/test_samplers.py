@@ -31,9 +31,10 @@ def _answer(study: optuna.Study, space, score=lambda trial: 0.5) -> optuna.trial
     return study.trials[trial.number]
 
 
-def _sweep(seed: int, trials: int, baseline: bool = True, score=lambda trial: 0.5):
+def _sweep(seed: int, trials: int, baseline: bool = True, score=lambda trial: 0.5, classes=None):
     space = load_space("mlp")
-    study = optuna.create_study(direction="maximize", sampler=make_sampler("tpe", seed))
+    sampler = make_sampler("tpe", seed, classes)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     if baseline:  # as sweeps.optuna_study.create_study does
         study.enqueue_trial(dict(space.baseline), user_attrs={BASELINE_ATTR: True})
         study.set_user_attr(BASELINE_RECIPE_ATTR, dict(space.baseline))
@@ -140,3 +141,14 @@ def test_without_a_baseline_the_start_is_random() -> None:
     space, trials = _sweep(seed=0, trials=5, baseline=False)
     recipe = dict(space.baseline)
     assert min(len(_changed(t, recipe)) for t in trials) >= 4
+
+
+def test_a_baseline_that_never_left_chance_is_no_prior() -> None:
+    """Ten classes, every trial at 0.1: the notebook's recipe does not train on this data,
+    so trials are drawn as plain TPE draws them, not a few moves from it."""
+    _, trials = _sweep(seed=0, trials=8, score=lambda t: 0.1, classes=10)
+    moves = [len(_changed(t, trials[0].params)) for t in trials[1:]]
+    assert sum(moves) / len(moves) >= 4, moves
+    _, learning = _sweep(seed=0, trials=8, score=lambda t: 0.9, classes=10)
+    moves = [len(_changed(t, learning[0].params)) for t in learning[1:]]
+    assert sum(moves) / len(moves) <= 3.5, moves
