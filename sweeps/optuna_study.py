@@ -186,13 +186,14 @@ def create_study(
         foreign = True
     except KeyError:
         foreign = False
+    classes = _classes(config.dataset)  # an image folder's is read from its files: once
     try:
         study = optuna.create_study(
             study_name=study_name,
             storage=optuna_storage,
             direction="maximize",
-            sampler=make_sampler(config.sampler, config.seed, _classes(config.dataset)),
-            pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
+            sampler=make_sampler(config.sampler, config.seed, classes),
+            pruner=make_pruner(config.pruner, config.epochs, classes),
         )
     except optuna.exceptions.DuplicatedStudyError:
         foreign = foreign and not _sweep_appears(engine, study_name)
@@ -279,13 +280,12 @@ def load_study(
         raise missing_study(engine, url, study_name)
     config = SweepConfig.from_json(sweep.config_json)
     optuna_storage = _optuna_storage(url)
+    classes = _classes(config.dataset)  # an image folder's is read from its files: once
     study = optuna.load_study(
         study_name=study_name,
         storage=optuna_storage,
-        sampler=make_sampler(
-            config.sampler, config.seed + sampler_seed_offset, _classes(config.dataset)
-        ),
-        pruner=make_pruner(config.pruner, config.epochs, _classes(config.dataset)),
+        sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset, classes),
+        pruner=make_pruner(config.pruner, config.epochs, classes),
     )
     return StudyHandle(
         study=study, storage=optuna_storage, engine=engine, sweep=sweep, config=config, url=url

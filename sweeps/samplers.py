@@ -163,8 +163,8 @@ def best_answers(finished: list[FrozenTrial], learned: float = 0.0) -> dict[str,
     """The answers of the finished trial whose validation accuracy was highest at any epoch
     (the first of equals): an early-stopped trial's best epoch counts, as in ``sweeps best``.
     Empty while no trial reached ``learned``: the best of trials at chance is noise."""
-    scored = [(_best_value(t), -t.number, t) for t in finished
-              if _best_value(t) is not None and _best_value(t) >= learned]  # fmt: skip
+    scored = [(value, -t.number, t) for t in finished
+              if (value := _best_value(t)) is not None and value >= learned]  # fmt: skip
     if not scored:
         return {}
     return max(scored, key=lambda item: item[:2])[2].params
