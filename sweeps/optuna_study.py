@@ -79,9 +79,11 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-def make_sampler(name: str, seed: int, classes: int | None = None) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int, classes: int | None = None, val_size: int | None = None
+) -> optuna.samplers.BaseSampler:
     """The sampler named ``name``; ``classes`` (when known) tells ``tpe`` which trials learned
-    anything (see IncumbentTPESampler)."""
+    anything, ``val_size`` which of them are tied on validation (see IncumbentTPESampler)."""
     if name == "tpe":
         from sweeps.pruners import left_chance_at
         from sweeps.samplers import IncumbentTPESampler
@@ -91,6 +93,7 @@ def make_sampler(name: str, seed: int, classes: int | None = None) -> optuna.sam
         return IncumbentTPESampler(
             seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=5,
             learned=left_chance_at(1.0 / classes) if classes and classes > 1 else 0.0,
+            val_size=val_size,
         )  # fmt: skip
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -116,15 +119,21 @@ def make_sampler(name: str, seed: int, classes: int | None = None) -> optuna.sam
     raise ConfigError(f"unknown sampler {name!r}.")
 
 
-def _classes(dataset: str) -> int | None:
-    """The dataset's class count, for the chance-level rule (None if it cannot be told)."""
-    from sweeps.data import dataset_info
+def _dataset_sizes(config: SweepConfig) -> tuple[int | None, int | None]:
+    """The dataset's class count (the chance-level rule) and the size of the sweep's
+    validation split (which trials are tied); None where it cannot be told."""
+    from sweeps.data import auto_val_fraction, dataset_info
+    from sweeps.data.splits import carved_size
     from sweeps.errors import SweepsError
 
     try:
-        return dataset_info(dataset).num_classes
+        info = dataset_info(config.dataset)
     except SweepsError:
-        return None
+        return None, None
+    if not info.train_size:
+        return info.num_classes, None
+    fraction = config.val_fraction or auto_val_fraction(info.train_size)
+    return info.num_classes, carved_size(info.train_size, fraction)
 
 
 def median_warmup(epochs: int) -> int:
@@ -186,13 +195,13 @@ def create_study(
         foreign = True
     except KeyError:
         foreign = False
-    classes = _classes(config.dataset)  # an image folder's is read from its files: once
+    classes, val_size = _dataset_sizes(config)  # an image folder's are read from its files: once
     try:
         study = optuna.create_study(
             study_name=study_name,
             storage=optuna_storage,
             direction="maximize",
-            sampler=make_sampler(config.sampler, config.seed, classes),
+            sampler=make_sampler(config.sampler, config.seed, classes, val_size),
             pruner=make_pruner(config.pruner, config.epochs, classes),
         )
     except optuna.exceptions.DuplicatedStudyError:
@@ -280,11 +289,11 @@ def load_study(
         raise missing_study(engine, url, study_name)
     config = SweepConfig.from_json(sweep.config_json)
     optuna_storage = _optuna_storage(url)
-    classes = _classes(config.dataset)  # an image folder's is read from its files: once
+    classes, val_size = _dataset_sizes(config)  # an image folder's are read from its files: once
     study = optuna.load_study(
         study_name=study_name,
         storage=optuna_storage,
-        sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset, classes),
+        sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset, classes, val_size),
         pruner=make_pruner(config.pruner, config.epochs, classes),
     )
     return StudyHandle(

@@ -543,6 +543,9 @@ def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]
         "val_loss": outcome.val_loss,
         "best_epoch": outcome.best_epoch,
         "epochs_run": outcome.epochs_run,
+        # What the trial cost: the sampler prefers the cheaper of recipes tied on val.
+        "fit_seconds": round(outcome.fit_seconds, 3) if outcome.fit_seconds else None,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
         "param_count": outcome.facts.get("param_count"),
         "status": str(outcome.status),
         "failure_reason": outcome.failure_reason,
