@@ -44,6 +44,10 @@ BASELINE_RECIPE_ATTR = "sweeps:baseline_recipe"
 # size it trains with (its sampled parameter stays as the sampler proposed it).
 BATCH_SIZE_ATTR = "sweeps:batch_size"
 
+# A finished trial's median epoch after its first, in seconds: the sampler prefers the
+# cheaper of recipes tied on validation (a result attribute, so Optuna's tools show it too).
+SECONDS_PER_EPOCH_ATTR = "seconds_per_epoch"
+
 # The states that count against a sweep's budget.
 FINISHED_STATES = (OptunaState.COMPLETE, OptunaState.PRUNED)
 

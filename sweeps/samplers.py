@@ -10,7 +10,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
+from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR, SECONDS_PER_EPOCH_ATTR
 
 __all__ = ["IncumbentTPESampler"]
 
@@ -41,11 +41,12 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
     too. This is a trust region around the best recipe, in the spirit of local Bayesian
     optimisation (TuRBO) and of PBT's explore step, with TPE proposing.
 
-    Among finished trials whose best validation accuracy is within one standard error of the
-    best one's (``val_size`` images: the binomial error of an accuracy measured on them), the
-    incumbent is the cheapest per epoch: those trials are tied as far as the validation split
-    can tell, and moving from a recipe that trains twice as fast buys twice the epochs for the
-    rest of the sweep. Without ``val_size`` the best trial is the incumbent, whatever its cost.
+    Among finished trials whose best validation accuracy is within one standard error of
+    their difference from the best one's (both binomial, on the ``val_size`` validation
+    images), the incumbent is the cheapest per epoch (its ``seconds_per_epoch``): those trials
+    are tied as far as the validation split can tell, and moving from a recipe that trains
+    twice as fast buys twice the epochs for the rest of the sweep. Without ``val_size`` the
+    best trial is the incumbent, whatever its cost.
 
     Without a baseline it is plain TPE, and so it is while no trial has learned anything
     (``learned``: the accuracy that leaves chance), the baseline included: a notebook's recipe
@@ -176,41 +177,31 @@ def best_answers(
 ) -> dict[str, Any]:
     """The answers of the finished trial whose validation accuracy was highest at any epoch
     (the first of equals): an early-stopped trial's best epoch counts, as in ``sweeps best``.
-    With ``val_size``, trials within one standard error of that accuracy are tied with it, and
-    the cheapest of them per epoch wins (costs within 10% of each other are equal, and the
-    better accuracy then wins). Empty while no trial reached ``learned``: the best of trials
-    at chance is noise."""
+    With ``val_size``, a trial whose accuracy is within one standard error of the difference
+    (:func:`tied`) is tied with it, and the cheapest of the tied trials per epoch wins (costs
+    within 10% of each other are equal, and the better accuracy then wins). Empty while no
+    trial reached ``learned``: the best of trials at chance is noise."""
     scored = [(value, -t.number, t) for t in finished
               if (value := _best_value(t)) is not None and value >= learned]  # fmt: skip
     if not scored:
         return {}
     best_value = max(value for value, _, _ in scored)
-    tied = [item for item in scored if item[0] >= best_value - standard_error(best_value, val_size)]
-    costs = {item[2].number: seconds_per_epoch(item[2]) for item in tied}
-    if all(cost is not None for cost in costs.values()):
+    ties = [item for item in scored if tied(best_value, item[0], val_size)]
+    costs = {item[2].number: item[2].user_attrs.get(SECONDS_PER_EPOCH_ATTR) for item in ties}
+    if all(cost for cost in costs.values()):
         cheapest = min(costs.values())
-        tied = [item for item in tied if costs[item[2].number] <= 1.1 * cheapest]
-    return max(tied, key=lambda item: item[:2])[2].params
+        ties = [item for item in ties if costs[item[2].number] <= 1.1 * cheapest]
+    return max(ties, key=lambda item: item[:2])[2].params
 
 
-def standard_error(accuracy: float, val_size: int | None) -> float:
-    """The binomial standard error of ``accuracy`` measured on ``val_size`` images (0 when the
-    size is unknown: then nothing ties)."""
+def tied(best: float, other: float, val_size: int | None) -> bool:
+    """Whether accuracy ``other`` is within one standard error of its difference from
+    ``best``, both measured on the same ``val_size`` images (never, when the size is unknown):
+    on 288 images, 0.9861 and 0.9792 (two images apart) are tied, 0.9861 and 0.9688 are not."""
     if not val_size:
-        return 0.0
-    return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / val_size)
-
-
-def seconds_per_epoch(trial: FrozenTrial) -> float | None:
-    """What an epoch of ``trial`` cost: its training seconds over the epochs it trained (a
-    resumed trial's count from its checkpoint); None when the trial did not record them."""
-    seconds = trial.user_attrs.get("fit_seconds")
-    epochs = (trial.user_attrs.get("epochs_run") or 0) - (
-        trial.user_attrs.get("resumed_from_epoch") or 0
-    )
-    if seconds is None or epochs <= 0:
-        return None
-    return float(seconds) / epochs
+        return other >= best
+    variance = best * (1.0 - best) + other * (1.0 - other)
+    return best - other <= math.sqrt(max(variance, 0.0) / val_size)
 
 
 def _ended_at_chance(study: optuna.Study, learned: float) -> bool:

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import signal
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,9 @@ class TrialOutcome:
     epochs_run: int = 0
     resumed_from_epoch: int | None = None
     fit_seconds: float = 0.0
+    # The median epoch after this run's first (which also traces the step): what an epoch of
+    # this recipe costs, for the sampler to prefer the cheaper of recipes tied on val.
+    seconds_per_epoch: float | None = None
     failure_reason: str | None = None  # why it ended, for every outcome but complete
     early_stopped: bool = False
     retryable: bool = False  # a failure that may not happen again (see trial_loop.is_transient)
@@ -286,6 +290,7 @@ def _train(run: TrialRun) -> TrialOutcome:
     guard = _BatchGuard(run.should_stop)
     min_rise = PATIENCE_MIN_IMAGES / max(1, len(run.splits.y_val)) - 1e-9
     fit_started = time.perf_counter()
+    epoch_seconds: list[float] = []
     for epoch in range(state.epoch, config.epochs):
         learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         started = time.perf_counter()
@@ -299,6 +304,7 @@ def _train(run: TrialRun) -> TrialOutcome:
             shuffle=False,
         )  # the train stream shuffles itself
         seconds = time.perf_counter() - started
+        epoch_seconds.append(seconds)
         if guard.bad_loss is not None:
             outcome.status = TrialStatus.DIVERGED
             outcome.failure_reason = f"loss became {guard.bad_loss} in epoch {epoch + 1}"
@@ -358,6 +364,8 @@ def _train(run: TrialRun) -> TrialOutcome:
             )
             break
     outcome.fit_seconds = time.perf_counter() - fit_started
+    if epoch_seconds:
+        outcome.seconds_per_epoch = statistics.median(epoch_seconds[1:] or epoch_seconds)
     outcome.epochs_run = state.epoch
     if outcome.status == TrialStatus.INTERRUPTED:
         return outcome

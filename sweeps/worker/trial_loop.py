@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from search_spaces import SpaceError, load_space
 from storage import FAULTS, TrialStatus, WorkerState, records
 from storage.engine import scrub
-from storage.optuna_tables import BATCH_SIZE_ATTR
+from storage.optuna_tables import BATCH_SIZE_ATTR, SECONDS_PER_EPOCH_ATTR
 from storage.queries import recent_statuses, trial_counts
 from sweeps.artifacts import trial_folder
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
@@ -543,9 +543,10 @@ def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]
         "val_loss": outcome.val_loss,
         "best_epoch": outcome.best_epoch,
         "epochs_run": outcome.epochs_run,
-        # What the trial cost: the sampler prefers the cheaper of recipes tied on val.
         "fit_seconds": round(outcome.fit_seconds, 3) if outcome.fit_seconds else None,
-        "resumed_from_epoch": outcome.resumed_from_epoch,
+        SECONDS_PER_EPOCH_ATTR: (
+            round(outcome.seconds_per_epoch, 4) if outcome.seconds_per_epoch else None
+        ),
         "param_count": outcome.facts.get("param_count"),
         "status": str(outcome.status),
         "failure_reason": outcome.failure_reason,
