@@ -6,7 +6,8 @@ none it has: a store of those releases holds the tables of its first run, and th
 from no version through this revision brings it to schema 1 without copying a row.
 
 The tables are written out here, not taken from storage.models, which moves on with later
-revisions.
+revisions. Their float columns are Double, as SQLAlchemy 2.1 maps ``Mapped[float]`` (DOUBLE on
+SQLite, DOUBLE PRECISION on PostgreSQL).
 
 Revision ID: 1
 Revises:
@@ -47,17 +48,17 @@ sa.Table(
     sa.Column("is_baseline", sa.Boolean, nullable=False),
     sa.Column("retry_of", sa.Integer),
     sa.Column("resumed_from_epoch", sa.Integer),
-    sa.Column("val_accuracy", sa.Float),
-    sa.Column("val_loss", sa.Float),
-    sa.Column("test_accuracy", sa.Float),
-    sa.Column("test_loss", sa.Float),
+    sa.Column("val_accuracy", sa.Double),
+    sa.Column("val_loss", sa.Double),
+    sa.Column("test_accuracy", sa.Double),
+    sa.Column("test_loss", sa.Double),
     sa.Column("best_epoch", sa.Integer),
     sa.Column("epochs_run", sa.Integer, nullable=False),
     sa.Column("param_count", sa.Integer),
     sa.Column("input_shape", sa.String(64)),
     sa.Column("resized_from", sa.String(64)),
-    sa.Column("wall_seconds", sa.Float),
-    sa.Column("fit_seconds", sa.Float),
+    sa.Column("wall_seconds", sa.Double),
+    sa.Column("fit_seconds", sa.Double),
     sa.Column("failure_reason", sa.Text),
     sa.Column("checkpoint_dir", sa.Text),
     sa.Column("worker", sa.String(256)),
@@ -71,13 +72,13 @@ sa.Table(
     _tables,
     sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("loss", sa.Float),
-    sa.Column("accuracy", sa.Float),
-    sa.Column("val_loss", sa.Float),
-    sa.Column("val_accuracy", sa.Float),
-    sa.Column("learning_rate", sa.Float),
-    sa.Column("seconds", sa.Float),
-    sa.Column("images_per_second", sa.Float),
+    sa.Column("loss", sa.Double),
+    sa.Column("accuracy", sa.Double),
+    sa.Column("val_loss", sa.Double),
+    sa.Column("val_accuracy", sa.Double),
+    sa.Column("learning_rate", sa.Double),
+    sa.Column("seconds", sa.Double),
+    sa.Column("images_per_second", sa.Double),
     sa.Column("restored", sa.Boolean, nullable=False),
 )
 sa.Table(
@@ -106,7 +107,7 @@ sa.Table(
     sa.Column("trial_id", sa.Integer, nullable=False),
     sa.Column("split", sa.String(8), nullable=False),
     sa.Column("images", sa.Integer, nullable=False),
-    sa.Column("accuracy", sa.Float, nullable=False),
+    sa.Column("accuracy", sa.Double, nullable=False),
     sa.Column("confusion_json", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("trial_id", "split", name="uq_evaluation_trial_split"),
@@ -125,8 +126,8 @@ sa.Table(
     sa.Column("class_name", sa.String(256), nullable=False),
     sa.Column("support", sa.Integer, nullable=False),
     sa.Column("correct", sa.Integer, nullable=False),
-    sa.Column("precision", sa.Float, nullable=False),
-    sa.Column("recall", sa.Float, nullable=False),
+    sa.Column("precision", sa.Double, nullable=False),
+    sa.Column("recall", sa.Double, nullable=False),
 )
 sa.Table(
     "sweeps_ensemble",
@@ -134,8 +135,8 @@ sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("study_id", sa.Integer, nullable=False, index=True),
     sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("val_accuracy", sa.Float, nullable=False),
-    sa.Column("test_accuracy", sa.Float, nullable=False),
+    sa.Column("val_accuracy", sa.Double, nullable=False),
+    sa.Column("test_accuracy", sa.Double, nullable=False),
     sa.Column("model_path", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("study_id", "size", name="uq_ensemble_study_size"),
@@ -153,8 +154,8 @@ sa.Table(
     sa.Column("rank", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("trial_id", sa.Integer, nullable=False),
     sa.Column("number", sa.Integer, nullable=False),
-    sa.Column("val_accuracy", sa.Float),
-    sa.Column("test_accuracy", sa.Float),
+    sa.Column("val_accuracy", sa.Double),
+    sa.Column("test_accuracy", sa.Double),
 )
 sa.Table(
     "sweeps_refit",
@@ -164,9 +165,9 @@ sa.Table(
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("epochs", sa.Integer, nullable=False),
     sa.Column("train_images", sa.Integer, nullable=False),
-    sa.Column("test_accuracy", sa.Float, nullable=False),
-    sa.Column("test_loss", sa.Float, nullable=False),
-    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("test_accuracy", sa.Double, nullable=False),
+    sa.Column("test_loss", sa.Double, nullable=False),
+    sa.Column("seconds", sa.Double, nullable=False),
     sa.Column("model_path", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
