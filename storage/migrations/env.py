@@ -10,7 +10,7 @@ from storage.schema import VERSION_TABLE
 
 def _ours(name: str | None, type_: str, _parents: dict) -> bool:
     """Autogenerate compares our tables only: Optuna's share the database and are its own."""
-    return type_ != "table" or (name or "").startswith("sweeps_") and name != VERSION_TABLE
+    return type_ != "table" or (str(name).startswith("sweeps_") and name != VERSION_TABLE)
 
 
 context.configure(
