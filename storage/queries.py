@@ -1,6 +1,8 @@
 """The queries behind ``sweeps best / show / studies / status``: SQL and pandas, no TensorFlow.
 
-Selection is by validation accuracy only; test metrics ride along for reporting.
+Selection is by validation accuracy only; test metrics ride along for reporting. Every read
+of Optuna's tables checks first that they are at a version this SQL was written for
+(storage.optuna_schema, once per engine).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from storage.models import (
     TrialStatus,
     WorkerRecord,
 )
+from storage.optuna_schema import check_optuna_schema
 from storage.optuna_tables import (
     BATCH_SIZE_ATTR,
     OptunaState,
@@ -98,6 +101,7 @@ def optuna_study_names(engine: Engine) -> list[str]:
     inspector = sa.inspect(engine)
     if not inspector.has_table(optuna_studies.name):
         return []
+    check_optuna_schema(engine)
     query = sa.select(optuna_studies.c.study_name).order_by(optuna_studies.c.study_id)
     if inspector.has_table(Sweep.__tablename__):
         query = query.where(optuna_studies.c.study_id.not_in(sa.select(Sweep.study_id)))
@@ -138,6 +142,7 @@ class TrialCounts:
 def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
     """Count a study's trials: the budget and the queue from Optuna's table (without Optuna),
     the outcomes from ours."""
+    check_optuna_schema(engine)
     by_state = (
         sa.select(trials.c.state, sa.func.count())
         .where(trials.c.study_id == study_id)
@@ -216,6 +221,7 @@ def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str,
     """Decoded Optuna parameters of the given trials, by trial id."""
     if not trial_ids:
         return {}
+    check_optuna_schema(engine)
     query = (
         sa.select(
             trial_params.c.trial_id,
@@ -248,6 +254,7 @@ def _decoder(distribution_json: str) -> Callable[[float], Any]:
 
 def study_params(engine: Engine, study_id: int) -> dict[int, dict[str, Any]]:
     """Decoded parameters of every trial of a study, by trial id (one query, no id list)."""
+    check_optuna_schema(engine)
     query = (
         sa.select(
             trial_params.c.trial_id,
@@ -385,6 +392,7 @@ class TrialDetail:
 
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
+    check_optuna_schema(engine)
     with session_scope(engine) as session:
         query = sa.select(TrialResult).where(
             TrialResult.study_id == sweep.study_id, TrialResult.number == number

@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 
 from storage.engine import session_scope
 from storage.models import (
-    Base,
     ClassMetric,
     Ensemble,
     EnsembleMember,
@@ -25,11 +24,11 @@ from storage.models import (
     WorkerState,
     utcnow,
 )
+from storage.optuna_schema import check_optuna_schema
 from storage.optuna_tables import FINISHED_STATES, trials
 
 __all__ = [
     "claim_slot",
-    "create_schema",
     "create_sweep",
     "delete_sweep",
     "finish_result",
@@ -48,11 +47,6 @@ __all__ = [
     "update_config",
     "update_result",
 ]
-
-
-def create_schema(engine: Engine) -> None:
-    """Create our tables. Run once by whoever creates the study, before any worker starts."""
-    Base.metadata.create_all(engine)
 
 
 def update_config(engine: Engine, study_id: int, config_json: str) -> None:
@@ -133,6 +127,7 @@ def reconcile_claims(engine: Engine, study_id: int) -> int:
 
     Run after reaping dead workers, whose slots would otherwise stay taken for good.
     """
+    check_optuna_schema(engine)  # before the transaction: its first call opens a connection
     with session_scope(engine) as session:
         connection = session.connection()
         held = session.scalar(
@@ -228,11 +223,11 @@ def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: 
 
 
 # After the sweep: evaluations, ensembles, refits. -----------------------------------------
-
-
-def _ensure_tables(engine: Engine, *models: type[Base]) -> None:
-    """Create these tables if the store predates them (a store made before they existed)."""
-    Base.metadata.create_all(engine, tables=[model.__table__ for model in models])
+# Their tables are part of schema 1. The releases before versioning created them only when
+# first written; a store of theirs that lacks them gets them from its upgrade through revision
+# 1 (storage/migrations), which every writer runs when it opens the store
+# (storage.schema.upgrade_schema), so none is created here on the way: one place says which
+# tables a store has, and the version it records stays true.
 
 
 def record_evaluation(
@@ -250,7 +245,6 @@ def record_evaluation(
     ``classes`` holds one dict per class in label order: class_name, support, correct,
     precision, recall.
     """
-    _ensure_tables(engine, Evaluation, ClassMetric)
     with session_scope(engine) as session:
         old = session.scalar(
             sa.select(Evaluation.id).where(
@@ -287,7 +281,6 @@ def record_ensemble(
 ) -> None:
     """Store an ensemble of ``len(members)`` trials, replacing the study's earlier one of that
     size. ``members`` are dicts of trial_id, number, val_accuracy, test_accuracy, best first."""
-    _ensure_tables(engine, Ensemble, EnsembleMember)
     with session_scope(engine) as session:
         old = session.scalar(
             sa.select(Ensemble.id).where(
@@ -314,6 +307,5 @@ def record_ensemble(
 
 def record_refit(engine: Engine, *, trial_id: int, **values: Any) -> None:
     """Store a trial's refit (see :class:`storage.models.Refit`), replacing an earlier one."""
-    _ensure_tables(engine, Refit)
     with session_scope(engine) as session:
         session.merge(Refit(trial_id=trial_id, created_at=utcnow(), **values))

@@ -31,7 +31,8 @@ class DatasetError(SweepsError):
 
 
 class StorageError(SweepsError):
-    """A storage URL is malformed or unreachable, or a study does not exist."""
+    """A storage URL is malformed or unreachable, a study does not exist, or the store's
+    tables are at a schema this sweeps cannot use (written by a newer one, say)."""
 
 
 class TrialFailedError(Exception):

@@ -19,7 +19,7 @@ from storage.engine import engine_options, harden_sqlite
 from storage.models import Sweep
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from storage.queries import find_sweep
-from storage.records import create_schema, create_sweep
+from storage.records import create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
@@ -173,14 +173,13 @@ def create_study(
     Creating the schema here, once, avoids the crash of several processes creating a fresh
     SQLite schema at the same moment (optuna#820).
     """
-    url, engine = open_store(storage)
-    # Two runs that create a fresh store at once race on its tables and Optuna's schema stamp
+    url, engine = open_store(storage)  # our tables, created or upgraded: one process at a time
+    # Two runs that create a fresh store at once race on Optuna's tables and its schema stamp
     # (optuna#820): the loser's CREATE TABLE or stamp meets the winner's; a second try finds
     # them all and creates nothing.
     for attempt in range(3):
         try:
             optuna_storage = _optuna_storage(url)
-            create_schema(engine)
             break
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
             if attempt == 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
@@ -9,7 +10,9 @@ from sqlalchemy.engine import Engine, make_url
 from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
 from storage.engine import read_only_engine
 from storage.models import Sweep
+from storage.optuna_schema import check_optuna_schema
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
+from storage.schema import SchemaVersionError, check_readable, upgrade_schema
 from sweeps.errors import StorageError
 from sweeps.phrasing import next_step, option, sweeps_command
 
@@ -21,11 +24,14 @@ def _start() -> str:
 
 
 def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
-    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError.
+    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError, and
+    so does a store whose tables (ours or Optuna's) are at a version this code cannot use.
 
     With ``must_exist`` the store is opened read-only, as the query commands need: a SQLite
     file that is not there is an error rather than created empty, and nothing in an existing
     one (its journal mode included) is changed, so a store in a read-only folder works.
+    Otherwise it is opened for writing, and our tables are created or upgraded to this code's
+    schema first; an upgrade is reported in one line on stderr.
     """
     try:
         url = normalize_url(storage)
@@ -40,7 +46,15 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
         else:
             engine = create_engine(url)
         check_reachable(engine)
-    except StorageURLError as exc:
+        check_optuna_schema(engine)  # first: a store we cannot read is left as it was
+        if must_exist:
+            with engine.connect() as connection:
+                check_readable(connection)
+        else:
+            upgraded = upgrade_schema(engine)
+            if upgraded:
+                print(upgraded, file=sys.stderr)
+    except (StorageURLError, SchemaVersionError) as exc:
         raise StorageError(str(exc)) from None
     return url, engine
 

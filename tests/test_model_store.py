@@ -1,5 +1,6 @@
 """The tables of evaluations, ensembles and refits, on SQLite and on PostgreSQL: written, read
-back, replaced rather than duplicated, and created on a store that predates them."""
+back, replaced rather than duplicated, and created when a store that predates them is upgraded
+(as every writer upgrades it on opening it: storage.schema)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from storage.records import (
     record_evaluation,
     record_refit,
 )
+from storage.schema import upgrade_schema
 
 CLASSES = [
     {"class_name": "cat", "support": 3, "correct": 2, "precision": 1.0, "recall": 2 / 3},
@@ -43,6 +45,7 @@ def engine(request, tmp_path):
 
 def test_an_evaluation_is_stored_per_split_and_replaced(engine) -> None:
     assert evaluations_of(engine, 10) == {}  # its table does not exist yet: nothing, no error
+    upgrade_schema(engine)
     for accuracy in (0.5, 0.8):  # evaluating again replaces
         record_evaluation(
             engine,
@@ -84,6 +87,7 @@ def test_an_evaluation_is_stored_per_split_and_replaced(engine) -> None:
 
 def test_an_ensemble_is_one_row_per_size_with_its_members(engine) -> None:
     assert ensembles_of(engine).empty
+    upgrade_schema(engine)
     members = [
         {"trial_id": 20 + n, "number": n, "val_accuracy": 0.9 - n / 10, "test_accuracy": 0.5}
         for n in (3, 1, 2)
@@ -109,6 +113,7 @@ def test_an_ensemble_is_one_row_per_size_with_its_members(engine) -> None:
 
 def test_a_refit_is_linked_to_its_trial_and_replaced(engine) -> None:
     assert refit_of(engine, 30) is None
+    upgrade_schema(engine)
     for accuracy in (0.5, 0.75):
         record_refit(
             engine,

@@ -13,12 +13,12 @@ from storage.models import Sweep, TrialResult, WorkerRecord
 from storage.queries import ranked_trials
 from storage.records import (
     claim_slot,
-    create_schema,
     create_sweep,
     reconcile_claims,
     register_worker,
     release_slot,
 )
+from storage.schema import upgrade_schema
 
 
 def test_paths_become_sqlite_urls_and_bad_urls_are_named(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def _claimer(url: str, study_id: int, worker_id: int, start, results) -> None:
 
 def _race(url: str, processes: int, budget: int) -> list[int]:
     engine = create_engine(url)
-    create_schema(engine)
+    upgrade_schema(engine)
     create_sweep(engine, 1, "race", "{}", budget)
     workers = [register_worker(engine, 1, "host", 1000 + i, "cpu") for i in range(processes)]
     context = mp.get_context("spawn")
@@ -72,7 +72,7 @@ def test_processes_racing_on_postgresql_take_exactly_the_budget(postgres_url) ->
 
 def test_release_and_reconcile_keep_the_counter_honest(tmp_path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     create_sweep(engine, 1, "s", "{}", 2)
     a = register_worker(engine, 1, "h", 1, "cpu")
     b = register_worker(engine, 1, "h", 2, "cpu")
@@ -94,7 +94,7 @@ def test_release_and_reconcile_keep_the_counter_honest(tmp_path) -> None:
 def test_ranking_uses_validation_only(tmp_path) -> None:
     """Scripted results: the best test accuracy must not lift a trial's rank."""
     engine = create_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    create_schema(engine)
+    upgrade_schema(engine)
     create_sweep(engine, 1, "s", "{}", 5)
     scripted = [  # number, status, val, test
         (0, "complete", 0.90, 0.99),
