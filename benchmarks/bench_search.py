@@ -3,12 +3,13 @@
     python benchmarks/bench_search.py [--space mnist_cnn] [--dataset digits] [--trials 16]
         [--epochs 20] [--patience 5] [--seeds 0 1 2] [--tuners random bayesian hyperband]
 
-Every searcher sees the same space (the project's own module, through `as_hypermodel`), the
-same splits (`load_splits` with the same seed), the same epoch cap and the same early stopping
-on validation accuracy. For each seed it prints the best validation accuracy, the test accuracy
-of that trial, how many trials ended below 0.5 validation accuracy, the total epochs trained,
-the wall time, and for `sweeps` the epochs it needed to first reach each tuner's best
-validation accuracy. Prints figures; asserts nothing (CI does not run it).
+Every searcher sees the same space and trains it by the same trial recipe (KerasTuner through
+`sweeps.worker.hypermodel.TrialHyperModel`), the same splits (`load_splits` with the same
+seed), the same epoch cap and the same early stopping on validation accuracy. For each seed it
+prints the best validation accuracy, the test accuracy of that trial, how many trials ended
+below 0.5 validation accuracy, the total epochs trained, the wall time, and for `sweeps` the
+epochs it needed to first reach each tuner's best validation accuracy. Prints figures; asserts
+nothing (CI does not run it).
 """
 
 from __future__ import annotations
@@ -71,80 +72,50 @@ def run_keras_tuner(args: argparse.Namespace, seed: int, folder: Path, kind: str
     import keras
     import keras_tuner as kt
 
-    from search_spaces import InputSpec, load_space, tunables
-    from sweeps.data import (
-        Augmentation,
-        PipelineOptions,
-        auto_val_fraction,
-        dataset_info,
-        load_splits,
-        make_pipelines,
-    )
+    from search_spaces import load_space, tunables
+    from sweeps.data import auto_val_fraction, dataset_info, load_splits
+    from sweeps.trial_questions import TrialSettings
+    from sweeps.worker.hypermodel import TrialHyperModel
 
     space = load_space(args.space)
     # The validation share sweeps chooses for this dataset, so both select on the same split.
     fraction = auto_val_fraction(dataset_info(args.dataset).train_size)
     splits = load_splits(args.dataset, val_fraction=fraction, seed=seed)
-    shape = tuple(int(d) for d in splits.x_train.shape[1:])
-    target, channels = space.input_size_for(shape), space.channels_for(shape[2])
-    spec = InputSpec((*(target or shape[:2]), channels or shape[2]), splits.info.num_classes)
     epochs_trained: list[int] = []
 
     # The same space sweeps searches, ranges fitted to the same budget; only the learning-rate
     # range test is sweeps' own.
     budget = tunables.TrainingBudget(len(splits.y_train), args.epochs)
+    settings = TrialSettings(epochs=args.epochs, seed=seed, budget=budget)
 
-    def pipelines(hp: kt.HyperParameters):
-        recipe = tunables.ask_training(
-            hp, space.baseline, normalization=space.info.normalization,
-            augmentations=space.info.augmentations, budget=budget,
-        )  # fmt: skip
-        options = PipelineOptions(
-            batch_size=recipe.batch_size, normalization=recipe.normalization,
-            target_size=target, channels=channels, shuffle_seed=seed,
-            augmentation=Augmentation(recipe.flip, recipe.translation, recipe.rotation),
-            drop_remainder=True,
-        )  # fmt: skip
-        return recipe, make_pipelines(splits, options)
-
-    class SpaceModel(kt.HyperModel):
-        def build(self, hp):
-            recipe, _ = pipelines(hp)
-            model = space.build(hp, spec)
-            steps = len(splits.y_train) // recipe.batch_size
-            return tunables.compile_model(model, recipe, steps, args.epochs)
-
+    class SpaceModel(TrialHyperModel):
         def fit(self, hp, model, *fit_args, callbacks=None, **kwargs):
-            _, (train, val, _) = pipelines(hp)
             stop = keras.callbacks.EarlyStopping(
                 "val_accuracy", patience=args.patience, mode="max", restore_best_weights=True
             )
-            history = model.fit(
-                train, validation_data=val, epochs=kwargs.get("epochs", args.epochs),
-                initial_epoch=kwargs.get("initial_epoch", 0),
-                callbacks=[*(callbacks or []), stop], verbose=0,
-            )  # fmt: skip
+            history = super().fit(hp, model, *fit_args, callbacks=[*(callbacks or []), stop],
+                                  **kwargs)  # fmt: skip
             epochs_trained.append(len(history.history["val_accuracy"]))
             return history
 
+    hypermodel = SpaceModel(space, splits, settings)
     common = dict(
         objective=kt.Objective("val_accuracy", "max"), directory=str(folder),
         project_name=f"{kind}-{seed}", seed=seed, overwrite=True,
     )  # fmt: skip
     if kind == "random":
-        tuner = kt.RandomSearch(SpaceModel(), max_trials=args.trials, **common)
+        tuner = kt.RandomSearch(hypermodel, max_trials=args.trials, **common)
     elif kind == "bayesian":
-        tuner = kt.BayesianOptimization(SpaceModel(), max_trials=args.trials, **common)
+        tuner = kt.BayesianOptimization(hypermodel, max_trials=args.trials, **common)
     else:
-        tuner = kt.Hyperband(SpaceModel(), max_epochs=args.epochs, factor=3, **common)
+        tuner = kt.Hyperband(hypermodel, max_epochs=args.epochs, factor=3, **common)
     started = time.perf_counter()
     tuner.search(epochs=args.epochs, verbose=0)
     wall = time.perf_counter() - started
     finished = [t for t in tuner.oracle.trials.values() if t.score is not None]
     best_trial = max(finished, key=lambda t: t.score)
     best_model = tuner.load_model(best_trial)
-    _, (_, _, test) = pipelines(best_trial.hyperparameters)
-    _, its_test = best_model.evaluate(test, verbose=0)
+    _, its_test = best_model.evaluate(hypermodel.trial_of(best_model).test, verbose=0)
     scores = [t.score for t in finished]
     return Result(
         kind, seed, float(best_trial.score), float(its_test), sum(s < 0.5 for s in scores),

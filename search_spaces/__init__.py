@@ -7,7 +7,6 @@ A space is a module with ``INFO``, ``BASELINE`` and ``build(hp, spec)``; see
 from __future__ import annotations
 
 from search_spaces.base import InputSpec, SearchSpace, SpaceInfo
-from search_spaces.hypermodel import as_hypermodel
 from search_spaces.registry import (
     BUILTIN_SPACES,
     ENTRY_POINT_GROUP,
@@ -24,7 +23,6 @@ __all__ = [
     "SearchSpace",
     "SpaceError",
     "SpaceInfo",
-    "as_hypermodel",
     "check_baseline",
     "load_space",
     "space_names",

@@ -1,10 +1,12 @@
-"""Describe a space's tunables (names, ranges, defaults) by building it once under KerasTuner."""
+"""Describe a space's tunables (names, ranges, defaults) by asking them as a trial does, once,
+under KerasTuner (:func:`sweeps.trial_questions.every_question`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from search_spaces import InputSpec, SearchSpace, tunables
+from search_spaces import SearchSpace
+from sweeps.trial_questions import every_question
 
 __all__ = ["describe_tunables"]
 
@@ -31,21 +33,8 @@ def describe_tunables(space: SearchSpace) -> list[dict[str, str]]:
     from sweeps.tf_logs import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    import keras
-    import keras_tuner as kt
-
-    hp = kt.HyperParameters()
-    tunables.ask_training(
-        hp,
-        space.baseline,
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-    )
-    channels = max(space.info.channels)
-    space.build(hp, InputSpec((*space.info.min_input, channels), 10))
-    keras.backend.clear_session()
     rows = []
-    for parameter in hp.space:
+    for parameter in every_question(space):
         kind, values = _describe(parameter)
         condition = ""
         for c in parameter.conditions:

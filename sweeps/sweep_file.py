@@ -379,23 +379,11 @@ def load_sweep_file(path: str | Path) -> SweepFile:
 
 def _asked_ranges(reference: str, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every hyperparameter the space asks, with its range (runs in the child process)."""
-    import keras
-    import keras_tuner as kt
+    from search_spaces import load_space
+    from sweeps.trial_questions import every_question
 
-    from search_spaces import InputSpec, load_space, tunables
-
-    space = load_space(reference)
-    hp = kt.HyperParameters()
-    tunables.ask_training(
-        hp,
-        {**space.baseline, **defaults},
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-    )
-    space.build(hp, InputSpec((*space.info.min_input, max(space.info.channels)), 10))
-    keras.backend.clear_session()
     ranges = {}
-    for parameter in hp.space:
+    for parameter in every_question(load_space(reference), defaults):
         config = parameter.get_config()
         config.pop("conditions", None)
         ranges[parameter.name] = {"kind": type(parameter).__name__, **config}

@@ -82,16 +82,14 @@ def test_enqueued_values_are_what_the_space_gets() -> None:
 
 @pytest.mark.slow
 def test_keras_tuners_own_tuner_runs_a_space(tmp_path) -> None:
-    """The same build(hp, spec) runs under KerasTuner's RandomSearch, on real digits."""
-    from search_spaces import InputSpec, as_hypermodel, load_space
-    from sweeps.data import PipelineOptions, load_splits, make_pipelines
+    """The same build(hp, spec) runs under KerasTuner's RandomSearch, on real digits, built,
+    compiled and fed by the sweeps trial recipe."""
+    from search_spaces import load_space
+    from sweeps.data import load_splits
+    from sweeps.trial_questions import TrialSettings
+    from sweeps.worker.hypermodel import TrialHyperModel
 
-    splits = load_splits("digits")
-    train, val, _ = make_pipelines(splits, PipelineOptions(batch_size=64))
-    space = load_space("mnist_cnn")
-    hypermodel = as_hypermodel(
-        space, InputSpec((8, 8, 1), 10), epochs=1, steps_per_epoch=len(splits.y_train) // 64 + 1
-    )
+    hypermodel = TrialHyperModel(load_space("mnist_cnn"), load_splits("digits"), TrialSettings(1))
     tuner = kt.RandomSearch(
         hypermodel,
         objective="val_accuracy",
@@ -100,7 +98,11 @@ def test_keras_tuners_own_tuner_runs_a_space(tmp_path) -> None:
         project_name="kt",
         seed=0,
     )
-    tuner.search(train, validation_data=val, epochs=1, verbose=0)
+    tuner.search(epochs=1, verbose=0)
     best = tuner.get_best_hyperparameters(1)[0]
     assert best.get("optimizer") in ("sgd", "nesterov", "adam", "adamax", "adadelta", "rmsprop")
     assert tuner.oracle.get_best_trials(1)[0].score is not None
+    model = tuner.load_model(tuner.oracle.get_best_trials(1)[0])
+    trial = hypermodel.trial_of(model)  # its own test stream, at its own batch size
+    assert trial.recipe.batch_size == best.get("batch_size")
+    assert 0.0 <= model.evaluate(trial.test, verbose=0)[1] <= 1.0

@@ -226,3 +226,60 @@ def test_the_status_check_catches_a_hand_written_status() -> None:
     assert _status_literals(ast.parse("q.where(T.status.in_(('complete', 'pruned')))")) == [1]
     assert _status_literals(ast.parse("set_worker(e, w, state='dead')")) == [1]
     assert _status_literals(ast.parse("row = {'failed': counts.failed}")) == []
+
+
+# One trial recipe: each step of building a trial is called from one module, so the trainer,
+# the range test, refit, export, the preflight, the KerasTuner adapter and the benchmark cannot
+# drift apart. The questions are asked in the TensorFlow-free module the catalog and the
+# sweep-file check share; the rest happens in the worker's recipe.
+RECIPE_STEPS = {
+    "ask_training": "sweeps.trial_questions",
+    "set_random_seed": "sweeps.worker.recipe",
+    "make_pipelines": "sweeps.worker.recipe",
+    "compile_model": "sweeps.worker.recipe",
+}
+
+
+def _recipe_step_calls(name: str, tree: ast.AST) -> list[str]:
+    """Calls in module ``name`` of a recipe step that belongs to another module."""
+    offenders = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        called = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+        if called in RECIPE_STEPS and RECIPE_STEPS[called] != name:
+            offenders.append(f"{name}:{node.lineno} calls {called}")
+    return offenders
+
+
+def test_a_trial_is_built_in_one_place() -> None:
+    sources = {**_modules()}
+    for path in (REPO / "benchmarks").glob("*.py"):
+        sources[f"benchmarks.{path.stem}"] = path
+    offenders = []
+    for name, path in sources.items():
+        offenders += _recipe_step_calls(name, ast.parse(path.read_text()))
+    assert not offenders, offenders
+    called = {
+        step
+        for name in set(RECIPE_STEPS.values())
+        for node in ast.walk(ast.parse(sources[name].read_text()))
+        if isinstance(node, ast.Call)
+        for step in [getattr(node.func, "id", None) or getattr(node.func, "attr", None)]
+        if step in RECIPE_STEPS
+    }
+    assert called == set(RECIPE_STEPS), "a step is no longer where this check looks for it"
+
+
+def test_the_recipe_check_catches_a_step_called_elsewhere() -> None:
+    def offenders(code: str, name: str = "sweeps.worker.refit") -> list[str]:
+        return _recipe_step_calls(name, ast.parse(code))
+
+    assert offenders("tunables.compile_model(model, recipe, 10, 3)")
+    assert offenders("from search_spaces.tunables import ask_training\nask_training(hp, {})")
+    assert offenders("train, val, test = make_pipelines(splits, options)")
+    assert offenders("keras.utils.set_random_seed(0)")
+    assert not offenders("make_pipelines(splits, options)", "sweeps.worker.recipe")
+    assert not offenders("ask_training(hp, {})", "sweeps.trial_questions")
+    assert offenders("ask_training(hp, {})", "sweeps.worker.recipe")
+    assert not offenders("build_trial(space, hp, splits, settings)")

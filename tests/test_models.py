@@ -58,9 +58,9 @@ def _pipeline_predictions(study: sweeps.Study, number: int) -> np.ndarray:
     splits = _splits(study)
     rebuilt = rebuild_network(spec, splits)
     folder = Path(spec.checkpoint_dir)
-    assert checkpoint.restore_best(folder, rebuilt.network, checkpoint.load_state(folder))
-    _, _, test_ds = make_pipelines(splits, rebuilt.plan)
-    return np.asarray(rebuilt.network.predict(test_ds, verbose=0)).argmax(axis=1)
+    assert checkpoint.restore_best(folder, rebuilt.model, checkpoint.load_state(folder))
+    _, _, test_ds = make_pipelines(splits, rebuilt.options)
+    return np.asarray(rebuilt.model.predict(test_ds, verbose=0)).argmax(axis=1)
 
 
 FRESH_PROCESS = textwrap.dedent("""
@@ -390,8 +390,9 @@ def _params_with(spec, splits, optimizer: str, schedule: str, seed: int) -> dict
 
     from search_spaces import load_space
     from search_spaces.tunables import learning_rate_range
+    from sweeps.trial_questions import settings_for_trial
     from sweeps.worker.hp_adapter import OptunaHyperParameters
-    from sweeps.worker.trainer import ask_recipe, input_plan
+    from sweeps.worker.recipe import build_network
 
     space = load_space(spec.config.space)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -400,8 +401,7 @@ def _params_with(spec, splits, optimizer: str, schedule: str, seed: int) -> dict
     study.enqueue_trial({**fixed, "learning_rate": usual_rate})
     trial = study.ask()
     hp = OptunaHyperParameters(trial)
-    ask_recipe(hp, space, spec.config, splits)
-    space.build(hp, input_plan(space, splits)[0])
+    build_network(space, hp, splits, settings_for_trial(spec.config, splits, trial.number))
     return trial.params
 
 

@@ -71,8 +71,8 @@ def ensemble_trials(specs: list[TrialSpec], out: str | None = None) -> EnsembleR
     for rank, spec in enumerate(specs, start=1):
         rebuilt = restored_network(spec, splits)
         name = f"member_{rank}_trial_{spec.number}"
-        members.append(raw_image_model(rebuilt.network, rebuilt.plan, splits.x_train, name))
-        preprocessing.append(describe_input_path(rebuilt.plan, splits.x_train))
+        members.append(raw_image_model(rebuilt.model, rebuilt.options, splits.x_train, name))
+        preprocessing.append(describe_input_path(rebuilt.options, splits.x_train))
     model = ensemble_model(members, name=f"ensemble_of_{len(specs)}")
     # One pass gives the ensemble's logits and every member's.
     scoring = keras.Model(model.input, [model.output, *[m(model.input) for m in members]])

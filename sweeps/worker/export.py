@@ -1,7 +1,8 @@
 """A trial's network, rebuilt from its parameters, as a model that takes the dataset's raw images.
 
-The network is built exactly as its trial built it: the same parameters answered through the
-same :class:`~sweeps.worker.hp_adapter.OptunaHyperParameters` adapter (from an
+The network is built exactly as its trial built it, by the trial's own recipe
+(:func:`sweeps.worker.recipe.build_network`): the same parameters answered through the same
+:class:`~sweeps.worker.hp_adapter.OptunaHyperParameters` adapter (from an
 ``optuna.trial.FixedTrial``), the same seed, the same input plan; its best-validation weights
 come from the trial's checkpoint. In front of it goes the trial's input path as Keras
 operations, the pipeline's ``prepare`` step by step (:mod:`sweeps.data.pipeline`): cast to
@@ -21,7 +22,6 @@ JSON file beside it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +31,16 @@ import optuna
 from keras import layers, ops
 
 from search_spaces import SearchSpace, load_space
-from search_spaces.tunables import TrainingRecipe
 from sweeps.data import PipelineOptions, Splits, load_splits
 from sweeps.data.pipeline import train_stats
 from sweeps.errors import ConfigError
 from sweeps.model_tasks import ExportResult, InputContract, TrialSpec, metadata_path
+from sweeps.trial_questions import TrialSettings, settings_for_trial
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
-from sweeps.worker.trainer import ask_recipe, input_plan
+from sweeps.worker.recipe import Network, build_network
 
 __all__ = [
-    "Rebuilt",
     "describe_input_path",
     "export_model",
     "input_contract",
@@ -51,6 +50,7 @@ __all__ = [
     "rebuild_network",
     "restored_network",
     "save_with_metadata",
+    "trial_answers",
     "trial_model",
     "trial_splits",
     "uncompiled_copy",
@@ -78,38 +78,28 @@ def trial_splits(spec: TrialSpec) -> Splits:
     return load_splits(config.dataset, val_fraction=config.val_fraction, seed=config.seed)
 
 
-@dataclass
-class Rebuilt:
-    """A trial's network (untrained or loaded), its training recipe and its input plan."""
+def trial_answers(spec: TrialSpec, splits: Splits) -> tuple[SearchSpace, Any, TrialSettings]:
+    """The space, the trial's recorded answers and its settings: what the recipe
+    (:mod:`sweeps.worker.recipe`) rebuilds it from.
 
-    space: SearchSpace
-    network: keras.Model
-    recipe: TrainingRecipe
-    plan: PipelineOptions  # target size, channels and normalisation of the trial's pipeline
+    Raises:
+        search_spaces.SpaceError: the space cannot be loaded.
+    """
+    config = spec.config
+    space = load_space(config.space)
+    hp = OptunaHyperParameters(optuna.trial.FixedTrial(spec.params, number=spec.number))
+    return space, hp, settings_for_trial(config, splits, spec.number)
 
 
-def rebuild_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
+def rebuild_network(spec: TrialSpec, splits: Splits) -> Network:
     """Build the trial's network as its trial did: same seed, same answers, same input plan.
 
     Raises:
         search_spaces.SpaceError: the space cannot be loaded, or the stored parameters no
             longer fit it (the space changed since the sweep).
     """
-    config = spec.config
-    space = load_space(config.space)
-    keras.utils.set_random_seed(config.seed + spec.number)  # as train_trial: same initial weights
-    trial = optuna.trial.FixedTrial(spec.params, number=spec.number)
-    hp = OptunaHyperParameters(trial)
-    recipe = ask_recipe(hp, space, config, splits)
-    input_spec, plan, _ = input_plan(space, splits, config.weights)
-    network = space.build(hp, input_spec)
-    plan = PipelineOptions(
-        batch_size=recipe.batch_size,
-        normalization=recipe.normalization,
-        target_size=plan.target_size,
-        channels=plan.channels,
-    )
-    return Rebuilt(space, network, recipe, plan)
+    space, hp, settings = trial_answers(spec, splits)
+    return build_network(space, hp, splits, settings)
 
 
 def input_path(raw: Any, plan: PipelineOptions, x_train: np.ndarray) -> Any:
@@ -197,7 +187,7 @@ def input_contract(
     )
 
 
-def restored_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
+def restored_network(spec: TrialSpec, splits: Splits) -> Network:
     """The trial's network rebuilt with its best-validation weights.
 
     Raises:
@@ -207,7 +197,7 @@ def restored_network(spec: TrialSpec, splits: Splits) -> Rebuilt:
     rebuilt = rebuild_network(spec, splits)
     folder = Path(spec.checkpoint_dir or "")
     state = checkpoint.load_state(folder) if spec.checkpoint_dir else None
-    if state is None or not checkpoint.restore_best(folder, rebuilt.network, state):
+    if state is None or not checkpoint.restore_best(folder, rebuilt.model, state):
         raise ConfigError(
             f"trial {spec.number} of {spec.study!r} has no saved weights in "
             f"{spec.checkpoint_dir!r} (its checkpoint files are missing or unreadable); "
@@ -225,7 +215,7 @@ def uncompiled_copy(spec: TrialSpec, splits: Splits, trained: keras.Model) -> ke
     plain Keras cannot load (not even with ``compile=False``: that covers the outer model
     only), and the optimizer's slots, which double the file. The copy has neither.
     """
-    network = rebuild_network(spec, splits).network
+    network = rebuild_network(spec, splits).model
     network.set_weights(trained.get_weights())
     return network
 
@@ -248,7 +238,7 @@ def trial_model(spec: TrialSpec, splits: Splits, name: str | None = None) -> ker
     """
     rebuilt = restored_network(spec, splits)
     return raw_image_model(
-        rebuilt.network, rebuilt.plan, splits.x_train, name or f"trial_{spec.number}"
+        rebuilt.model, rebuilt.options, splits.x_train, name or f"trial_{spec.number}"
     )
 
 
@@ -284,6 +274,6 @@ def export_model(spec: TrialSpec, out: str) -> ExportResult:
     use_gpu_memory_growth()
     splits = trial_splits(spec)
     rebuilt = restored_network(spec, splits)
-    model = raw_image_model(rebuilt.network, rebuilt.plan, splits.x_train, f"trial_{spec.number}")
-    contract = input_contract(describe_input_path(rebuilt.plan, splits.x_train), splits)
+    model = raw_image_model(rebuilt.model, rebuilt.options, splits.x_train, f"trial_{spec.number}")
+    contract = input_contract(describe_input_path(rebuilt.options, splits.x_train), splits)
     return save_with_metadata(model, out, spec.metadata(list(splits.class_names)), contract)

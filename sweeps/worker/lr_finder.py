@@ -10,7 +10,6 @@ cannot train in the steps a trial gets, or that diverge.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,7 +17,9 @@ import keras
 import numpy as np
 
 from search_spaces import SearchSpace, tunables
-from sweeps.data import PipelineOptions, Splits, make_pipelines
+from sweeps.data import Splits
+from sweeps.trial_questions import RateRamp, TrialSettings
+from sweeps.worker.recipe import build_trial
 
 __all__ = ["FAMILIES", "RangeTest", "affordable", "run_range_tests", "suggest_range"]
 
@@ -122,43 +123,26 @@ def _test_family(
 ) -> RangeTest:
     import keras_tuner as kt
 
-    from sweeps.worker.trainer import input_plan
-
-    keras.utils.set_random_seed(seed)
     # The baseline network and recipe, with this family's optimizer and a constant rate that
-    # the loop below drives: Fixed values are what KerasTuner answers later questions with.
+    # the ramp replaces: Fixed values are what KerasTuner answers later questions with.
     hp = kt.HyperParameters()
     hp.Fixed("optimizer", REPRESENTATIVES[family])
     hp.Fixed("schedule", "constant")
     hp.Fixed("momentum", 0.9)
-    recipe = tunables.ask_training(
-        hp, space.baseline, normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-    )  # fmt: skip
-    spec, options, _ = input_plan(space, splits)
-    model = space.build(hp, spec)
-    # The rate grows by a constant factor every step: the exponential schedule with one step
-    # per "epoch" is exactly that.
+    # The rate grows by a constant factor every step, from the family's lower bound to ten
+    # times its upper; the loss is measured on the plain images (no augmentation), in equal
+    # batches (_LossRecorder's arithmetic needs them).
     start, end = bounds[0], bounds[1] * 10
     growth = (end / start) ** (1 / (STEPS - 1))
-    testing = dataclasses.replace(
-        recipe, learning_rate=start, schedule="exponential",
-        schedule_args={"rate": growth, "every": 1},
-    )  # fmt: skip
-    tunables.compile_model(model, testing, steps_per_epoch=1, epochs=STEPS)
-    train, _, _ = make_pipelines(
-        splits,
-        PipelineOptions(
-            batch_size=recipe.batch_size, normalization=recipe.normalization,
-            target_size=options.target_size, channels=options.channels, shuffle_seed=seed,
-            drop_remainder=True,  # equal batches: _LossRecorder's arithmetic needs them
-        ),
-    )  # fmt: skip
+    settings = TrialSettings(
+        epochs=STEPS, seed=seed, augment=False, rate_ramp=RateRamp(start, growth)
+    )
+    trial = build_trial(space, hp, splits, settings)
     rates = [start * growth**i for i in range(STEPS)]
     # One fit call for all the steps: a train_on_batch call per step cost 4x the time.
     recorder = _LossRecorder()
-    model.fit(
-        train.repeat(), steps_per_epoch=STEPS, epochs=1, callbacks=[recorder], verbose=0,
+    trial.model.fit(
+        trial.train.repeat(), steps_per_epoch=STEPS, epochs=1, callbacks=[recorder], verbose=0,
         shuffle=False,  # the stream shuffles itself
     )  # fmt: skip
     losses = recorder.losses

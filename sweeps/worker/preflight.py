@@ -7,12 +7,14 @@ space file that ends the process when imported, a ``build`` that raises, a BASEL
 outside its own question's choices, a weights file of another architecture, an image that
 TensorFlow's decoder (the one training uses) cannot read. It does what a worker does, with the
 worker's own parts: the space import, ``load_splits``, the Optuna adapter with the baseline
-enqueued, ``input_plan`` and ``space.build``, then one forward pass.
+enqueued, the trial's recipe up to its network (:func:`sweeps.worker.recipe.build_network`),
+then one forward pass.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -27,6 +29,7 @@ from search_spaces import SearchSpace, SpaceError, load_space
 from sweeps.config import SweepConfig
 from sweeps.data import Splits, load_splits
 from sweeps.tf_logs import SHOW_ENV
+from sweeps.trial_questions import ask_trial_questions, settings_for_trial
 
 if TYPE_CHECKING:
     from sweeps.worker.hp_adapter import OptunaHyperParameters
@@ -112,10 +115,11 @@ def _build(
     weights: str | None,
 ) -> tuple[Any, tuple[int, ...]]:  # fmt: skip
     """The trainer's first steps: the training questions, the input plan, the build."""
-    from sweeps.worker.trainer import ask_recipe, input_plan
+    from sweeps.worker.recipe import build_network
 
-    try:
-        ask_recipe(hp, space, config, splits)
+    settings = dataclasses.replace(settings_for_trial(config, splits, 0), weights=weights)
+    try:  # the training questions alone first: what fails there is the BASELINE's doing
+        ask_trial_questions(hp, space, settings)
     except SpaceError:
         raise
     except ValueError as exc:  # KerasTuner refuses a BASELINE default outside its choices
@@ -124,8 +128,8 @@ def _build(
             f"({_why(exc)}); give BASELINE training values those questions offer (every "
             "space shares them: `sweeps spaces mnist_cnn` lists them)."
         ) from None
-    spec, _, _ = input_plan(space, splits, weights)
-    return space.build(hp, spec), spec.shape
+    network = build_network(space, hp, splits, settings)  # asked again: answered from hp
+    return network.model, network.plan.spec.shape
 
 
 def _build_first(space: SearchSpace, splits: Splits, config: SweepConfig) -> Any:

@@ -19,21 +19,20 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from search_spaces import tunables
-from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
+from sweeps.data import Splits
 from sweeps.errors import ConfigError, TrialFailedError
 from sweeps.model_tasks import RefitResult, TrialSpec
 from sweeps.worker.export import (
-    Rebuilt,
     describe_input_path,
     input_contract,
     raw_image_model,
-    rebuild_network,
     save_with_metadata,
+    trial_answers,
     trial_splits,
     uncompiled_copy,
     use_gpu_memory_growth,
 )
+from sweeps.worker.recipe import Trial, build_trial
 
 __all__ = ["Retrained", "merged_splits", "refit_trial", "retrain"]
 
@@ -54,9 +53,9 @@ def merged_splits(splits: Splits) -> Splits:
 
 @dataclass
 class Retrained:
-    """A trial's configuration trained afresh: the network, its input plan, how it went."""
+    """A trial's configuration trained afresh: the trial as its recipe built it, how it went."""
 
-    rebuilt: Rebuilt
+    trial: Trial
     test_loss: float
     test_accuracy: float
     iterations: int  # optimizer steps taken
@@ -80,26 +79,13 @@ def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
             f"trial {spec.number} of {spec.study!r} has no best epoch to refit for; "
             "refit a finished trial (`sweeps best` lists them)."
         )
-    rebuilt = rebuild_network(spec, splits)
-    network, recipe = rebuilt.network, rebuilt.recipe
-    options = PipelineOptions(
-        batch_size=recipe.batch_size,
-        normalization=recipe.normalization,
-        target_size=rebuilt.plan.target_size,
-        channels=rebuilt.plan.channels,
-        augmentation=Augmentation(
-            flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
-        ),
-        shuffle_seed=spec.config.seed + spec.number,
-        drop_remainder=True,  # as the trial's own stream
-    )
-    train_ds, _, test_ds = make_pipelines(splits, options)
-    steps_per_epoch = options.train_steps(len(splits.y_train))
-    tunables.compile_model(network, recipe, steps_per_epoch, spec.config.epochs)
+    space, hp, settings = trial_answers(spec, splits)
+    trial = build_trial(space, hp, splits, settings)  # as the trial's own: same seed, shuffling
+    network = trial.model
 
     started = time.perf_counter()
     history = network.fit(
-        train_ds,
+        trial.train,
         epochs=spec.best_epoch,
         verbose=0,
         shuffle=False,  # the train stream shuffles itself
@@ -112,9 +98,9 @@ def retrain(spec: TrialSpec, splits: Splits) -> Retrained:
             f"the refit of trial {spec.number} diverged: loss became "
             f"{losses[-1] if losses else 'nan'} in epoch {max(len(losses), 1)}"
         )
-    test_loss, test_accuracy = network.evaluate(test_ds, verbose=0)
+    test_loss, test_accuracy = network.evaluate(trial.test, verbose=0)
     return Retrained(
-        rebuilt=rebuilt,
+        trial=trial,
         test_loss=float(test_loss),
         test_accuracy=float(test_accuracy),
         iterations=int(keras.ops.convert_to_numpy(network.optimizer.iterations)),
@@ -136,8 +122,8 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
     use_gpu_memory_growth()
     splits = merged_splits(trial_splits(spec))
     done = retrain(spec, splits)
-    plan = done.rebuilt.plan
-    network = uncompiled_copy(spec, splits, done.rebuilt.network)  # no optimizer in the file
+    plan = done.trial.network.options
+    network = uncompiled_copy(spec, splits, done.trial.model)  # no optimizer in the file
     model = raw_image_model(network, plan, splits.x_train, f"refit_{spec.number}")
     metadata = {
         **spec.metadata(list(splits.class_names)),

@@ -1,4 +1,5 @@
-"""Train one trial, top to bottom: build, compile, restore, fit epoch by epoch, evaluate.
+"""Train one trial, top to bottom: build (:mod:`sweeps.worker.recipe`), restore, fit epoch by
+epoch, evaluate.
 
 Worker-side only: imports TensorFlow. Each epoch is one ``fit`` call so that reporting to the
 pruner, early stopping, checkpointing and recording read as a plain loop. Selection uses
@@ -21,24 +22,22 @@ from typing import Any
 import keras
 import optuna
 
-from search_spaces import InputSpec, SearchSpace, tunables
+from search_spaces import SearchSpace
 from storage import TrialStatus
 from storage.optuna_tables import BATCH_SIZE_ATTR
 from sweeps.config import SweepConfig
-from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
-from sweeps.data.splits import carved_size
+from sweeps.data import Splits
 from sweeps.pruners import ChanceLevelPruner
+from sweeps.trial_questions import settings_for_trial
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
+from sweeps.worker.recipe import build_trial
 
 __all__ = [
     "EpochRecord",
     "TrialOutcome",
     "TrialRun",
-    "ask_recipe",
-    "input_plan",
     "train_trial",
-    "training_budget",
     "update_patience",
 ]
 
@@ -107,50 +106,6 @@ class _BatchGuard(keras.callbacks.Callback):
         elif self.should_stop():
             self.stopped = True
             self.model.stop_training = True
-
-
-def input_plan(
-    space: SearchSpace, splits: Splits, weights: str | None = None
-) -> tuple[InputSpec, PipelineOptions, dict[str, Any]]:
-    """The model's input and how the pipeline gets the dataset's images there."""
-    shape = tuple(int(d) for d in splits.x_train.shape[1:])
-    target = space.input_size_for(shape)
-    channels = space.channels_for(shape[2])
-    model_shape = (*(target or shape[:2]), channels or shape[2])
-    facts = {"input_shape": "x".join(map(str, model_shape))}
-    if target or channels:
-        facts["resized_from"] = "x".join(map(str, shape))
-    spec = InputSpec(model_shape, splits.info.num_classes, weights=weights)
-    return spec, PipelineOptions(batch_size=1, target_size=target, channels=channels), facts
-
-
-def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBudget | None:
-    """The images and epochs each trial of ``config`` trains on, which bound its ranges (None
-    for a study saved before ranges were fitted).
-
-    Counted from the dataset's training pool and the study's validation share, not from
-    ``splits``: a refit's merged splits must ask the same questions its trial was asked.
-    """
-    if not config.fitted_ranges:
-        return None
-    pool = splits.info.train_size or len(splits.y_train) + len(splits.y_val)
-    val = carved_size(pool, config.val_fraction) if config.val_fraction else len(splits.y_val)
-    return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
-
-
-def ask_recipe(
-    hp: OptunaHyperParameters, space: SearchSpace, config: SweepConfig, splits: Splits
-) -> tunables.TrainingRecipe:
-    """The training questions of a trial of ``config``, asked as every trial asks them (the
-    trainer, the export and refit rebuild, the preflight): one place, so they never drift."""
-    return tunables.ask_training(
-        hp,
-        space.baseline,
-        normalization=space.info.normalization,
-        augmentations=space.info.augmentations,
-        learning_rates=config.learning_rates,
-        budget=training_budget(config, splits),
-    )
 
 
 PATIENCE_MIN_IMAGES = 2  # the validation rise, in images, that restarts early stopping's wait
@@ -241,40 +196,27 @@ def train_trial(run: TrialRun, device: str = "cpu") -> TrialOutcome:
 
 def _batch_size(run: TrialRun) -> int | None:
     """The batch size the trial trains with: a retry's halved one, else the sampled one."""
-    override = run.trial.user_attrs.get(BATCH_SIZE_ATTR)
-    return int(override) if override else run.trial.params.get("batch_size")
+    return _retry_batch_size(run.trial) or run.trial.params.get("batch_size")
+
+
+def _retry_batch_size(trial: optuna.Trial) -> int | None:
+    """The halved batch size a retry after running out of memory trains with (None: the
+    trial's own)."""
+    override = trial.user_attrs.get(BATCH_SIZE_ATTR)
+    return int(override) if override else None
 
 
 def _train(run: TrialRun) -> TrialOutcome:
     config, space, trial = run.config, run.space, run.trial
-    keras.utils.set_random_seed(config.seed + trial.number)
-
-    # Ask the questions: training recipe first, then the architecture's own.
+    # Training questions first, then the architecture's own; the train stream shuffled and
+    # augmented, val and test untouched (sweeps.worker.recipe).
+    settings = settings_for_trial(config, run.splits, trial.number, _retry_batch_size(trial))
     hp = OptunaHyperParameters(trial, overrides=config.overrides)
-    recipe = ask_recipe(hp, space, config, run.splits)
-    if trial.user_attrs.get(BATCH_SIZE_ATTR):
-        recipe = dataclasses.replace(recipe, batch_size=int(trial.user_attrs[BATCH_SIZE_ATTR]))
-    spec, options, facts = input_plan(run.space, run.splits, config.weights)
-    model = space.build(hp, spec)
-    facts["param_count"] = int(model.count_params())
+    built = build_trial(space, hp, run.splits, settings)
+    model, recipe, steps_per_epoch = built.model, built.recipe, built.steps_per_epoch
+    facts = {**built.network.plan.facts, "param_count": int(model.count_params())}
     run.on_start(facts)
-
-    # Data: train stream shuffled and augmented; val and test untouched.
-    options = PipelineOptions(
-        batch_size=recipe.batch_size,
-        normalization=recipe.normalization,
-        target_size=options.target_size,
-        channels=options.channels,
-        augmentation=Augmentation(
-            flip=recipe.flip, translation=recipe.translation, rotation=recipe.rotation
-        ),
-        shuffle_seed=config.seed + trial.number,
-        drop_remainder=True,
-    )
-    train_ds, val_ds, test_ds = make_pipelines(run.splits, options)
     n_train = len(run.splits.y_train)
-    steps_per_epoch = options.train_steps(n_train)
-    tunables.compile_model(model, recipe, steps_per_epoch, config.epochs)
     _simulated_oom(recipe.batch_size)
 
     # Continue a checkpointed lineage where it stopped: weights, optimizer (and with it the
@@ -295,10 +237,10 @@ def _train(run: TrialRun) -> TrialOutcome:
         learning_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
         started = time.perf_counter()
         history = model.fit(
-            train_ds,
+            built.train,
             epochs=epoch + 1,
             initial_epoch=epoch,
-            validation_data=val_ds,
+            validation_data=built.val,
             callbacks=[guard],
             verbose=0,
             shuffle=False,
@@ -385,7 +327,7 @@ def _train(run: TrialRun) -> TrialOutcome:
         best = next(e for e in state.history if e["epoch"] == state.best_epoch)
         outcome.best_epoch = state.best_epoch
         outcome.val_loss, outcome.val_accuracy = best["val_loss"], best["val_accuracy"]
-        outcome.test_loss, outcome.test_accuracy = model.evaluate(test_ds, verbose=0)
+        outcome.test_loss, outcome.test_accuracy = model.evaluate(built.test, verbose=0)
     elif outcome.status == TrialStatus.COMPLETE:
         outcome.status = TrialStatus.FAILED
         outcome.failure_reason = "no epoch finished"

@@ -1,0 +1,119 @@
+"""A trial's questions, asked the same way wherever they are asked, and the settings they take.
+
+Every place that asks a space's questions goes through :func:`ask_trial_questions`: the
+trial's recipe (:mod:`sweeps.worker.recipe`, for the trainer, the range test, export, refit,
+the preflight and the KerasTuner adapter), and, through :func:`every_question`, the catalog
+(``sweeps spaces NAME``) and the sweep-file check. The sampler's seeded draws follow the order
+and the ranges of the questions, so one set of arguments keeps every rebuild on its trial.
+
+TensorFlow-free at import: the catalog and the sweep-file check run outside the worker
+(:func:`every_question` imports Keras when called, to run the space's ``build``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from search_spaces import InputSpec, SearchSpace, tunables
+from sweeps.config import SweepConfig
+from sweeps.data.base import Splits
+from sweeps.data.splits import carved_size
+
+__all__ = [
+    "RateRamp",
+    "TrialSettings",
+    "ask_trial_questions",
+    "every_question",
+    "settings_for_trial",
+    "training_budget",
+]
+
+
+@dataclass(frozen=True)
+class RateRamp:
+    """The range test's learning rate: ``start``, times ``growth`` every optimizer step, in
+    place of the recipe's own rate and schedule."""
+
+    start: float
+    growth: float
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What a trial takes from its sweep, besides the space, its answers and the splits."""
+
+    epochs: int  # the sweep's cap: ranges fit it, and cosine anneals over it
+    seed: int = 0  # this trial's own: initial weights, shuffling, augmentation
+    # The range test's measured (low, high) per optimizer family, in place of the generic ones.
+    learning_rates: dict[str, Any] | None = None
+    budget: tunables.TrainingBudget | None = None  # None: the generic ranges
+    weights: str | None = None  # a pretrained base's weights (see InputSpec.weights)
+    batch_size: int | None = None  # a retry's halved batch size, in place of the answer
+    augment: bool = True  # False: the range test measures the loss on the plain images
+    rate_ramp: RateRamp | None = None  # the range test's rate, in place of the schedule
+
+
+def training_budget(config: SweepConfig, splits: Splits) -> tunables.TrainingBudget | None:
+    """The images and epochs each trial of ``config`` trains on, which bound its ranges (None
+    for a study saved before ranges were fitted).
+
+    Counted from the dataset's training pool and the study's validation share, not from
+    ``splits``: a refit's merged splits must ask the same questions its trial was asked.
+    """
+    if not config.fitted_ranges:
+        return None
+    pool = splits.info.train_size or len(splits.y_train) + len(splits.y_val)
+    val = carved_size(pool, config.val_fraction) if config.val_fraction else len(splits.y_val)
+    return tunables.TrainingBudget(train_size=pool - val, epochs=config.epochs)
+
+
+def settings_for_trial(
+    config: SweepConfig, splits: Splits, number: int, batch_size: int | None = None
+) -> TrialSettings:
+    """The settings of trial ``number`` of a sweep of ``config`` (its retry's ``batch_size``
+    when the first try ran out of memory)."""
+    return TrialSettings(
+        epochs=config.epochs,
+        seed=config.seed + number,
+        learning_rates=config.learning_rates,
+        budget=training_budget(config, splits),
+        weights=config.weights,
+        batch_size=batch_size,
+    )
+
+
+def ask_trial_questions(
+    hp: Any, space: SearchSpace, settings: TrialSettings | None = None
+) -> tunables.TrainingRecipe:
+    """Ask ``hp`` the training questions as a trial under ``settings`` asks them (without
+    settings: the generic ranges, as the space declares them). The space's own questions
+    follow, in its ``build``."""
+    return tunables.ask_training(
+        hp,
+        space.baseline,
+        normalization=space.info.normalization,
+        augmentations=space.info.augmentations,
+        learning_rates=settings.learning_rates if settings else None,
+        budget=settings.budget if settings else None,
+    )
+
+
+def every_question(space: SearchSpace, defaults: dict[str, Any] | None = None) -> list[Any]:
+    """Every hyperparameter ``space`` can ask (KerasTuner's objects, in asking order), under
+    the generic ranges; ``defaults`` answer in place of the BASELINE's values (a learning
+    rate's range follows the optimizer chosen).
+
+    Builds the space once on its smallest input, so it imports Keras.
+    """
+    import keras
+    import keras_tuner as kt
+
+    if defaults:
+        space = dataclasses.replace(space, baseline={**space.baseline, **defaults})
+    hp = kt.HyperParameters()
+    ask_trial_questions(hp, space)
+    space.build(hp, InputSpec((*space.info.min_input, max(space.info.channels)), 10))
+    keras.backend.clear_session()
+    return list(hp.space)
