@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from search_spaces.base import SearchSpace, SpaceInfo
+from search_spaces.preprocessing import NORMALIZATIONS
 from search_spaces.tunables import AUGMENTATIONS
 
 __all__ = [
@@ -40,10 +41,6 @@ BUILTIN_SPACES: dict[str, str] = {
 }
 
 ENTRY_POINT_GROUP = "sweeps.search_spaces"
-
-# The input normalisations the data pipeline implements (sweeps.data.base keeps the same list;
-# spaces may not import sweeps).
-NORMALIZATIONS = ("unit", "centered", "per_image", "train_stats")
 
 
 class SpaceError(ValueError):

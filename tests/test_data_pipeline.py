@@ -152,3 +152,89 @@ def test_drop_remainder_keeps_train_batches_full_and_val_test_whole(digits: Spli
     train, _, _ = make_pipelines(digits, tiny)
     assert [int(y.shape[0]) for _, y in train] == [len(digits.y_train)]
     assert tiny.train_steps(len(digits.y_train)) == 1
+
+
+def test_streams_know_their_number_of_batches(digits: Splits) -> None:
+    """fit ends an epoch by the stream's count: without it, the first epoch runs dry, takes a
+    step too many, and warns."""
+    options = PipelineOptions(batch_size=100, drop_remainder=True)
+    train, val, test = make_pipelines(digits, options)
+    assert int(train.cardinality()) == options.train_steps(len(digits.y_train))
+    assert int(val.cardinality()) == -(-len(digits.y_val) // 100)
+    assert int(test.cardinality()) == -(-len(digits.y_test) // 100)
+
+
+def _tf_image_reference(x: np.ndarray, options: PipelineOptions) -> np.ndarray:
+    """What the input block must compute, written with tf.image's own operations."""
+    import tensorflow as tf
+
+    out = tf.cast(x, tf.float32)
+    if options.target_size:
+        out = tf.image.resize(out, options.target_size)
+    mode = options.normalization
+    if mode == "unit":
+        out = out / 255.0
+    elif mode == "centered":
+        out = out / 255.0 - 0.5
+    elif mode == "per_image":
+        out = tf.image.per_image_standardization(out)
+    else:
+        pixels = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        out = (out - pixels.mean(axis=0).astype(np.float32)) / pixels.std(axis=0).astype(np.float32)
+    have, want = x.shape[-1], options.channels
+    if have == 4 and want is not None:
+        out, have = out[..., :3], 3
+    if (have, want) == (1, 3):
+        out = tf.image.grayscale_to_rgb(out)
+    elif (have, want) == (3, 1):
+        out = tf.image.rgb_to_grayscale(out)
+    return out.numpy()
+
+
+def test_the_input_block_is_tf_images_preprocessing_in_the_pipeline_and_the_saved_model(
+    tmp_path,
+) -> None:
+    """Every normalisation, with and without resizing and channel conversion: the pipeline's
+    images are tf.image's, and a model made of the same block gives the same numbers after a
+    safe-mode save and load (what an exported model does in front of its network)."""
+    import keras
+
+    from search_spaces.preprocessing import NORMALIZATIONS
+    from sweeps.data.base import DatasetInfo
+    from sweeps.data.pipeline import input_block
+
+    rng = np.random.default_rng(0)
+    for channels_in, channels_out in ((1, None), (1, 3), (3, 1), (4, 3)):
+        x = rng.integers(0, 256, size=(12, 8, 8, channels_in), dtype=np.uint8)
+        y = np.arange(12) % 2
+        info = DatasetInfo("t", (8, 8, channels_in), 2, 12, 12, True, "test", "unit")
+        splits = Splits(x, y, x, y, x, y, ["a", "b"], info)
+        for normalization in NORMALIZATIONS:
+            for size in (None, (11, 13)):
+                what = f"{normalization} {size} {channels_in}->{channels_out}"
+                options = PipelineOptions(
+                    batch_size=12, normalization=normalization, target_size=size,
+                    channels=channels_out,
+                )  # fmt: skip
+                want = _tf_image_reference(x, options)
+                _, val, _ = make_pipelines(splits, options)
+                np.testing.assert_array_equal(next(iter(val))[0].numpy(), want, err_msg=what)
+                block = input_block(options, x)
+                raw = keras.Input(shape=x.shape[1:], dtype="uint8")
+                keras.Model(raw, block(raw)).save(tmp_path / "m.keras")
+                loaded = keras.saving.load_model(tmp_path / "m.keras")  # safe mode
+                np.testing.assert_array_equal(np.asarray(loaded(x)), want, err_msg=what)
+                # The contract names each of these steps, in this order.
+                steps = block.steps()
+                drops_alpha = channels_in == 4 and channels_out is not None
+                left = 3 if drops_alpha else channels_in
+                converts = drops_alpha + (channels_out not in (None, left))
+                assert len(steps) == 2 + (size is not None) + converts, what
+                assert steps[0] == "cast to float32" and ("resize" in steps[1]) == bool(size)
+                assert f"normalization '{normalization}'" in steps[1 + (size is not None)]
+
+
+def test_a_conversion_the_block_does_not_have_is_a_dataset_error(digits: Splits) -> None:
+    two = dataclasses.replace(digits, x_train=np.repeat(digits.x_train, 2, axis=-1))
+    with pytest.raises(DatasetError, match="cannot convert 2-channel images to 3 channels"):
+        make_pipelines(two, PipelineOptions(batch_size=32, channels=3))

@@ -541,51 +541,6 @@ def test_reading_models_and_ensembles_does_not_import_tensorflow(store) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
 
 
-def test_the_input_path_is_the_pipelines_prepare_step(tmp_path) -> None:
-    """Every normalisation, with and without resizing and channel conversion: the model's
-    input path gives the very numbers the tf.data pipeline gives, and survives a safe-mode
-    save and load."""
-    import keras
-
-    from sweeps.data import PipelineOptions, make_pipelines
-    from sweeps.data.base import DatasetInfo, Splits
-    from sweeps.worker.export import describe_input_path, input_path
-
-    rng = np.random.default_rng(0)
-    for channels_in, channels_out in ((1, None), (1, 3), (3, 1), (4, 3)):
-        x = rng.integers(0, 256, size=(12, 8, 8, channels_in), dtype=np.uint8)
-        y = np.arange(12) % 2
-        info = DatasetInfo("t", (8, 8, channels_in), 2, 12, 12, True, "test", "unit")
-        splits = Splits(x, y, x, y, x, y, ["a", "b"], info)
-        for normalization in ("unit", "centered", "per_image", "train_stats"):
-            for size in (None, (11, 13)):
-                plan = PipelineOptions(
-                    batch_size=12,
-                    normalization=normalization,
-                    target_size=size,
-                    channels=channels_out,
-                )
-                _, expected, _ = make_pipelines(splits, plan)
-                raw = keras.Input(shape=x.shape[1:], dtype="uint8")
-                model = keras.Model(raw, input_path(raw, plan, x))
-                path = tmp_path / "m.keras"
-                model.save(path)
-                loaded = keras.saving.load_model(path)  # safe mode
-                want = next(iter(expected))[0].numpy()
-                what = f"{normalization} {size} {channels_in}->{channels_out}"
-                got = np.asarray(loaded(x))
-                assert got.shape == want.shape, what
-                np.testing.assert_array_equal(got, want, err_msg=what)
-                # The contract names each of these steps, in this order.
-                steps = describe_input_path(plan, x)
-                drops_alpha = channels_in == 4 and channels_out is not None
-                left = 3 if drops_alpha else channels_in
-                converts = drops_alpha + (channels_out not in (None, left))
-                assert len(steps) == 2 + (size is not None) + converts, what
-                assert steps[0] == "cast to float32" and ("resize" in steps[1]) == bool(size)
-                assert f"normalization '{normalization}'" in steps[1 + (size is not None)]
-
-
 def test_the_python_api_keeps_tensorflow_out_of_the_callers_process(store, tmp_path) -> None:
     """save_model, evaluate, ensemble(k) and refit from a script: each does its work (checked
     on what it returns and records) in a spawned child, so the script never imports TensorFlow.

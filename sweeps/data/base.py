@@ -8,11 +8,7 @@ import numpy as np
 
 from sweeps.errors import DatasetError
 
-__all__ = ["NORMALIZATIONS", "DatasetInfo", "RawSplits", "Splits", "one_line"]
-
-# The input scalings the source notebooks use (see SEEDS.md): 003/004 divide by 255, 002 centres
-# on zero, 000 standardises each image, 001 standardises by the training set's channel stats.
-NORMALIZATIONS = ("unit", "centered", "per_image", "train_stats")
+__all__ = ["DatasetInfo", "RawSplits", "Splits", "one_line"]
 
 
 def one_line(exc: BaseException) -> str:

@@ -1,9 +1,9 @@
-"""tf.data input pipelines: normalise, resize, batch, shuffle and augment (train only), prefetch.
+"""tf.data input pipelines: the input block, batch, shuffle and augment (train only), prefetch.
 
-Per element the deterministic work runs once and is cached; the random work (the shuffle and
-the augmentation) comes after ``.cache()`` so it is redrawn every epoch. The order is
-cast -> resize -> normalise -> channel conversion, so ``per_image`` standardises the image the
-model sees, and ``train_stats`` uses the channels the training arrays have.
+The deterministic work is the model's own input block (:class:`search_spaces.preprocessing.
+InputBlock`: cast, resize, normalise, convert channels), the one an exported model carries in
+front of its network; it runs once per image, on batches, and is cached. The random work (the
+shuffle and the augmentation) comes after ``.cache()`` so it is redrawn every epoch.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sweeps.data.base import NORMALIZATIONS, Splits
+from search_spaces.preprocessing import NORMALIZATIONS, InputBlock
+from sweeps.data.base import Splits
 from sweeps.errors import DatasetError
 
 if TYPE_CHECKING:  # tensorflow is imported lazily, in make_pipelines only
     import tensorflow as tf
 
-__all__ = ["Augmentation", "PipelineOptions", "make_pipelines"]
+__all__ = ["Augmentation", "PipelineOptions", "input_block", "make_pipelines"]
+
+PREPARE_BATCH = 256  # images the input block takes at once, before the cache
 
 
 @dataclass(frozen=True)
@@ -102,49 +105,15 @@ class PipelineOptions:
             )
 
 
-def train_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 images, in chunks (no float64 copy of the whole set)."""
-    total = np.zeros(x.shape[-1])
-    squares = np.zeros(x.shape[-1])
-    for start in range(0, len(x), 4096):
-        chunk = x[start : start + 4096].reshape(-1, x.shape[-1]).astype(np.float64)
-        total += chunk.sum(axis=0)
-        squares += np.square(chunk).sum(axis=0)
-    count = max(x.size // x.shape[-1], 1)
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
-    std[std == 0.0] = 1.0  # a constant channel carries no signal; do not divide by zero
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def _normalizer(mode: str, x_train: np.ndarray) -> Callable[[tf.Tensor], tf.Tensor]:
-    import tensorflow as tf
-
-    if mode == "unit":
-        return lambda x: x / 255.0
-    if mode == "centered":
-        return lambda x: x / 255.0 - 0.5
-    if mode == "per_image":
-        return tf.image.per_image_standardization
-    mean, std = train_stats(x_train)  # from the training part only: val/test must not leak in
-    return lambda x: (x - mean) / std
-
-
-def _channel_converter(have: int, want: int | None) -> Callable[[tf.Tensor], tf.Tensor]:
-    import tensorflow as tf
-
-    if want is None or want == have:
-        return lambda x: x
-    if have == 4:  # RGBA from an image folder: the alpha plane is not part of the image
-        rgb = _channel_converter(3, want)
-        return lambda x: rgb(x[..., :3])
-    if (have, want) == (1, 3):
-        return tf.image.grayscale_to_rgb
-    if (have, want) == (3, 1):
-        return tf.image.rgb_to_grayscale
-    raise DatasetError(
-        f"cannot convert {have}-channel images to {want} channels: use channels=None"
-    )
+def input_block(options: PipelineOptions, x_train: np.ndarray) -> InputBlock:
+    """The input block of ``options`` for images like ``x_train``, the training part (whose
+    statistics ``train_stats`` uses)."""
+    try:
+        return InputBlock.for_images(
+            x_train, options.normalization, options.target_size, options.channels
+        )
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _augmenter(aug: Augmentation, seed: int) -> Callable[[tf.Tensor, tf.Tensor], tuple]:
@@ -177,18 +146,17 @@ def make_pipelines(
     import tensorflow as tf
 
     autotune = tf.data.AUTOTUNE
-    normalize = _normalizer(options.normalization, splits.x_train)
-    convert = _channel_converter(splits.x_train.shape[-1], options.channels)
-    size = tuple(int(s) for s in options.target_size) if options.target_size else None
+    block = input_block(options, splits.x_train)
 
     def prepare(x, y):
-        x = tf.cast(x, tf.float32)
-        if size is not None:
-            x = tf.image.resize(x, size)
-        return convert(normalize(x)), y
+        return block(x), y
 
     def stream(x: np.ndarray, y: np.ndarray, *, train: bool) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).map(prepare, num_parallel_calls=autotune)
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        # Vectorised: the block runs on batches, as it does inside a model. Unbatching loses
+        # the count of images, which fit needs to end an epoch without running dry.
+        ds = ds.batch(PREPARE_BATCH).map(prepare, num_parallel_calls=autotune).unbatch()
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(x)))
         if options.cache:
             ds = ds.cache()
         if train:

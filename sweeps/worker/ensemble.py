@@ -15,7 +15,6 @@ from sweeps.data import Splits
 from sweeps.model_tasks import EnsembleResult, InputContract, TrialSpec
 from sweeps.worker.evaluation import PREDICT_BATCH
 from sweeps.worker.export import (
-    describe_input_path,
     input_contract,
     raw_image_model,
     restored_network,
@@ -71,8 +70,9 @@ def ensemble_trials(specs: list[TrialSpec], out: str | None = None) -> EnsembleR
     for rank, spec in enumerate(specs, start=1):
         rebuilt = restored_network(spec, splits)
         name = f"member_{rank}_trial_{spec.number}"
-        members.append(raw_image_model(rebuilt.model, rebuilt.options, splits.x_train, name))
-        preprocessing.append(describe_input_path(rebuilt.options, splits.x_train))
+        shape = splits.x_train.shape[1:]
+        members.append(raw_image_model(rebuilt.model, rebuilt.block, shape, name))
+        preprocessing.append(rebuilt.block.steps())
     model = ensemble_model(members, name=f"ensemble_of_{len(specs)}")
     # One pass gives the ensemble's logits and every member's.
     scoring = keras.Model(model.input, [model.output, *[m(model.input) for m in members]])

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from search_spaces import InputSpec, SearchSpace, tunables
+from search_spaces.preprocessing import InputBlock
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
+from sweeps.data.pipeline import input_block
 from sweeps.trial_questions import TrialSettings, ask_trial_questions
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class Network:
     plan: InputPlan
     model: keras.Model
     options: PipelineOptions  # how the trial's pipelines feed it
+    block: InputBlock  # raw images to the model's input: the pipelines' map, and an export's
 
 
 @dataclass
@@ -104,7 +107,7 @@ def build_network(space: SearchSpace, hp: Any, splits: Splits, settings: TrialSe
         shuffle_seed=settings.seed,
         drop_remainder=True,  # one traced train step per trial (see PipelineOptions)
     )
-    return Network(recipe, plan, model, options)
+    return Network(recipe, plan, model, options, input_block(options, splits.x_train))
 
 
 def build_trial(space: SearchSpace, hp: Any, splits: Splits, settings: TrialSettings) -> Trial:

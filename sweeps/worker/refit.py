@@ -2,7 +2,7 @@
 
 The standard last step of a sweep: validation chose the configuration and its epoch count, so
 its images can now train the final model too. The refit runs the trial's recipe (same seed,
-parameters, augmentation, input path) for the number of epochs at which the trial was best.
+parameters, augmentation, input block) for the number of epochs at which the trial was best.
 With more images an epoch has more steps; every epoch-based schedule is defined through
 ``steps_per_epoch`` (:mod:`search_spaces.schedules`), so it keeps its per-epoch rates and is
 stretched in steps, and ``cosine`` still anneals over the sweep's epoch budget. The cyclical
@@ -23,7 +23,6 @@ from sweeps.data import Splits
 from sweeps.errors import ConfigError, TrialFailedError
 from sweeps.model_tasks import RefitResult, TrialSpec
 from sweeps.worker.export import (
-    describe_input_path,
     input_contract,
     raw_image_model,
     save_with_metadata,
@@ -122,9 +121,9 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
     use_gpu_memory_growth()
     splits = merged_splits(trial_splits(spec))
     done = retrain(spec, splits)
-    plan = done.trial.network.options
+    block = done.trial.network.block  # the one its pipelines ran (train_stats: of train+val)
     network = uncompiled_copy(spec, splits, done.trial.model)  # no optimizer in the file
-    model = raw_image_model(network, plan, splits.x_train, f"refit_{spec.number}")
+    model = raw_image_model(network, block, splits.x_train.shape[1:], f"refit_{spec.number}")
     metadata = {
         **spec.metadata(list(splits.class_names)),
         "refit": {
@@ -141,8 +140,6 @@ def refit_trial(spec: TrialSpec, out: str) -> RefitResult:
         test_accuracy=done.test_accuracy,
         test_loss=done.test_loss,
         seconds=done.seconds,
-        export=save_with_metadata(
-            model, out, metadata, input_contract(describe_input_path(plan, splits.x_train), splits)
-        ),
+        export=save_with_metadata(model, out, metadata, input_contract(block.steps(), splits)),
         history=done.history,
     )
