@@ -283,3 +283,62 @@ def test_the_recipe_check_catches_a_step_called_elsewhere() -> None:
     assert not offenders("ask_training(hp, {})", "sweeps.trial_questions")
     assert offenders("ask_training(hp, {})", "sweeps.worker.recipe")
     assert not offenders("build_trial(space, hp, splits, settings)")
+
+
+# One preprocessing: what a normalisation mode does is written in the input block only (the
+# tf.data pipeline runs it, an exported model carries it). Elsewhere a mode is only named, as a
+# value (a space's INFO, a dataset's default), never compared, listed or looked up.
+NORMALIZATION_MODES = {"unit", "centered", "per_image", "train_stats"}
+NORMALIZATION_HOME = "search_spaces.preprocessing"
+
+
+def _normalization_spellings(tree: ast.AST) -> list[int]:
+    """Lines where a mode is compared with, is a dict key or a match pattern, or is listed
+    beside another mode."""
+
+    def mode(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and node.value in NORMALIZATION_MODES
+
+    def modes(node: ast.AST) -> int:
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            return sum(map(mode, node.elts))
+        return int(mode(node))
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and any(modes(n) for n in [node.left, *node.comparators]):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Dict) and any(k is not None and mode(k) for k in node.keys):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.MatchValue) and mode(node.value):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Tuple | ast.List | ast.Set) and modes(node) >= 2:
+            lines.append(node.lineno)
+    return sorted(set(lines))
+
+
+def test_normalisation_modes_are_spelled_in_the_input_block_only() -> None:
+    modules = _modules()
+    hits = [
+        f"{path.relative_to(REPO)}:{line}"
+        for name, path in modules.items()
+        if name != NORMALIZATION_HOME
+        for line in _normalization_spellings(ast.parse(path.read_text()))
+    ]
+    assert not hits, hits
+    home = ast.parse(modules[NORMALIZATION_HOME].read_text())
+    assert _normalization_spellings(home), "the input block no longer spells the modes"
+
+
+def test_the_normalisation_check_catches_a_mode_spelled_elsewhere() -> None:
+    def spelled(code: str) -> list[int]:
+        return _normalization_spellings(ast.parse(code))
+
+    assert spelled("if options.normalization == 'per_image': pass") == [1]
+    assert spelled("x = x / 255 if mode in ('unit', 'centered') else x") == [1]
+    assert spelled("NORMALIZATIONS = ('unit', 'centered', 'per_image', 'train_stats')") == [1]
+    assert spelled("SCALE = {'unit': 1 / 255}") == [1]
+    assert spelled("match mode:\n    case 'centered':\n        pass") == [2]
+    assert spelled("INFO = SpaceInfo('t', '-', 't', '-', normalization='unit')") == []
+    assert spelled("BASELINE = {'normalization': 'train_stats', 'batch_size': 64}") == []
+    assert spelled("mnist = (60000, 10000, 'keras.datasets.mnist', 'unit', read)") == []
