@@ -46,8 +46,8 @@ class TrialSettings:
 
     epochs: int  # the sweep's cap: ranges fit it, and cosine anneals over it
     seed: int = 0  # this trial's own: initial weights, shuffling, augmentation
-    # The range test's measured (low, high) per optimizer family, in place of the generic ones.
-    learning_rates: dict[str, Any] | None = None
+    # The range test's measured [low, high] per optimizer family, in place of the generic ones.
+    learning_rates: dict[str, list[float]] | None = None
     budget: tunables.TrainingBudget | None = None  # None: the generic ranges
     weights: str | None = None  # a pretrained base's weights (see InputSpec.weights)
     batch_size: int | None = None  # a retry's halved batch size, in place of the answer

@@ -39,6 +39,7 @@ class InputPlan:
 
 
 def input_plan(space: SearchSpace, splits: Splits, weights: str | None = None) -> InputPlan:
+    """Resize what is smaller than the space accepts, convert channels it does not take."""
     shape = tuple(int(d) for d in splits.x_train.shape[1:])
     target = space.input_size_for(shape)
     channels = space.channels_for(shape[2])
