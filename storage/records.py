@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage.engine import session_scope
+from storage.engine import reader, session_scope
 from storage.models import (
     ClassMetric,
     Ensemble,
@@ -166,7 +166,7 @@ def heartbeat(engine: Engine, worker_id: int) -> None:
 def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[WorkerRecord]:
     """Workers that still claim to be alive but have not been seen for ``grace_seconds``."""
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = sa.select(WorkerRecord).where(
             WorkerRecord.study_id == study_id,
             WorkerRecord.state.in_(WorkerState.alive()),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from storage import TrialStatus, WorkerState, records
-from storage.engine import session_scope
+from storage.engine import reader, session_scope
 from storage.models import WorkerRecord
 from sweeps.optuna_study import StudyHandle, enqueue_retry
 
@@ -37,7 +37,7 @@ def pid_alive(pid: int) -> bool:
 def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
     """Workers of this host whose process no longer exists."""
     host = socket.gethostname()
-    with session_scope(handle.engine) as session:
+    with session_scope(reader(handle.engine)) as session:
         alive = session.scalars(
             sa.select(WorkerRecord).where(
                 WorkerRecord.study_id == handle.study_id,
