@@ -1,7 +1,9 @@
 """Our tables: what Optuna's own tables do not hold. They join Optuna's by study and trial id.
 
 Optuna owns ``studies``, ``trials``, ``trial_params`` and the rest; we never write those by
-hand. One class per table, constraints in ``__table_args__``, lookups as classmethods.
+hand, but for one thing: a trial's result attributes, written in one transaction as Optuna would
+write them one by one (storage.records.set_result_attrs). One class per table, constraints in
+``__table_args__``, lookups as classmethods.
 """
 
 from __future__ import annotations

@@ -1,13 +1,21 @@
-"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs."""
+"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs; and a
+trial's result attributes in Optuna's table, the one write we make there.
+
+A worker's trial costs our tables three transactions besides one per epoch: its claim of a
+budget slot, its start (:func:`start_trial`) and its end (:func:`end_trial`); and one more
+for its result attributes (:func:`set_result_attrs`), which Optuna would write one by one.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from storage.engine import reader, session_scope
 from storage.models import (
@@ -25,25 +33,27 @@ from storage.models import (
     utcnow,
 )
 from storage.optuna_schema import check_optuna_schema
-from storage.optuna_tables import FINISHED_STATES, trials
+from storage.optuna_tables import FINISHED_STATES, OptunaState, trial_user_attributes, trials
 
 __all__ = [
     "claim_slot",
     "create_sweep",
     "delete_sweep",
+    "end_trial",
     "finish_result",
     "heartbeat",
     "reconcile_claims",
     "record_ensemble",
     "record_epoch",
-    "restore_epochs",
     "record_evaluation",
     "record_refit",
     "register_worker",
     "release_slot",
+    "set_result_attrs",
     "set_worker",
     "stale_workers",
     "start_result",
+    "start_trial",
     "update_config",
     "update_result",
 ]
@@ -108,18 +118,20 @@ def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
 def release_slot(engine: Engine, study_id: int, worker_id: int) -> None:
     """Give a slot back (the trial failed or never started), so another trial can take it."""
     with session_scope(engine) as session:
-        holds = session.scalar(
-            sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id)
-        )
-        if holds:
-            session.execute(
-                sa.update(Sweep)
-                .where(Sweep.study_id == study_id, Sweep.claimed > 0)
-                .values(claimed=Sweep.claimed - 1)
-            )
+        _release(session, study_id, worker_id)
+
+
+def _release(session: Session, study_id: int, worker_id: int) -> None:
+    holds = session.scalar(sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id))
+    if holds:
         session.execute(
-            sa.update(WorkerRecord).where(WorkerRecord.id == worker_id).values(holds_claim=False)
+            sa.update(Sweep)
+            .where(Sweep.study_id == study_id, Sweep.claimed > 0)
+            .values(claimed=Sweep.claimed - 1)
         )
+    session.execute(
+        sa.update(WorkerRecord).where(WorkerRecord.id == worker_id).values(holds_claim=False)
+    )
 
 
 def reconcile_claims(engine: Engine, study_id: int) -> int:
@@ -180,15 +192,54 @@ def start_result(engine: Engine, **values: Any) -> None:
         session.add(TrialResult(status=TrialStatus.RUNNING, **values))
 
 
-def record_epoch(
-    engine: Engine, trial_id: int, epoch: int, *, worker_id: int | None = None, **metrics: Any
+def start_trial(
+    engine: Engine,
+    *,
+    worker_id: int,
+    restored: Sequence[dict[str, Any]] | None = None,
+    **values: Any,
 ) -> None:
-    """Record one epoch's metrics; with ``worker_id``, that worker's epoch and liveness in the
-    same transaction (one commit an epoch, not two)."""
+    """A worker started a trial, in one transaction: the trial's result row and the worker's
+    state. ``restored``: the epochs a retry continues from (its checkpoint's curve), recorded
+    as restored, and counted as ``resumed_from_epoch``."""
+    if restored is not None:
+        values["resumed_from_epoch"] = len(restored)
+        values["epochs_run"] = max((e["epoch"] for e in restored), default=0)
+    with session_scope(engine) as session:
+        session.add(TrialResult(status=TrialStatus.RUNNING, **values))
+        for epoch in restored or ():
+            session.merge(EpochMetric(trial_id=values["trial_id"], restored=True, **epoch))
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(
+                state=WorkerState.TRAINING,
+                trial_id=values["trial_id"],
+                trial_number=values["number"],
+                epoch=0,
+                last_seen=utcnow(),
+            )
+        )
+
+
+def record_epoch(
+    engine: Engine,
+    trial_id: int,
+    epoch: int,
+    *,
+    worker_id: int | None = None,
+    result: dict[str, Any] | None = None,
+    **metrics: Any,
+) -> None:
+    """Record one epoch's metrics, in one transaction with ``result`` (more of the trial's
+    result row, such as its model's size) and, with ``worker_id``, that worker's epoch and
+    liveness."""
     with session_scope(engine) as session:
         session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
         session.execute(
-            sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(epochs_run=epoch)
+            sa.update(TrialResult)
+            .where(TrialResult.trial_id == trial_id)
+            .values(epochs_run=epoch, **(result or {}))
         )
         if worker_id is not None:
             session.execute(
@@ -198,17 +249,36 @@ def record_epoch(
             )
 
 
-def restore_epochs(engine: Engine, trial_id: int, epochs: list[dict[str, Any]]) -> None:
-    """Give a retry the curve of the checkpoint it continues from, marked as restored."""
+def set_result_attrs(engine: Engine, trial_id: int, attrs: dict[str, Any]) -> bool:
+    """Write a running trial's result attributes (what Optuna's tools show beside its value)
+    into Optuna's table, in one transaction; False, writing nothing, once the trial finished.
+
+    Optuna writes each attribute in a transaction of its own. These rows are written as
+    Optuna writes them (one row per key, the value as JSON), under the rule Optuna keeps (a
+    finished trial is never changed): the trial's row is locked, so nobody finishes it
+    meanwhile (SQLite's BEGIN IMMEDIATE; FOR UPDATE elsewhere, as Optuna's own tell does).
+    Before the trial is told: Optuna caches a finished trial, in every process that read it.
+    """
+    check_optuna_schema(engine)  # before the transaction: its first call opens a connection
+    table = trial_user_attributes
     with session_scope(engine) as session:
-        for values in epochs:
-            session.merge(EpochMetric(trial_id=trial_id, restored=True, **values))
-        if epochs:
+        state = session.scalar(
+            sa.select(trials.c.state).where(trials.c.trial_id == trial_id).with_for_update()
+        )
+        if state != OptunaState.RUNNING:
+            return False
+        session.execute(
+            sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
+        )
+        if attrs:
             session.execute(
-                sa.update(TrialResult)
-                .where(TrialResult.trial_id == trial_id)
-                .values(epochs_run=max(v["epoch"] for v in epochs))
+                sa.insert(table),
+                [
+                    {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                    for key, value in attrs.items()
+                ],
             )
+        return True
 
 
 def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
@@ -220,6 +290,43 @@ def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
 
 def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: Any) -> None:
     update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)
+
+
+def end_trial(
+    engine: Engine,
+    *,
+    study_id: int,
+    trial_id: int,
+    worker_id: int,
+    status: TrialStatus,
+    counted: bool,
+    trials_done: int,
+    **values: Any,
+) -> None:
+    """A worker's trial ended, after Optuna was told, in one transaction: the trial's result
+    row, and the worker idle again with no slot held. A ``counted`` trial (finished in
+    Optuna's terms) keeps its slot counted; any other gives it back for another trial."""
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(TrialResult)
+            .where(TrialResult.trial_id == trial_id)
+            .values(status=status, finished_at=utcnow(), **values)
+        )
+        if not counted:
+            _release(session, study_id, worker_id)
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(
+                state=WorkerState.IDLE,
+                holds_claim=False,
+                trial_id=None,
+                trial_number=None,
+                epoch=None,
+                trials_done=trials_done,
+                last_seen=utcnow(),
+            )
+        )
 
 
 # After the sweep: evaluations, ensembles, refits. -----------------------------------------
