@@ -7,6 +7,7 @@
    do exactly the same work.
 2. Orchestration overhead per trial: trial wall time (ask to tell) minus time inside fit, and
    the sweep's wall time minus all time inside fit (worker start-up included), per trial.
+   The dispatcher's own store transactions over each sweep are counted too.
 3. Store transactions per trial and per epoch, by engine (ours, Optuna's) and kind (write;
    read; a read that held SQLite's write lock all the same): one worker's trial loop, the
    code a worker process runs (without its heartbeat thread, one write every few seconds),
@@ -59,11 +60,15 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
     handle = create_study(config, url, f"bench-{workers}", baseline=baseline)
     for _ in range(trials - 1):
         handle.study.enqueue_trial(baseline)
+    from storage.transaction_log import TransactionLog
+
     started = time.perf_counter()
-    Dispatcher(
-        handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
-    ).run()
+    with TransactionLog() as log:  # this process runs the dispatcher only
+        Dispatcher(
+            handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
+        ).run()
     wall = time.perf_counter() - started
+    dispatcher = log.counts()
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         rows = connection.execute(
@@ -101,6 +106,10 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         "sweep_overhead": (wall * workers - sum(f for _, f in rows)) / len(rows),
         "trial_wall": trial_wall,
         "epoch_bookkeeping": statistics.median(f for _, f in rows) - statistics.median(in_fit),
+        # The dispatcher's own store transactions over the sweep: its start, its reaps and
+        # counts every few seconds (so they grow with the sweep's length), its end.
+        "dispatcher_reads": sum(n for kind, n in dispatcher.items() if "read" in kind),
+        "dispatcher_writes": sum(n for kind, n in dispatcher.items() if "write" in kind),
     }
 
 
@@ -204,6 +213,10 @@ def main() -> None:
         print(
             f"  {r['workers']} worker(s): per-epoch bookkeeping inside the training loop "
             f"(checkpoint, store, pruner, TensorBoard) {r['epoch_bookkeeping']:.3f} s per trial"
+        )
+        print(
+            f"  {r['workers']} worker(s): the dispatcher's store transactions over "
+            f"{r['wall']:.0f} s: {r['dispatcher_reads']} reads, {r['dispatcher_writes']} writes"
         )
     ratio = results[1]["trials_per_hour"] / results[0]["trials_per_hour"]
     print(f"{cores} workers / 1 worker throughput: {ratio:.2f}x")

@@ -240,8 +240,12 @@ class TrialLoop:
             _wait(0.5, self.should_stop)
         self.handle.config = self.config
 
+    def _finished(self) -> int:
+        """The study's finished trials, every worker's: what the budget counts."""
+        return trial_counts(self.engine, self.study_id).finished
+
     def _budget_met(self) -> bool:
-        return trial_counts(self.engine, self.study_id).finished >= self.config.trials
+        return self._finished() >= self.config.trials
 
     def _fatal_reason(self) -> str | None:
         """Why the sweep must stop: the last k trials ended in faults (failed or lost). A
@@ -364,6 +368,7 @@ class TrialLoop:
                 val_accuracy=outcome.val_accuracy,
                 test_accuracy=outcome.test_accuracy,
                 reason=outcome.failure_reason,
+                finished=self._finished(),
             )
         )
         # --keep-models: drop what can no longer make the top K.
