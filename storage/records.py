@@ -2,8 +2,9 @@
 trial's result attributes in Optuna's table, the one write we make there.
 
 A worker's trial costs our tables three transactions besides one per epoch: its claim of a
-budget slot, its start (:func:`start_trial`) and its end (:func:`end_trial`); and one more
-for its result attributes (:func:`set_result_attrs`), which Optuna would write one by one.
+budget slot (:func:`claim_slot`), its start (:func:`start_trial`) and its end
+(:func:`end_trial`); and one more for its result attributes (:func:`set_result_attrs`), which
+Optuna would write one by one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from storage.engine import reader, session_scope
 from storage.models import (
@@ -42,7 +42,6 @@ __all__ = [
     "end_trial",
     "finish_result",
     "heartbeat",
-    "reconcile_claims",
     "record_ensemble",
     "record_epoch",
     "record_evaluation",
@@ -86,71 +85,53 @@ def create_sweep(
                 study_name=study_name,
                 config_json=config_json,
                 budget=budget,
-                claimed=0,
             )
         )
-
-
-def _finished_count(connection: Any, study_id: int) -> int:
-    query = sa.select(sa.func.count()).where(
-        trials.c.study_id == study_id, trials.c.state.in_(FINISHED_STATES)
-    )
-    return int(connection.scalar(query))
 
 
 def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
-    """Take one budget slot for ``worker_id``; False when all slots are finished or in flight."""
-    with session_scope(engine) as session:
-        taken = session.execute(
-            sa.update(Sweep)
-            .where(Sweep.study_id == study_id, Sweep.claimed < Sweep.budget)
-            .values(claimed=Sweep.claimed + 1)
-        ).rowcount
-        if taken:
-            session.execute(
-                sa.update(WorkerRecord)
-                .where(WorkerRecord.id == worker_id)
-                .values(holds_claim=True, last_seen=utcnow())
-            )
-        return bool(taken)
+    """Take a budget slot for ``worker_id``'s next trial; False when every slot is a finished
+    trial or held by a worker (True at once when this worker holds one already).
 
-
-def release_slot(engine: Engine, study_id: int, worker_id: int) -> None:
-    """Give a slot back (the trial failed or never started), so another trial can take it."""
-    with session_scope(engine) as session:
-        _release(session, study_id, worker_id)
-
-
-def _release(session: Session, study_id: int, worker_id: int) -> None:
-    holds = session.scalar(sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id))
-    if holds:
-        session.execute(
-            sa.update(Sweep)
-            .where(Sweep.study_id == study_id, Sweep.claimed > 0)
-            .values(claimed=Sweep.claimed - 1)
-        )
-    session.execute(
-        sa.update(WorkerRecord).where(WorkerRecord.id == worker_id).values(holds_claim=False)
-    )
-
-
-def reconcile_claims(engine: Engine, study_id: int) -> int:
-    """Reset the counter to finished trials plus slots held by live workers; returns it.
-
-    Run after reaping dead workers, whose slots would otherwise stay taken for good.
+    Nothing counts the slots: the budget's use is read where it is true, Optuna's finished
+    trials plus the slots workers hold, so it cannot drift. A worker holds its slot until its
+    trial is told (then the trial counts), or until the trial fails or the worker is reaped
+    (then it is free again). Claims queue on the sweep's row (SQLite's BEGIN IMMEDIATE; FOR
+    UPDATE elsewhere), so however many workers claim at once, the budget is never overshot.
     """
     check_optuna_schema(engine)  # before the transaction: its first call opens a connection
     with session_scope(engine) as session:
-        connection = session.connection()
+        budget = session.scalar(
+            sa.select(Sweep.budget).where(Sweep.study_id == study_id).with_for_update()
+        )
+        holds = session.scalar(
+            sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id)
+        )
+        if budget is None or holds:
+            return bool(holds)
         held = session.scalar(
             sa.select(sa.func.count()).where(
                 WorkerRecord.study_id == study_id, WorkerRecord.holds_claim.is_(True)
             )
         )
-        budget = session.scalar(sa.select(Sweep.budget).where(Sweep.study_id == study_id))
-        claimed = min(int(budget), _finished_count(connection, study_id) + int(held))
-        session.execute(sa.update(Sweep).where(Sweep.study_id == study_id).values(claimed=claimed))
-        return claimed
+        finished = session.scalar(
+            sa.select(sa.func.count()).where(
+                trials.c.study_id == study_id, trials.c.state.in_(FINISHED_STATES)
+            )
+        )
+        if int(finished) + int(held) >= budget:
+            return False
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(holds_claim=True, last_seen=utcnow())
+        )
+        return True
+
+
+def release_slot(engine: Engine, worker_id: int) -> None:
+    """Give a slot back (the trial failed or never started), so another trial can take it."""
+    set_worker(engine, worker_id, holds_claim=False)
 
 
 def register_worker(engine: Engine, study_id: int, host: str, pid: int, device: str) -> int:
@@ -295,25 +276,21 @@ def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: 
 def end_trial(
     engine: Engine,
     *,
-    study_id: int,
     trial_id: int,
     worker_id: int,
     status: TrialStatus,
-    counted: bool,
     trials_done: int,
     **values: Any,
 ) -> None:
     """A worker's trial ended, after Optuna was told, in one transaction: the trial's result
-    row, and the worker idle again with no slot held. A ``counted`` trial (finished in
-    Optuna's terms) keeps its slot counted; any other gives it back for another trial."""
+    row, and the worker idle again, its slot given back (a trial that counts against the
+    budget is counted by Optuna from now on)."""
     with session_scope(engine) as session:
         session.execute(
             sa.update(TrialResult)
             .where(TrialResult.trial_id == trial_id)
             .values(status=status, finished_at=utcnow(), **values)
         )
-        if not counted:
-            _release(session, study_id, worker_id)
         session.execute(
             sa.update(WorkerRecord)
             .where(WorkerRecord.id == worker_id)

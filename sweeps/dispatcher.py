@@ -25,7 +25,6 @@ from typing import Any
 
 from rich.console import Console
 
-from storage import records
 from storage.models import utcnow
 from storage.queries import ranked_rows, results_recorded, trial_counts
 from sweeps.devices import Slot
@@ -151,8 +150,7 @@ class Dispatcher:
 
     def run(self) -> DispatchResult:
         budget = self.handle.config.trials
-        self.given_back += reap_dead_workers(self.handle)
-        records.reconcile_claims(self.handle.engine, self.handle.study_id)
+        self.given_back += reap_dead_workers(self.handle)  # their slots are free again
         # Signal handlers can only be set from the main thread (a notebook cell runs there);
         # elsewhere Ctrl-C arrives as KeyboardInterrupt and is turned into the same stop.
         in_main = threading.current_thread() is threading.main_thread()

@@ -74,7 +74,7 @@ def test_a_trial_writes_four_transactions_of_ours_besides_one_per_epoch(tmp_path
 
     from search_spaces import load_space
     from storage.engine import session_scope
-    from storage.models import EpochMetric, Sweep, TrialResult, WorkerRecord
+    from storage.models import EpochMetric, TrialResult, WorkerRecord
     from storage.transaction_log import TransactionLog
     from sweeps.protocol import WorkerExit, WorkerOptions
     from sweeps.worker.trial_loop import TrialLoop
@@ -111,4 +111,3 @@ def test_a_trial_writes_four_transactions_of_ours_besides_one_per_epoch(tmp_path
         assert len(EpochMetric.for_trial(session, result.trial_id)) == epochs
         (worker,) = session.query(WorkerRecord).all()
         assert (worker.trials_done, worker.holds_claim, worker.trial_id) == (1, False, None)
-        assert session.get(Sweep, handle.study_id).claimed == 1

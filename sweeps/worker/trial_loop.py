@@ -136,7 +136,7 @@ class TrialLoop:
             try:
                 trial = self.handle.study.ask()
             except BaseException:
-                records.release_slot(self.engine, self.study_id, self.worker_id)
+                records.release_slot(self.engine, self.worker_id)
                 raise
             trial_id = self.handle.trial_id(trial.number)
             try:
@@ -447,16 +447,12 @@ class TrialLoop:
         if asked_at is not None:
             # From ask to tell: what the trial cost the sweep, bookkeeping included.
             values["wall_seconds"] = time.perf_counter() - asked_at
-        # A finished trial's slot stays counted; a failed one's is given back.
-        counted = state != TrialState.FAIL
         records.end_trial(
             self.engine,
-            study_id=self.study_id,
             trial_id=trial_id,
             worker_id=self.worker_id,
             status=outcome.status,
-            counted=counted,
-            trials_done=self.trials_done + int(counted),
+            trials_done=self.trials_done + int(state != TrialState.FAIL),
             **values,
         )
 
