@@ -1,13 +1,22 @@
-"""Worker layout and orchestration overhead, measured side by side in one run.
+"""Worker layout, orchestration overhead and store transactions per trial, in one run.
 
-    python benchmarks/bench_orchestration.py [--trials 8] [--epochs 10]
+    python benchmarks/bench_orchestration.py [--trials 8] [--epochs 10] [--transactions-only]
 
 1. Trials per hour on digits: 1 worker using all cores' threads vs one worker per core with
    1 thread each. Every trial is the space's baseline recipe, queued N times, so both layouts
    do exactly the same work.
 2. Orchestration overhead per trial: trial wall time (ask to tell) minus time inside fit, and
    the sweep's wall time minus all time inside fit (worker start-up included), per trial.
-Prints figures; asserts nothing (CI does not run it).
+   The dispatcher's own store transactions over each sweep are counted too.
+3. Store transactions per trial and per epoch, by engine (ours, Optuna's) and kind (write;
+   read; a read that held SQLite's write lock all the same): one worker's trial loop, the
+   code a worker process runs (without its heartbeat thread, one write every few seconds),
+   run in this process with every transaction counted (storage.transaction_log). Counted, not
+   timed: the figures hold on a busy machine. Per epoch is the difference between a 3-epoch
+   and a 1-epoch trial, halved; per trial the difference between studies of 2 and 1 trials,
+   less its epochs; the worker's start and end are in neither.
+Prints figures; asserts nothing (CI does not run it; tests/test_transactions.py holds a trial
+to its transaction budget).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -28,6 +38,8 @@ from sweeps.config import SweepConfig
 from sweeps.devices import plan_slots
 from sweeps.dispatcher import Dispatcher
 from sweeps.optuna_study import create_study
+
+TRANSACTION_EPOCHS = (1, 3)  # the two trial lengths whose difference is the per-epoch count
 
 
 def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
@@ -48,11 +60,15 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
     handle = create_study(config, url, f"bench-{workers}", baseline=baseline)
     for _ in range(trials - 1):
         handle.study.enqueue_trial(baseline)
+    from storage.transaction_log import TransactionLog
+
     started = time.perf_counter()
-    Dispatcher(
-        handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
-    ).run()
+    with TransactionLog() as log:  # this process runs the dispatcher only
+        Dispatcher(
+            handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
+        ).run()
     wall = time.perf_counter() - started
+    dispatcher = log.counts()
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         rows = connection.execute(
@@ -90,7 +106,76 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         "sweep_overhead": (wall * workers - sum(f for _, f in rows)) / len(rows),
         "trial_wall": trial_wall,
         "epoch_bookkeeping": statistics.median(f for _, f in rows) - statistics.median(in_fit),
+        # The dispatcher's own store transactions over the sweep: its start, its reaps and
+        # counts every few seconds (so they grow with the sweep's length), its end.
+        "dispatcher_reads": sum(n for kind, n in dispatcher.items() if "read" in kind),
+        "dispatcher_writes": sum(n for kind, n in dispatcher.items() if "write" in kind),
     }
+
+
+def loop_transactions(folder: Path, space: str, trials: int, epochs: int) -> Counter[str]:
+    """Store transactions of one worker's trial loop over a study of ``trials`` baseline
+    trials of ``epochs`` epochs, run in this process (``pin_device`` must have run)."""
+    from storage.transaction_log import TransactionLog
+    from sweeps.protocol import WorkerOptions
+    from sweeps.worker.trial_loop import TrialLoop
+
+    name = f"count-{trials}x{epochs}"
+    url = f"sqlite:///{folder / f'{name}.db'}"
+    config = SweepConfig(
+        space=space,
+        trials=trials,
+        epochs=epochs,
+        workers=1,
+        patience=0,  # every epoch runs
+        val_fraction=0.1,
+        lr_range_test=False,
+        artifacts=str(folder / "artifacts"),
+    )
+    baseline = load_space(space).baseline
+    handle = create_study(config, url, name, baseline=baseline)
+    for _ in range(trials - 1):
+        handle.study.enqueue_trial(baseline)
+    handle.engine.dispose()
+    options = WorkerOptions(study_name=name, storage_url=url, artifacts=config.artifacts)
+    loop = TrialLoop(options, should_stop=lambda: False, emit=lambda _: None, host="bench", pid=1)
+    with TransactionLog() as log:
+        loop.run()
+    log.name(loop.engine, "sweeps")  # before close(): disposing an engine replaces its pool
+    log.name(loop.handle.storage.engine, "optuna")
+    loop.close()
+    return log.counts()
+
+
+def transactions_per_trial(folder: Path, space: str) -> dict[str, tuple[float, float]]:
+    """``{kind: (per trial besides its epochs, per epoch)}``; see the module's docstring."""
+    from sweeps.protocol import WorkerOptions
+    from sweeps.worker.process import pin_device
+
+    pin_device(WorkerOptions(study_name="", storage_url="", threads=1))
+    short, long = TRANSACTION_EPOCHS
+    one = loop_transactions(folder, space, 1, short)
+    two = loop_transactions(folder, space, 2, short)
+    longer = loop_transactions(folder, space, 1, long)
+    figures = {}
+    for kind in sorted(set(one) | set(two) | set(longer)):
+        per_epoch = (longer[kind] - one[kind]) / (long - short)
+        figures[kind] = (two[kind] - one[kind] - short * per_epoch, per_epoch)
+    return figures
+
+
+def print_transactions(figures: dict[str, tuple[float, float]]) -> None:
+    print("store transactions (one worker's loop, SQLite; counted, not timed)")
+    print(f"{'kind':<30}{'per trial':>10}{'per epoch':>11}")
+    for kind, (trial, epoch) in figures.items():
+        print(f"{kind:<30}{trial:>10.1f}{epoch:>11.1f}")
+    writes = [f for kind, f in figures.items() if kind.endswith("write")]
+    locked = [f for kind, f in figures.items() if not kind.endswith("read")]
+    print(
+        f"{'writes':<30}{sum(t for t, _ in writes):>10.1f}{sum(e for _, e in writes):>11.1f}\n"
+        f"{'holding the write lock':<30}{sum(t for t, _ in locked):>10.1f}"
+        f"{sum(e for _, e in locked):>11.1f}"
+    )
 
 
 def main() -> None:
@@ -98,7 +183,14 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--space", default="mnist_cnn", help="e.g. all_cnn for longer trials")
+    parser.add_argument(
+        "--transactions-only", action="store_true", help="count transactions; skip the sweeps"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        print_transactions(transactions_per_trial(Path(tmp), args.space))
+    if args.transactions_only:
+        return
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         results = [sweep(Path(tmp), args.space, w, args.trials, args.epochs) for w in (1, cores)]
@@ -121,6 +213,10 @@ def main() -> None:
         print(
             f"  {r['workers']} worker(s): per-epoch bookkeeping inside the training loop "
             f"(checkpoint, store, pruner, TensorBoard) {r['epoch_bookkeeping']:.3f} s per trial"
+        )
+        print(
+            f"  {r['workers']} worker(s): the dispatcher's store transactions over "
+            f"{r['wall']:.0f} s: {r['dispatcher_reads']} reads, {r['dispatcher_writes']} writes"
         )
     ratio = results[1]["trials_per_hour"] / results[0]["trials_per_hour"]
     print(f"{cores} workers / 1 worker throughput: {ratio:.2f}x")

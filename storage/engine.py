@@ -1,9 +1,14 @@
 """Engines for the store: URL parsing and masking, SQLite pragmas, one session scope.
 
-SQLite is opened in WAL mode with a long busy timeout, and every transaction starts with
-``BEGIN IMMEDIATE``: several worker processes share one file, and a deferred transaction that
-reads and then writes fails at once with "database is locked" when another process wrote in
-between, whatever the timeout. Taking the write lock up front makes writers queue instead.
+SQLite is opened in WAL mode with a long busy timeout, and a transaction that may write starts
+with ``BEGIN IMMEDIATE``: several worker processes share one file, and a deferred transaction
+that reads and then writes fails at once with "database is locked" when another process wrote
+in between, whatever the timeout. Taking the write lock up front makes writers queue instead.
+
+Work that only reads says so (:func:`reader` for an engine of ours, :func:`reading` around
+Optuna's reads) and begins deferred: in WAL mode a reader takes no lock, so polls and queries
+never make a writer wait, and a writer never makes them wait either. Writing is the default,
+so a read that was not marked costs the lock but is never unsafe.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -33,12 +39,19 @@ __all__ = [
     "normalize_url",
     "read_only_engine",
     "read_only_options",
+    "reader",
+    "reading",
     "store_writable",
     "scrub",
     "session_scope",
 ]
 
 BUSY_TIMEOUT_SECONDS = 120
+
+# An engine's execution option: its transactions only read (see reader()).
+_READS_ONLY = "sweeps_reads_only"
+# Set while code that owns its engine (Optuna's storage) runs a method that only reads.
+_reading: ContextVar[bool] = ContextVar("sweeps_reading", default=False)
 
 
 class StorageURLError(ValueError):
@@ -171,8 +184,31 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
+def reader(engine: Engine) -> Engine:
+    """``engine`` for work that only reads: on SQLite its transactions begin deferred, taking
+    no lock (the same pool and connections; other databases are unchanged). Writing through
+    it is a mistake that SQLite may answer with "database is locked"."""
+    return engine.execution_options(**{_READS_ONLY: True})
+
+
+@contextlib.contextmanager
+def reading() -> Iterator[None]:
+    """Transactions begun inside this block, in this thread, only read: for an engine that
+    code we do not own begins transactions on (Optuna's storage); see :func:`reader`."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+def _reads_only(connection: Any) -> bool:
+    return _reading.get() or bool(connection.get_execution_options().get(_READS_ONLY))
+
+
 def harden_sqlite(engine: Engine) -> Engine:
-    """WAL, busy timeout and BEGIN IMMEDIATE on a SQLite engine (no-op for others)."""
+    """WAL, busy timeout, and BEGIN IMMEDIATE for every transaction that may write, on a
+    SQLite engine (no-op for others)."""
     if engine.dialect.name != "sqlite":
         return engine
 
@@ -189,7 +225,7 @@ def harden_sqlite(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if _reads_only(connection) else "BEGIN IMMEDIATE")
 
     engine.dispose()  # connections opened before the listeners existed lack the pragmas
     return engine
@@ -305,7 +341,7 @@ def check_reachable(engine: Engine) -> None:
     """Open one connection, so an unreachable store fails here with one clear line."""
     url = engine.url.render_as_string(hide_password=False)
     try:
-        with engine.connect() as connection:
+        with reader(engine).connect() as connection:
             connection.exec_driver_sql(_PROBE.get(engine.dialect.name, "SELECT 1"))
     except Exception as exc:  # any driver error means the same thing to the user
         text = scrub(str(exc).strip(), url)

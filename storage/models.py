@@ -1,7 +1,9 @@
 """Our tables: what Optuna's own tables do not hold. They join Optuna's by study and trial id.
 
 Optuna owns ``studies``, ``trials``, ``trial_params`` and the rest; we never write those by
-hand. One class per table, constraints in ``__table_args__``, lookups as classmethods.
+hand, but for one thing: a trial's result attributes, written in one transaction as Optuna would
+write them one by one (storage.records.set_result_attrs). One class per table, constraints in
+``__table_args__``, lookups as classmethods.
 """
 
 from __future__ import annotations
@@ -76,21 +78,20 @@ class Base(DeclarativeBase):
 
 
 class Sweep(Base):
-    """One per Optuna study: the saved configuration and the budget's claim counter."""
+    """One per Optuna study: the saved configuration and the budget.
+
+    How much of the budget is used is not stored: Optuna's finished trials plus the slots
+    workers hold (``WorkerRecord.holds_claim``), read when a worker claims one
+    (storage.records.claim_slot). Schema 1 kept a counter beside them that could drift.
+    """
 
     __tablename__ = "sweeps_sweep"
-    __table_args__ = (
-        sa.CheckConstraint("budget > 0", name="ck_sweep_budget_positive"),
-        sa.CheckConstraint("claimed >= 0 AND claimed <= budget", name="ck_sweep_claimed_range"),
-    )
+    __table_args__ = (sa.CheckConstraint("budget > 0", name="ck_sweep_budget_positive"),)
 
     study_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     study_name: Mapped[str] = mapped_column(sa.String(512), unique=True)
     config_json: Mapped[str] = mapped_column(sa.Text)
-    budget: Mapped[int]
-    # Trials that count against the budget and are finished or in flight. Workers take a slot
-    # with one conditional UPDATE, so N workers on any number of hosts never overshoot.
-    claimed: Mapped[int] = mapped_column(default=0)
+    budget: Mapped[int]  # trials that finish (Optuna's COMPLETE and PRUNED) before it stops
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @classmethod
@@ -172,6 +173,7 @@ class WorkerRecord(Base):
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(16), default=WorkerState.IDLE)
+    # Holds a budget slot: for its trial from before the ask until the trial is told.
     holds_claim: Mapped[bool] = mapped_column(default=False)
     trial_id: Mapped[int | None]
     trial_number: Mapped[int | None]

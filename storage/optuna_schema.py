@@ -10,7 +10,7 @@ import weakref
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from storage.engine import mask_url
+from storage.engine import mask_url, reader
 from storage.schema import SchemaVersionError
 
 __all__ = ["OPTUNA_SCHEMAS", "OPTUNA_VERSION_TABLE", "check_optuna_schema"]
@@ -33,7 +33,7 @@ def check_optuna_schema(engine: Engine) -> None:
     """
     if engine in _checked:
         return
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         version = _version(connection)
     if version is None:
         return

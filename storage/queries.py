@@ -2,7 +2,8 @@
 
 Selection is by validation accuracy only; test metrics ride along for reporting. Every read
 of Optuna's tables checks first that they are at a version this SQL was written for
-(storage.optuna_schema, once per engine).
+(storage.optuna_schema, once per engine). Every query runs in a transaction that only reads
+(storage.engine.reader): on SQLite it takes no lock, so polling never makes a worker wait.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage.engine import session_scope
+from storage.engine import reader, session_scope
 from storage.models import (
     FINISHED,
     TRAINED,
@@ -78,13 +79,13 @@ __all__ = [
 
 
 def _has_tables(engine: Engine) -> bool:
-    return sa.inspect(engine).has_table(Sweep.__tablename__)
+    return sa.inspect(reader(engine)).has_table(Sweep.__tablename__)
 
 
 def latest_study_name(engine: Engine) -> str | None:
     if not _has_tables(engine):
         return None
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = sa.select(Sweep.study_name).order_by(Sweep.created_at.desc(), Sweep.study_id.desc())
         return session.scalar(query.limit(1))
 
@@ -92,27 +93,27 @@ def latest_study_name(engine: Engine) -> str | None:
 def results_recorded(engine: Engine, study_id: int) -> int:
     """How many trials of the study a worker has started (each has a result row)."""
     query = sa.select(sa.func.count()).where(TrialResult.study_id == study_id)
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         return int(connection.scalar(query))
 
 
 def optuna_study_names(engine: Engine) -> list[str]:
     """Names of Optuna studies in the store that sweeps did not make (no sweep row)."""
-    inspector = sa.inspect(engine)
+    inspector = sa.inspect(reader(engine))
     if not inspector.has_table(optuna_studies.name):
         return []
     check_optuna_schema(engine)
     query = sa.select(optuna_studies.c.study_name).order_by(optuna_studies.c.study_id)
     if inspector.has_table(Sweep.__tablename__):
         query = query.where(optuna_studies.c.study_id.not_in(sa.select(Sweep.study_id)))
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         return [str(name) for name in connection.scalars(query)]
 
 
 def find_sweep(engine: Engine, study_name: str) -> Sweep | None:
     if not _has_tables(engine):
         return None
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         return Sweep.find(session, study_name)
 
 
@@ -153,7 +154,7 @@ def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
         .where(TrialResult.study_id == study_id)
         .group_by(TrialResult.status)
     )
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         states = {OptunaState(str(state)): int(n) for state, n in connection.execute(by_state)}
         outcomes = {str(status): int(n) for status, n in connection.execute(by_outcome)}
     return TrialCounts(
@@ -189,7 +190,7 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     if not _has_tables(engine):
         return pd.DataFrame(columns=columns)
     rows = []
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
@@ -233,7 +234,7 @@ def trial_params_of(engine: Engine, trial_ids: list[int]) -> dict[int, dict[str,
         .order_by(trial_params.c.param_id)
     )
     params: dict[int, dict[str, Any]] = {trial_id: {} for trial_id in trial_ids}
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         for trial_id, name, value, distribution in connection.execute(query):
             params[trial_id][name] = _decoder(distribution)(value)
     return params
@@ -267,7 +268,7 @@ def study_params(engine: Engine, study_id: int) -> dict[int, dict[str, Any]]:
         .order_by(trial_params.c.trial_id, trial_params.c.param_id)
     )
     params: dict[int, dict[str, Any]] = {}
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         for trial_id, name, value, distribution in connection.execute(query):
             params.setdefault(trial_id, {})[name] = _decoder(distribution)(value)
     return params
@@ -351,7 +352,7 @@ def ranked_rows(
     query = sa.select(TrialResult).where(_ranked(sweep, statuses)).order_by(*_ranking_order())
     if limit is not None:
         query = query.limit(limit)
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         results = list(session.scalars(query))
     rows = [_row(rank, r) for rank, r in enumerate(results, start=1)]
     return _with_params(engine, rows) if with_params else rows
@@ -374,7 +375,7 @@ def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dic
         .order_by(ranked.c.rank)
         .limit(1)
     )
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         found = session.execute(query).first()
         row = None if found is None else _row(int(found.rank), found[0])
     if row is None:
@@ -393,7 +394,7 @@ class TrialDetail:
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
     check_optuna_schema(engine)
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = sa.select(TrialResult).where(
             TrialResult.study_id == sweep.study_id, TrialResult.number == number
         )
@@ -401,7 +402,7 @@ def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | Non
         if result is None:
             return None
         epochs = EpochMetric.for_trial(session, result.trial_id)
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         state = connection.scalar(
             sa.select(trials.c.state).where(trials.c.trial_id == result.trial_id)
         )
@@ -422,7 +423,7 @@ def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | Non
 
 
 def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = (
             sa.select(WorkerRecord)
             .where(WorkerRecord.study_id == study_id)
@@ -447,7 +448,7 @@ def recent_statuses(
         .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
         .limit(count)
     )
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         return [str(s) for s in connection.scalars(query)]
 
 
@@ -472,7 +473,7 @@ def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
         .where(TrialResult.study_id == sweep.study_id)
         .order_by(TrialResult.number, EpochMetric.epoch)
     )
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         result = connection.execute(query)
         return list(result.keys()), [tuple(row) for row in result]
 
@@ -490,7 +491,7 @@ def trial_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[dict[str, 
     columns: the column names (parameters in order of first appearance) and one dict a row."""
     table = TrialResult.__table__
     query = sa.select(table).where(table.c.study_id == sweep.study_id).order_by(table.c.number)
-    with engine.connect() as connection:  # plain rows: 10,000 ORM objects cost a second
+    with reader(engine).connect() as connection:  # plain rows: 10,000 ORM objects cost a second
         result = connection.execute(query)
         columns = list(result.keys())
         results = result.fetchall()
@@ -530,9 +531,9 @@ class StoredEvaluation:
 
 def evaluations_of(engine: Engine, trial_id: int) -> dict[str, StoredEvaluation]:
     """A trial's recorded evaluations by split (``val``, ``test``); empty when never evaluated."""
-    if not sa.inspect(engine).has_table(Evaluation.__tablename__):
+    if not sa.inspect(reader(engine)).has_table(Evaluation.__tablename__):
         return {}
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         rows = session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id))
         return {
             row.split: StoredEvaluation(
@@ -560,7 +561,7 @@ ENSEMBLE_COLUMNS = [
 def ensemble_rows(engine: Engine, study_id: int | None = None) -> list[dict[str, Any]]:
     """Recorded ensembles (of one study, or of all), smallest first, with their members, as
     plain dicts (the ``best`` table skips pandas' import)."""
-    if not sa.inspect(engine).has_table(Ensemble.__tablename__):
+    if not sa.inspect(reader(engine)).has_table(Ensemble.__tablename__):
         return []
     query = (
         sa.select(Ensemble, Sweep.study_name)
@@ -569,7 +570,7 @@ def ensemble_rows(engine: Engine, study_id: int | None = None) -> list[dict[str,
     )
     if study_id is not None:
         query = query.where(Ensemble.study_id == study_id)
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         return [
             {
                 "study": name,
@@ -593,9 +594,9 @@ def ensembles_of(engine: Engine, study_id: int | None = None) -> pd.DataFrame:
 
 def refit_of(engine: Engine, trial_id: int) -> Refit | None:
     """A trial's recorded refit, if it has one."""
-    if not sa.inspect(engine).has_table(Refit.__tablename__):
+    if not sa.inspect(reader(engine)).has_table(Refit.__tablename__):
         return None
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         return session.get(Refit, trial_id)
 
 
@@ -622,5 +623,5 @@ def result_rows(engine: Engine, study_id: int) -> list[ResultRow]:
         .where(TrialResult.study_id == study_id)
         .order_by(TrialResult.number)
     )
-    with engine.connect() as connection:
+    with reader(engine).connect() as connection:
         return [ResultRow(int(n), str(s), r, d) for n, s, r, d in connection.execute(query)]

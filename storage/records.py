@@ -1,15 +1,23 @@
-"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs."""
+"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs; and a
+trial's result attributes in Optuna's table, the one write we make there.
+
+A worker's trial costs our tables three transactions besides one per epoch: its claim of a
+budget slot (:func:`claim_slot`), its start (:func:`start_trial`) and its end
+(:func:`end_trial`); and one more for its result attributes (:func:`set_result_attrs`), which
+Optuna would write one by one.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage.engine import session_scope
+from storage.engine import reader, session_scope
 from storage.models import (
     ClassMetric,
     Ensemble,
@@ -25,25 +33,26 @@ from storage.models import (
     utcnow,
 )
 from storage.optuna_schema import check_optuna_schema
-from storage.optuna_tables import FINISHED_STATES, trials
+from storage.optuna_tables import FINISHED_STATES, OptunaState, trial_user_attributes, trials
 
 __all__ = [
     "claim_slot",
     "create_sweep",
     "delete_sweep",
+    "end_trial",
     "finish_result",
     "heartbeat",
-    "reconcile_claims",
     "record_ensemble",
     "record_epoch",
-    "restore_epochs",
     "record_evaluation",
     "record_refit",
     "register_worker",
     "release_slot",
+    "set_result_attrs",
     "set_worker",
     "stale_workers",
     "start_result",
+    "start_trial",
     "update_config",
     "update_result",
 ]
@@ -76,69 +85,53 @@ def create_sweep(
                 study_name=study_name,
                 config_json=config_json,
                 budget=budget,
-                claimed=0,
             )
         )
-
-
-def _finished_count(connection: Any, study_id: int) -> int:
-    query = sa.select(sa.func.count()).where(
-        trials.c.study_id == study_id, trials.c.state.in_(FINISHED_STATES)
-    )
-    return int(connection.scalar(query))
 
 
 def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
-    """Take one budget slot for ``worker_id``; False when all slots are finished or in flight."""
-    with session_scope(engine) as session:
-        taken = session.execute(
-            sa.update(Sweep)
-            .where(Sweep.study_id == study_id, Sweep.claimed < Sweep.budget)
-            .values(claimed=Sweep.claimed + 1)
-        ).rowcount
-        if taken:
-            session.execute(
-                sa.update(WorkerRecord)
-                .where(WorkerRecord.id == worker_id)
-                .values(holds_claim=True, last_seen=utcnow())
-            )
-        return bool(taken)
+    """Take a budget slot for ``worker_id``'s next trial; False when every slot is a finished
+    trial or held by a worker (True at once when this worker holds one already).
 
-
-def release_slot(engine: Engine, study_id: int, worker_id: int) -> None:
-    """Give a slot back (the trial failed or never started), so another trial can take it."""
-    with session_scope(engine) as session:
-        holds = session.scalar(
-            sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id)
-        )
-        if holds:
-            session.execute(
-                sa.update(Sweep)
-                .where(Sweep.study_id == study_id, Sweep.claimed > 0)
-                .values(claimed=Sweep.claimed - 1)
-            )
-        session.execute(
-            sa.update(WorkerRecord).where(WorkerRecord.id == worker_id).values(holds_claim=False)
-        )
-
-
-def reconcile_claims(engine: Engine, study_id: int) -> int:
-    """Reset the counter to finished trials plus slots held by live workers; returns it.
-
-    Run after reaping dead workers, whose slots would otherwise stay taken for good.
+    Nothing counts the slots: the budget's use is read where it is true, Optuna's finished
+    trials plus the slots workers hold, so it cannot drift. A worker holds its slot until its
+    trial is told (then the trial counts), or until the trial fails or the worker is reaped
+    (then it is free again). Claims queue on the sweep's row (SQLite's BEGIN IMMEDIATE; FOR
+    UPDATE elsewhere), so however many workers claim at once, the budget is never overshot.
     """
     check_optuna_schema(engine)  # before the transaction: its first call opens a connection
     with session_scope(engine) as session:
-        connection = session.connection()
+        budget = session.scalar(
+            sa.select(Sweep.budget).where(Sweep.study_id == study_id).with_for_update()
+        )
+        holds = session.scalar(
+            sa.select(WorkerRecord.holds_claim).where(WorkerRecord.id == worker_id)
+        )
+        if budget is None or holds:
+            return bool(holds)
         held = session.scalar(
             sa.select(sa.func.count()).where(
                 WorkerRecord.study_id == study_id, WorkerRecord.holds_claim.is_(True)
             )
         )
-        budget = session.scalar(sa.select(Sweep.budget).where(Sweep.study_id == study_id))
-        claimed = min(int(budget), _finished_count(connection, study_id) + int(held))
-        session.execute(sa.update(Sweep).where(Sweep.study_id == study_id).values(claimed=claimed))
-        return claimed
+        finished = session.scalar(
+            sa.select(sa.func.count()).where(
+                trials.c.study_id == study_id, trials.c.state.in_(FINISHED_STATES)
+            )
+        )
+        if int(finished) + int(held) >= budget:
+            return False
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(holds_claim=True, last_seen=utcnow())
+        )
+        return True
+
+
+def release_slot(engine: Engine, worker_id: int) -> None:
+    """Give a slot back (the trial failed or never started), so another trial can take it."""
+    set_worker(engine, worker_id, holds_claim=False)
 
 
 def register_worker(engine: Engine, study_id: int, host: str, pid: int, device: str) -> int:
@@ -166,7 +159,7 @@ def heartbeat(engine: Engine, worker_id: int) -> None:
 def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[WorkerRecord]:
     """Workers that still claim to be alive but have not been seen for ``grace_seconds``."""
     cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    with session_scope(engine) as session:
+    with session_scope(reader(engine)) as session:
         query = sa.select(WorkerRecord).where(
             WorkerRecord.study_id == study_id,
             WorkerRecord.state.in_(WorkerState.alive()),
@@ -180,15 +173,54 @@ def start_result(engine: Engine, **values: Any) -> None:
         session.add(TrialResult(status=TrialStatus.RUNNING, **values))
 
 
-def record_epoch(
-    engine: Engine, trial_id: int, epoch: int, *, worker_id: int | None = None, **metrics: Any
+def start_trial(
+    engine: Engine,
+    *,
+    worker_id: int,
+    restored: Sequence[dict[str, Any]] | None = None,
+    **values: Any,
 ) -> None:
-    """Record one epoch's metrics; with ``worker_id``, that worker's epoch and liveness in the
-    same transaction (one commit an epoch, not two)."""
+    """A worker started a trial, in one transaction: the trial's result row and the worker's
+    state. ``restored``: the epochs a retry continues from (its checkpoint's curve), recorded
+    as restored, and counted as ``resumed_from_epoch``."""
+    if restored is not None:
+        values["resumed_from_epoch"] = len(restored)
+        values["epochs_run"] = max((e["epoch"] for e in restored), default=0)
+    with session_scope(engine) as session:
+        session.add(TrialResult(status=TrialStatus.RUNNING, **values))
+        for epoch in restored or ():
+            session.merge(EpochMetric(trial_id=values["trial_id"], restored=True, **epoch))
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(
+                state=WorkerState.TRAINING,
+                trial_id=values["trial_id"],
+                trial_number=values["number"],
+                epoch=0,
+                last_seen=utcnow(),
+            )
+        )
+
+
+def record_epoch(
+    engine: Engine,
+    trial_id: int,
+    epoch: int,
+    *,
+    worker_id: int | None = None,
+    result: dict[str, Any] | None = None,
+    **metrics: Any,
+) -> None:
+    """Record one epoch's metrics, in one transaction with ``result`` (more of the trial's
+    result row, such as its model's size) and, with ``worker_id``, that worker's epoch and
+    liveness."""
     with session_scope(engine) as session:
         session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
         session.execute(
-            sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(epochs_run=epoch)
+            sa.update(TrialResult)
+            .where(TrialResult.trial_id == trial_id)
+            .values(epochs_run=epoch, **(result or {}))
         )
         if worker_id is not None:
             session.execute(
@@ -198,17 +230,36 @@ def record_epoch(
             )
 
 
-def restore_epochs(engine: Engine, trial_id: int, epochs: list[dict[str, Any]]) -> None:
-    """Give a retry the curve of the checkpoint it continues from, marked as restored."""
+def set_result_attrs(engine: Engine, trial_id: int, attrs: dict[str, Any]) -> bool:
+    """Write a running trial's result attributes (what Optuna's tools show beside its value)
+    into Optuna's table, in one transaction; False, writing nothing, once the trial finished.
+
+    Optuna writes each attribute in a transaction of its own. These rows are written as
+    Optuna writes them (one row per key, the value as JSON), under the rule Optuna keeps (a
+    finished trial is never changed): the trial's row is locked, so nobody finishes it
+    meanwhile (SQLite's BEGIN IMMEDIATE; FOR UPDATE elsewhere, as Optuna's own tell does).
+    Before the trial is told: Optuna caches a finished trial, in every process that read it.
+    """
+    check_optuna_schema(engine)  # before the transaction: its first call opens a connection
+    table = trial_user_attributes
     with session_scope(engine) as session:
-        for values in epochs:
-            session.merge(EpochMetric(trial_id=trial_id, restored=True, **values))
-        if epochs:
+        state = session.scalar(
+            sa.select(trials.c.state).where(trials.c.trial_id == trial_id).with_for_update()
+        )
+        if state != OptunaState.RUNNING:
+            return False
+        session.execute(
+            sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
+        )
+        if attrs:
             session.execute(
-                sa.update(TrialResult)
-                .where(TrialResult.trial_id == trial_id)
-                .values(epochs_run=max(v["epoch"] for v in epochs))
+                sa.insert(table),
+                [
+                    {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                    for key, value in attrs.items()
+                ],
             )
+        return True
 
 
 def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
@@ -220,6 +271,39 @@ def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
 
 def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: Any) -> None:
     update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)
+
+
+def end_trial(
+    engine: Engine,
+    *,
+    trial_id: int,
+    worker_id: int,
+    status: TrialStatus,
+    trials_done: int,
+    **values: Any,
+) -> None:
+    """A worker's trial ended, after Optuna was told, in one transaction: the trial's result
+    row, and the worker idle again, its slot given back (a trial that counts against the
+    budget is counted by Optuna from now on)."""
+    with session_scope(engine) as session:
+        session.execute(
+            sa.update(TrialResult)
+            .where(TrialResult.trial_id == trial_id)
+            .values(status=status, finished_at=utcnow(), **values)
+        )
+        session.execute(
+            sa.update(WorkerRecord)
+            .where(WorkerRecord.id == worker_id)
+            .values(
+                state=WorkerState.IDLE,
+                holds_claim=False,
+                trial_id=None,
+                trial_number=None,
+                epoch=None,
+                trials_done=trials_done,
+                last_seen=utcnow(),
+            )
+        )
 
 
 # After the sweep: evaluations, ensembles, refits. -----------------------------------------

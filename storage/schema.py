@@ -6,8 +6,8 @@ versions its tables in ``alembic_version`` in the same database; the migrations 
 storage/migrations. The releases before this version table made the tables of schema 1 and no
 version: such a store is read as schema 1, and upgraded through it on its first write.
 
-Readers check :data:`HEAD` with one plain query: Alembic is loaded only by writers and by the
-error that a reader meets, so the query commands stay quick.
+Readers check the stored revision against :data:`READS` with one plain query: Alembic is loaded
+only by writers and by the error that a reader meets, so the query commands stay quick.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD",
+    "READS",
     "MIGRATIONS",
     "VERSION_TABLE",
     "SchemaVersionError",
@@ -43,9 +44,12 @@ __all__ = [
 VERSION_TABLE = "sweeps_schema_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision storage.models describes: the head of MIGRATIONS (a test checks they agree).
-HEAD = "1"
+HEAD = "2"
 # What a store written before the version table holds (our tables, no version).
 UNVERSIONED = "1"
+# The revisions the queries read as they are: schema 2 dropped a column (the sweep's claim
+# counter) that no query reads, so a store at schema 1 is read without an upgrade.
+READS = ("1", "2")
 # Serialises upgrades on PostgreSQL (SQLite's BEGIN IMMEDIATE does so there): any constant.
 _ADVISORY_LOCK = 0x5357_4545_5053  # "SWEEPS"
 
@@ -106,19 +110,19 @@ def _newer(connection: Connection, revision: str, scripts: Path) -> SchemaVersio
 
 def check_readable(connection: Connection) -> None:
     """Refuse a store whose tables the queries would misread: one written by a newer sweeps,
-    or one at an older schema (a writer upgrades it). Writes nothing: a read-only store of the
-    releases before versioning is read as schema 1 as it is."""
+    or one at a schema older than :data:`READS` (a writer upgrades it). Writes nothing: a
+    read-only store of the releases before versioning is read as schema 1 as it is."""
     if not _has_our_tables(connection):
         return
     revision = stored_revision(connection) or UNVERSIONED
-    if revision == HEAD:
+    if revision in READS:
         return
     if revision not in _known(MIGRATIONS):
         raise _newer(connection, revision, MIGRATIONS)
     raise SchemaVersionError(
         f"storage {_store(connection)!r} holds sweeps tables at schema {revision}, older than "
-        f"this sweeps reads (schema {HEAD}); resume or join one of its studies once to upgrade "
-        "it in place."
+        f"this sweeps reads (schema {READS[0]} or later); resume or join one of its studies once "
+        "to upgrade it in place."
     )
 
 

@@ -2,9 +2,11 @@
 
 The dispatcher never imports TensorFlow. It starts the workers, refills a slot whose worker
 asked to be recycled or died (giving the dead worker's trial back at once), reaps workers of
-other hosts whose heartbeat stopped, shows progress, and turns Ctrl-C or SIGTERM into a
-graceful stop: the workers stop at the next batch, their trials are queued to continue from
-the last checkpoint. A second Ctrl-C kills the workers at once.
+other hosts whose heartbeat stopped, shows progress as its workers' events tell it (the store
+is counted every few seconds only for workers on other machines, which send it none, and once
+at the end), and turns Ctrl-C or SIGTERM into a graceful stop: the workers stop at the next
+batch, their trials are queued to continue from the last checkpoint. A second Ctrl-C kills the
+workers at once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 
 from rich.console import Console
 
-from storage import records
 from storage.models import utcnow
 from storage.queries import ranked_rows, results_recorded, trial_counts
 from sweeps.devices import Slot
@@ -37,6 +38,9 @@ from sweeps.spawn import without_main_module
 __all__ = ["DispatchResult", "Dispatcher"]
 
 REAP_EVERY_SECONDS = 5.0
+# Workers on other machines send no events: their trials are counted from the store this
+# often (one deferred read). Ours are counted from their events as they end.
+COUNT_EVERY_SECONDS = 5.0
 MAX_CRASHES_IN_A_ROW = 3  # a slot whose worker dies this often without finishing a trial
 
 
@@ -146,8 +150,7 @@ class Dispatcher:
 
     def run(self) -> DispatchResult:
         budget = self.handle.config.trials
-        self.given_back += reap_dead_workers(self.handle)
-        records.reconcile_claims(self.handle.engine, self.handle.study_id)
+        self.given_back += reap_dead_workers(self.handle)  # their slots are free again
         # Signal handlers can only be set from the main thread (a notebook cell runs there);
         # elsewhere Ctrl-C arrives as KeyboardInterrupt and is turned into the same stop.
         in_main = threading.current_thread() is threading.main_thread()
@@ -185,7 +188,7 @@ class Dispatcher:
         return trial_counts(self.handle.engine, self.handle.study_id).finished
 
     def _watch(self, progress: SweepProgress) -> None:
-        last_reap = time.monotonic()
+        last_reap = last_count = time.monotonic()
         while len(self.done_slots) < len(self.slots):
             self._drain(progress, timeout=0.5)
             for slot in self.slots:
@@ -231,7 +234,9 @@ class Dispatcher:
             if time.monotonic() - last_reap > REAP_EVERY_SECONDS:
                 self.given_back += reap_dead_workers(self.handle)  # workers on other hosts
                 last_reap = time.monotonic()
-            progress.update_totals(self._finished())
+            if time.monotonic() - last_count > COUNT_EVERY_SECONDS:
+                progress.update_totals(self._finished())  # workers on other machines
+                last_count = time.monotonic()
         self._drain(progress, timeout=0.1)
         progress.update_totals(self._finished())  # the last frame counts the last trials
 

@@ -15,13 +15,13 @@ import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
 from storage import mask_url
-from storage.engine import engine_options, harden_sqlite
 from storage.models import Sweep
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from storage.queries import find_sweep
 from storage.records import create_sweep
 from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
+from sweeps.optuna_storage import open_optuna_storage
 from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
 from sweeps.pruners import ChanceLevelPruner, SparesRisingPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
@@ -71,12 +71,6 @@ class StudyHandle:
     def trial_id(self, number: int) -> int:
         """The storage id of this study's trial ``number`` (our tables key on it)."""
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
-
-
-def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
-    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
-    harden_sqlite(storage.engine)
-    return storage
 
 
 def make_sampler(
@@ -179,7 +173,7 @@ def create_study(
     # them all and creates nothing.
     for attempt in range(3):
         try:
-            optuna_storage = _optuna_storage(url)
+            optuna_storage = open_optuna_storage(url)
             break
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
             if attempt == 2:
@@ -287,7 +281,7 @@ def load_study(
     if sweep is None:
         raise missing_study(engine, url, study_name)
     config = SweepConfig.from_json(sweep.config_json)
-    optuna_storage = _optuna_storage(url)
+    optuna_storage = open_optuna_storage(url)
     classes, val_size = _dataset_sizes(config)  # an image folder's are read from its files: once
     study = optuna.load_study(
         study_name=study_name,

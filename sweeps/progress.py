@@ -42,7 +42,8 @@ class _Clock(TimeElapsedColumn):
 
 
 class SweepProgress:
-    """A rich progress display fed by the workers' events.
+    """A rich progress display fed by the workers' events: each trial's end carries the
+    study's finished count, so the display needs no poll of the store.
 
     Args:
         finished: Trials finished before this display started (a resume, a joining machine).
@@ -98,7 +99,10 @@ class SweepProgress:
         self.progress.console.print(text)
 
     def update_totals(self, finished: int) -> None:
-        self.progress.update(self.total, completed=finished)
+        """The study's finished trials, as read at some moment: they only ever grow, so an
+        older reading that arrives late (a worker's event, a poll) never moves them back."""
+        task = next(task for task in self.progress.tasks if task.id == self.total)
+        self.progress.update(self.total, completed=max(task.completed, finished))
 
     def worker_exited(self, slot: int, *, restarting: str | None = None) -> None:
         """A worker's process ended: its line says that a fresh one takes over (and why), or
@@ -135,6 +139,8 @@ class SweepProgress:
                     extra=f"trial {event.number} val {event.val_accuracy:.4f}",
                 )
             case TrialEnded():
+                if event.finished is not None:
+                    self.update_totals(event.finished)
                 self._trial_ended(event)
                 if task is not None:  # the clock keeps the trial's time until the next one
                     self.running[event.slot], self.ended_one[event.slot] = None, True

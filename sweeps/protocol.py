@@ -1,8 +1,10 @@
 """What the dispatcher and its worker processes say to each other, declared once.
 
 Both sides import this module; it imports neither TensorFlow nor the worker package, so the
-dispatcher stays light. Events travel through a ``multiprocessing`` queue (pickled), exit codes
-through the process's exit status.
+dispatcher stays light. Events travel through one pipe per worker (pickled; the worker holds
+the only writing end, so the dispatcher reads EOF once it exits), exit codes through the
+process's exit status. The events are how the dispatcher learns progress: it does not poll the
+store for it, but for workers on other machines, which send it nothing.
 """
 
 from __future__ import annotations
@@ -72,11 +74,16 @@ class EpochEnded(Event):
 
 @dataclass(frozen=True)
 class TrialEnded(Event):
+    """Sent once the trial's end is in the store (Optuna told, our rows written)."""
+
     number: int
     status: str  # a storage.TrialStatus value
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     reason: str | None = None
+    # The study's finished trials (every worker's, on any machine) as read after this one was
+    # told: the progress the dispatcher shows. None: not read.
+    finished: int | None = None
 
 
 @dataclass(frozen=True)

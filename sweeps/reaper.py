@@ -2,7 +2,7 @@
 
 A worker is dead when its process is gone (same host) or its heartbeat is older than the grace
 period (any host). Its running trial is failed as "lost" and queued again with the same
-parameters to continue from its last checkpoint; its budget slot is freed.
+parameters to continue from its last checkpoint; then its budget slot is free.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from storage import TrialStatus, WorkerState, records
-from storage.engine import session_scope
+from storage.engine import reader, session_scope
 from storage.models import WorkerRecord
 from sweeps.optuna_study import StudyHandle, enqueue_retry
 
@@ -37,7 +37,7 @@ def pid_alive(pid: int) -> bool:
 def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
     """Workers of this host whose process no longer exists."""
     host = socket.gethostname()
-    with session_scope(handle.engine) as session:
+    with session_scope(reader(handle.engine)) as session:
         alive = session.scalars(
             sa.select(WorkerRecord).where(
                 WorkerRecord.study_id == handle.study_id,
@@ -50,40 +50,43 @@ def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
 
 def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS) -> list[int]:
     """Reap dead workers of the study; returns the numbers of the trials given back."""
-    study_id = handle.study_id
     dead = {w.id: w for w in _dead_here(handle)}
-    dead.update({w.id: w for w in records.stale_workers(handle.engine, study_id, grace_seconds)})
-    if not dead:
-        return []
+    stale = records.stale_workers(handle.engine, handle.study_id, grace_seconds)
+    dead.update({w.id: w for w in stale})
     given_back = []
-    storage = handle.storage
     for worker in dead.values():
+        number = _give_back(handle, worker) if worker.trial_id is not None else None
+        if number is not None:
+            given_back.append(number)
+        # Only now is its slot free: its trial no longer runs (failed here, or it finished).
         records.set_worker(handle.engine, worker.id, state=WorkerState.DEAD, holds_claim=False)
-        if worker.trial_id is None:
-            continue
-        done = worker.epoch or 0  # the last epoch the worker recorded
-        died = f"worker {worker.name} died during epoch {done + 1} after finishing {done}"
-        try:
-            # Optuna's tools see the outcome in our words too, as for every other ending (a
-            # finished trial's attributes can no longer be set: before its state).
-            storage.set_trial_user_attr(worker.trial_id, "status", str(TrialStatus.LOST))
-            storage.set_trial_user_attr(worker.trial_id, "failure_reason", died)
-            if not storage.set_trial_state_values(worker.trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # it finished, or another reaper got there first
-        frozen = storage.get_trial(worker.trial_id)
-        queued = enqueue_retry(
-            handle.study,
-            frozen,
-            resume=True,
-            counts_as_retry=True,
-            max_retries=handle.config.max_retries,
-        )
-        reason = f"{died}; " + ("retried from its last checkpoint" if queued else "retries used up")
-        records.finish_result(
-            handle.engine, worker.trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
-        )
-        given_back.append(frozen.number)
-    records.reconcile_claims(handle.engine, study_id)
     return given_back
+
+
+def _give_back(handle: StudyHandle, worker: WorkerRecord) -> int | None:
+    """Fail a dead worker's trial as lost and queue it to continue from its last checkpoint;
+    returns its number, or None when it had finished (or another reaper got there first)."""
+    trial_id, done = worker.trial_id, worker.epoch or 0  # the last epoch the worker recorded
+    died = f"worker {worker.name} died during epoch {done + 1} after finishing {done}"
+    # Optuna's tools see the outcome in our words too, as for every other ending (a finished
+    # trial's attributes can no longer be set: before its state).
+    attrs = {"status": str(TrialStatus.LOST), "failure_reason": died}
+    try:
+        if not records.set_result_attrs(handle.engine, trial_id, attrs):
+            return None
+        handle.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    frozen = handle.storage.get_trial(trial_id)
+    queued = enqueue_retry(
+        handle.study,
+        frozen,
+        resume=True,
+        counts_as_retry=True,
+        max_retries=handle.config.max_retries,
+    )
+    reason = f"{died}; " + ("retried from its last checkpoint" if queued else "retries used up")
+    records.finish_result(
+        handle.engine, trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
+    )
+    return frozen.number

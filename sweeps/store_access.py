@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine, make_url
 
 from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
-from storage.engine import read_only_engine
+from storage.engine import read_only_engine, reader
 from storage.models import Sweep
 from storage.optuna_schema import check_optuna_schema
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
@@ -48,7 +48,7 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
         check_reachable(engine)
         check_optuna_schema(engine)  # first: a store we cannot read is left as it was
         if must_exist:
-            with engine.connect() as connection:
+            with reader(engine).connect() as connection:
                 check_readable(connection)
         else:
             upgraded = upgrade_schema(engine)

@@ -121,8 +121,8 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     assert sweeps.load_study("interrupted", url).status().counts.failed == 0
     listed = sweeps.studies(url).set_index("study").loc["interrupted"]
     assert (listed["failed"], listed["lost"], listed["interrupted"]) == (0, 0, 1)
-    # Nothing is left running or claimed once the budget is met.
-    assert query(url, "SELECT claimed, budget FROM sweeps_sweep") == [(1, 1)]
+    # Nothing is left running or holding a slot once the budget is met.
+    assert not query(url, "SELECT 1 FROM sweeps_worker WHERE holds_claim")
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")
 
 
@@ -366,4 +366,5 @@ def test_resume_raises_the_budget_of_a_finished_study(tmp_path: Path, cli) -> No
     grown = invoke(cli, "resume", "--study", "grow", "--storage", url, "--trials", 3)
     assert grown.exit_code == 0, grown.output
     assert finished(url, "grow") == 3
-    assert query(url, "SELECT claimed, budget FROM sweeps_sweep")[0] == (3, 3)
+    assert query(url, "SELECT budget FROM sweeps_sweep") == [(3,)]
+    assert not query(url, "SELECT 1 FROM sweeps_worker WHERE holds_claim")

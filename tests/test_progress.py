@@ -163,3 +163,40 @@ def test_resume_opens_like_run(cli, tmp_path: Path) -> None:
     last = _lines(result.output)
     assert re.search(rf"2/2 +best val {max(vals)}", last["r trials"]), result.output
     assert re.search(rf"trial 1 \w+ val {vals[-1]}", last["worker 0"]), result.output
+
+
+def test_a_trials_end_carries_the_studys_finished_count_and_never_moves_it_back() -> None:
+    display = SweepProgress(_console(), "s", budget=5, epochs=1, slots=2, finished=1)
+    display.on_event(TrialEnded(0, number=1, status=TrialStatus.COMPLETE, finished=3))
+    assert re.search(r" 3/5 ", _frame(display)["s trials"])
+    # A worker that read the count before another's trial ended reports it late: it is older.
+    display.on_event(TrialEnded(1, number=2, status=TrialStatus.FAILED, finished=2))
+    display.update_totals(2)
+    assert re.search(r" 3/5 ", _frame(display)["s trials"])
+
+
+def test_the_dispatcher_counts_from_its_workers_events_not_by_polling(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A real sweep whose dispatcher would poll no more during it (the poll for workers on
+    other machines is set to once an hour): the display still counts every trial, and the
+    store is counted only when the display starts and once at the end."""
+    from storage.transaction_log import TransactionLog
+    from sweeps import dispatcher
+    from sweeps.config import SweepConfig
+    from sweeps.devices import plan_slots
+    from sweeps.optuna_study import create_study
+
+    monkeypatch.setattr(dispatcher, "COUNT_EVERY_SECONDS", 3600.0)
+    config = SweepConfig(trials=2, epochs=1, workers=1, pruner="none", patience=0, val_fraction=0.1)
+    config.validate()
+    handle = create_study(config, f"sqlite:///{tmp_path / 's.db'}", "evented", None)
+    console = _console()
+    with TransactionLog() as log:
+        run = dispatcher.Dispatcher(handle, plan_slots(config), str(tmp_path), console=console)
+        result = run.run()
+    assert result.finished == 2
+    counted = [t for _, t in log.transactions if t.first.startswith("SELECT trials.state, count")]
+    assert len(counted) <= 3, [t.first for t in counted]  # the display's start, the end
+    text = console.export_text()
+    assert re.search(r"evented trials .* 2/2 ", _lines(text)["evented trials"]), text

@@ -44,7 +44,7 @@ from tests.unprivileged import listing, make_read_only, needs_setpriv, run_comma
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-versioning.db"
 STUDY = "legacy"
 UPGRADED = (
-    "Upgraded the store's sweeps tables to schema 1 (was: unversioned, written by an earlier "
+    "Upgraded the store's sweeps tables to schema 2 (was: unversioned, written by an earlier "
     "release)."
 )
 NEWER = "999"  # a schema no sweeps has made yet
@@ -275,7 +275,7 @@ def test_writers_opening_an_old_store_at_once_upgrade_it_once(
         url = f"sqlite:///{_copy_fixture(tmp_path / 'store')}"
     else:  # the previous release's tables, without a version
         url = request.getfixturevalue("postgres_url")
-        Base.metadata.create_all(create_engine(url))
+        _schema_1_without_a_version(create_engine(url))
     context = mp.get_context("spawn")
     start, results = context.Event(), context.Queue()
     children = [
@@ -292,9 +292,60 @@ def test_writers_opening_an_old_store_at_once_upgrade_it_once(
         assert stored_revision(connection) == HEAD
 
 
+def _schema_1_without_a_version(engine: sa.Engine) -> None:
+    """The tables the releases before versioning made (schema 1), as they made them."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "1")
+        connection.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+
+
+SWEEP_COLUMNS = "study_id, study_name, config_json, budget, created_at"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_schema_2_drops_the_claim_counter_and_keeps_every_sweep(
+    request, tmp_path: Path, backend: str
+) -> None:
+    """Schema 2 reads the budget's use where it is true (Optuna's finished trials, the slots
+    workers hold): the counter beside them goes, every sweep stays; going back to schema 1
+    brings the counter back at 0, which that release's dispatcher recounts on start."""
+    from alembic import command
+
+    if backend == "sqlite":
+        engine = create_engine(f"sqlite:///{_copy_fixture(tmp_path / 'store')}")
+    else:
+        engine = create_engine(request.getfixturevalue("postgres_url"))
+        _schema_1_without_a_version(engine)
+        with engine.begin() as connection:
+            connection.execute(sa.text(
+                "INSERT INTO sweeps_sweep VALUES (7, 'pg', '{}', 4, 3, '2026-12-01 10:00:00')"
+            ))  # fmt: skip
+    sweeps = f"SELECT {SWEEP_COLUMNS} FROM sweeps_sweep ORDER BY study_id"
+    with engine.connect() as connection:
+        before = [tuple(r) for r in connection.execute(sa.text(sweeps))]
+    assert before and upgrade_schema(engine) == UPGRADED
+    with engine.connect() as connection:
+        assert [tuple(r) for r in connection.execute(sa.text(sweeps))] == before
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("sweeps_sweep")}
+        assert "claimed" not in columns and stored_revision(connection) == "2"
+    assert [d for d in _differences(engine) if "sweeps_" in d] == []  # Optuna's aside
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "1")
+    with engine.connect() as connection:
+        claims = "SELECT claimed, budget FROM sweeps_sweep ORDER BY study_id"
+        assert [tuple(r) for r in connection.execute(sa.text(claims))] == [
+            (0, budget) for *_, budget, _ in before
+        ]
+        with pytest.raises(sa.exc.IntegrityError):  # its range check is back too
+            connection.execute(sa.text("UPDATE sweeps_sweep SET claimed = budget + 1"))
+    engine.dispose()
+
+
 # A later revision, made here in a copy of the scripts. ---------------------------------------
 
-REVISION_2 = """def upgrade() -> None:
+REVISION_3 = """def upgrade() -> None:
     # SQLite alters a column by copying its table and dropping the old one: the rows of
     # the table, and those referring to it (sweeps_class_metric's), must all survive.
     with op.batch_alter_table("sweeps_evaluation") as batch:
@@ -305,23 +356,23 @@ REVISION_2 = """def upgrade() -> None:
 
 @pytest.fixture
 def scripts(tmp_path: Path) -> Path:
-    """Our migrations plus a revision 2 made as a developer makes one (with Alembic's
+    """Our migrations plus a revision 3 made as a developer makes one (with Alembic's
     template, storage/migrations/script.py.mako)."""
     from alembic import command
 
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
     with sa.create_engine("sqlite://").connect() as connection:
-        command.revision(alembic_config(connection, copy), "a test's revision", rev_id="2")
-    [script] = (copy / "versions").glob("2_*.py")
+        command.revision(alembic_config(connection, copy), "a test's revision", rev_id="3")
+    [script] = (copy / "versions").glob("3_*.py")
     text = script.read_text()
     assert "def upgrade() -> None:\n    pass\n" in text
-    script.write_text(text.replace("def upgrade() -> None:\n    pass\n", REVISION_2))
+    script.write_text(text.replace("def upgrade() -> None:\n    pass\n", REVISION_3))
     return copy
 
 
 def _evaluated_store(request, tmp_path: Path, backend: str) -> sa.Engine:
-    """A store at schema 1 holding a trial's evaluation (its per-class rows refer to it)."""
+    """A store at the head holding a trial's evaluation (its per-class rows refer to it)."""
     from storage.records import record_evaluation
 
     if backend == "sqlite":
@@ -346,20 +397,20 @@ def _evaluated_store(request, tmp_path: Path, backend: str) -> sa.Engine:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_store_at_schema_1_is_upgraded_to_a_later_revision_with_its_rows_intact(
+def test_a_store_at_the_head_is_upgraded_to_a_later_revision_with_its_rows_intact(
     request, tmp_path: Path, scripts: Path, backend: str
 ) -> None:
     engine = _evaluated_store(request, tmp_path, backend)
     before = _rows(engine)
     assert len(before["sweeps_class_metric"]) == 2
     report = upgrade_schema(engine, scripts)
-    assert report == "Upgraded the store's sweeps tables to schema 2 (was: schema 1)."
+    assert report == "Upgraded the store's sweeps tables to schema 3 (was: schema 2)."
     assert _rows(engine) == before
     with engine.connect() as connection:
-        assert stored_revision(connection) == "2"
+        assert stored_revision(connection) == "3"
         indexes = sa.inspect(connection).get_indexes("sweeps_trial_result")
-        # This code knows no schema 2: a store upgraded by a newer sweeps is refused.
-        with pytest.raises(SchemaVersionError, match="newer sweeps \\(schema 2;"):
+        # This code knows no schema 3: a store upgraded by a newer sweeps is refused.
+        with pytest.raises(SchemaVersionError, match="newer sweeps \\(schema 3;"):
             check_readable(connection)
     assert "ix_trial_result_finished" in {index["name"] for index in indexes}
     assert upgrade_schema(engine, scripts) is None  # current now
@@ -379,11 +430,14 @@ def test_an_older_store_goes_through_schema_1_to_a_later_revision(
     before = _rows(engine)
     report = upgrade_schema(engine, scripts)
     assert report == (
-        "Upgraded the store's sweeps tables to schema 2 (was: unversioned, written by an "
+        "Upgraded the store's sweeps tables to schema 3 (was: unversioned, written by an "
         "earlier release)."
     )
     after = _rows(engine)
-    assert set(after) - set(before) == set(later) and _revision(legacy) == "2"
+    assert set(after) - set(before) == set(later) and _revision(legacy) == "3"
+    # Every row is there; the sweep's without its claim counter (dropped by revision 2).
+    sweeps = before.pop("sweeps_sweep")
+    assert after.pop("sweeps_sweep") == [(*row[:4], row[5]) for row in sweeps]
     assert {table: after[table] for table in before} == before
     engine.dispose()
 
@@ -395,7 +449,8 @@ def test_a_reader_refuses_a_store_at_a_schema_older_than_it_reads(
     upgraded by a writer first; a reader says so rather than misread it."""
     import storage.schema
 
-    monkeypatch.setattr(storage.schema, "HEAD", "2")
+    monkeypatch.setattr(storage.schema, "HEAD", "3")
+    monkeypatch.setattr(storage.schema, "READS", ("3",))
     monkeypatch.setattr(storage.schema, "MIGRATIONS", scripts)
     engine = create_engine(f"sqlite:///{legacy}")
     with engine.connect() as connection:

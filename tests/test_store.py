@@ -1,4 +1,4 @@
-"""The store: URLs, exact budget claims under real concurrency, reconciliation, ranking."""
+"""The store: URLs, exact budget claims under real concurrency, slots given back, ranking."""
 
 from __future__ import annotations
 
@@ -11,13 +11,7 @@ from storage import StorageURLError, create_engine, mask_url, normalize_url
 from storage.engine import session_scope
 from storage.models import Sweep, TrialResult, WorkerRecord
 from storage.queries import ranked_trials
-from storage.records import (
-    claim_slot,
-    create_sweep,
-    reconcile_claims,
-    register_worker,
-    release_slot,
-)
+from storage.records import claim_slot, create_sweep, register_worker, release_slot
 from storage.schema import upgrade_schema
 
 
@@ -31,64 +25,80 @@ def test_paths_become_sqlite_urls_and_bad_urls_are_named(tmp_path: Path) -> None
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
 
 
-def _claimer(url: str, study_id: int, worker_id: int, start, results) -> None:
+def _claimer(url: str, study_id: int, workers: list[int], start, results) -> None:
+    """Claim a slot for each of ``workers`` (a process's worth of them) as fast as it can."""
     engine = create_engine(url)
     start.wait()
-    taken = 0
-    for _ in range(5):
-        taken += claim_slot(engine, study_id, worker_id)
-    results.put(taken)
+    results.put([w for w in workers if claim_slot(engine, study_id, w)])
 
 
-def _race(url: str, processes: int, budget: int) -> list[int]:
+def _finished_study(url: str, budget: int, finished: int) -> tuple[object, int]:
+    """A study with ``finished`` trials told COMPLETE and our sweep row for it."""
+    import optuna
+
     engine = create_engine(url)
     upgrade_schema(engine)
-    create_sweep(engine, 1, "race", "{}", budget)
-    workers = [register_worker(engine, 1, "host", 1000 + i, "cpu") for i in range(processes)]
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name="race", direction="maximize")
+    for _ in range(finished):
+        study.tell(study.ask(), 0.5)
+    study_id = storage.get_study_id_from_name("race")
+    storage.engine.dispose()
+    create_sweep(engine, study_id, "race", "{}", budget)
+    return engine, study_id
+
+
+def _race(url: str, processes: int, budget: int, finished: int) -> list[int]:
+    """``processes`` processes of 3 workers each claim at once; the workers that got one."""
+    engine, study_id = _finished_study(url, budget, finished)
+    workers = [register_worker(engine, study_id, "host", i, "cpu") for i in range(3 * processes)]
     context = mp.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    procs = [context.Process(target=_claimer, args=(url, 1, w, start, results)) for w in workers]
+    procs = [
+        context.Process(
+            target=_claimer, args=(url, study_id, workers[i::processes], start, results)
+        )
+        for i in range(processes)
+    ]
     for p in procs:
         p.start()
     start.set()
-    taken = [results.get(timeout=120) for _ in procs]
+    taken = [w for _ in procs for w in results.get(timeout=120)]
     for p in procs:
         p.join(timeout=60)
+    with session_scope(engine) as session:  # what the store says matches what was answered
+        holders = session.query(WorkerRecord.id).filter(WorkerRecord.holds_claim.is_(True))
+        assert sorted(w for (w,) in holders) == sorted(taken)
     return taken
 
 
 def test_eight_processes_racing_for_slots_on_sqlite_take_exactly_the_budget(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    taken = _race(url, processes=8, budget=13)
-    assert sum(taken) == 13
-    with session_scope(create_engine(url)) as session:
-        assert session.get(Sweep, 1).claimed == 13
+    """24 workers in 8 processes for the 13 - 2 slots that 2 finished trials leave."""
+    taken = _race(f"sqlite:///{tmp_path / 'race.db'}", processes=8, budget=13, finished=2)
+    assert len(taken) == 11
 
 
 def test_processes_racing_on_postgresql_take_exactly_the_budget(postgres_url) -> None:
-    taken = _race(postgres_url, processes=6, budget=7)
-    assert sum(taken) == 7
+    taken = _race(postgres_url, processes=6, budget=7, finished=1)
+    assert len(taken) == 6
 
 
-def test_release_and_reconcile_keep_the_counter_honest(tmp_path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    upgrade_schema(engine)
-    create_sweep(engine, 1, "s", "{}", 2)
-    a = register_worker(engine, 1, "h", 1, "cpu")
-    b = register_worker(engine, 1, "h", 2, "cpu")
-    assert claim_slot(engine, 1, a) and claim_slot(engine, 1, b)
-    assert not claim_slot(engine, 1, a)
-    release_slot(engine, 1, b)  # b's trial failed: its slot is free again
-    assert claim_slot(engine, 1, b)
-    # a dies: once it no longer holds a slot, reconciling frees it.
+def test_a_slot_is_free_once_its_trial_failed_or_its_worker_is_gone(tmp_path) -> None:
+    """Nothing counts the slots: Optuna's finished trials and the slots held are read."""
+    engine, study_id = _finished_study(f"sqlite:///{tmp_path / 'c.db'}", budget=3, finished=1)
+    a = register_worker(engine, study_id, "h", 1, "cpu")
+    b = register_worker(engine, study_id, "h", 2, "cpu")
+    c = register_worker(engine, study_id, "h", 3, "cpu")
+    assert claim_slot(engine, study_id, a) and claim_slot(engine, study_id, b)
+    assert claim_slot(engine, study_id, a)  # a holds one already: still one
+    assert not claim_slot(engine, study_id, c)  # 1 finished + 2 held
+    release_slot(engine, b)  # b's trial failed: its slot is free again
+    assert claim_slot(engine, study_id, c)
+    # a is reaped: its slot is free at once, nothing to repair.
     with session_scope(engine) as session:
         session.get(WorkerRecord, a).holds_claim = False
-    # No Optuna tables here: reconcile counts finished trials from them, so create them.
-    import optuna
-
-    optuna.storages.RDBStorage(str(engine.url))
-    assert reconcile_claims(engine, 1) == 1
-    assert claim_slot(engine, 1, a)
+    assert claim_slot(engine, study_id, b)
+    assert not claim_slot(engine, study_id, a)
 
 
 def test_ranking_uses_validation_only(tmp_path) -> None:

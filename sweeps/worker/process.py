@@ -1,6 +1,7 @@
 """A worker process: pin the device, import TensorFlow once, then run trials until the budget.
 
-The loop per trial: take a budget slot (an atomic counter in the store), ask Optuna for a trial
+The loop per trial: take a budget slot (when Optuna's finished trials and the slots other
+workers hold leave one; storage.records.claim_slot), ask Optuna for a trial
 (a queued retry or baseline first), train it, tell Optuna how it ended. A trial that fails by
 itself gives its slot back and is queued again with the same parameters, a bounded number of
 times; an interrupted one is queued to continue from its checkpoint.

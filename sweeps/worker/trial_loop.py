@@ -136,7 +136,7 @@ class TrialLoop:
             try:
                 trial = self.handle.study.ask()
             except BaseException:
-                records.release_slot(self.engine, self.study_id, self.worker_id)
+                records.release_slot(self.engine, self.worker_id)
                 raise
             trial_id = self.handle.trial_id(trial.number)
             try:
@@ -240,8 +240,12 @@ class TrialLoop:
             _wait(0.5, self.should_stop)
         self.handle.config = self.config
 
+    def _finished(self) -> int:
+        """The study's finished trials, every worker's: what the budget counts."""
+        return trial_counts(self.engine, self.study_id).finished
+
     def _budget_met(self) -> bool:
-        return trial_counts(self.engine, self.study_id).finished >= self.config.trials
+        return self._finished() >= self.config.trials
 
     def _fatal_reason(self) -> str | None:
         """Why the sweep must stop: the last k trials ended in faults (failed or lost). A
@@ -282,28 +286,21 @@ class TrialLoop:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(logs, ignore_errors=True)
         is_baseline = bool(attrs.get(BASELINE_ATTR, False))
-        self._start_result(
-            trial,
-            trial_id,
-            is_baseline=is_baseline,
-            retry_of=retry_of,
-            checkpoint_dir=str(folder),
-        )
-        records.set_worker(
-            self.engine,
-            self.worker_id,
-            state=WorkerState.TRAINING,
-            trial_id=trial_id,
-            trial_number=trial.number,
-            epoch=0,
-        )
+        restored = None
         if resume and retry_of is not None:
             # The restored curve comes from the checkpoint itself: exactly the epochs whose
             # weights it holds, whatever the killed trial managed to record.
             state = checkpoint.load_state(folder)
             restored = state.history if state else []
-            records.restore_epochs(self.engine, trial_id, restored)
-            records.update_result(self.engine, trial_id, resumed_from_epoch=len(restored))
+        records.start_trial(
+            self.engine,
+            worker_id=self.worker_id,
+            restored=restored,
+            **self._result_row(trial, trial_id),
+            is_baseline=is_baseline,
+            retry_of=retry_of,
+            checkpoint_dir=str(folder),
+        )
         slot = self.options.slot
         self.emit(TrialStarted(slot, number=trial.number, baseline=is_baseline, retry_of=retry_of))
         board = None
@@ -312,13 +309,17 @@ class TrialLoop:
 
             board = TrialBoard(logs, logs.name)
 
-        def on_start(facts: dict[str, object]) -> None:
-            records.update_result(self.engine, trial_id, **facts)
+        # The model's facts (its size, its input) ride with the next write of the trial's row:
+        # its first epoch's, or its end's.
+        facts: dict[str, object] = {}
 
         def on_epoch(record: EpochRecord) -> None:
             values = dict(vars(record))
             epoch = values.pop("epoch")
-            records.record_epoch(self.engine, trial_id, epoch, worker_id=self.worker_id, **values)
+            records.record_epoch(
+                self.engine, trial_id, epoch, worker_id=self.worker_id, result=facts, **values
+            )
+            facts.clear()
             self.emit(
                 EpochEnded(
                     slot,
@@ -340,7 +341,7 @@ class TrialLoop:
             resume=resume,
             should_stop=self.should_stop,
             on_epoch=on_epoch,
-            on_start=on_start,
+            on_start=facts.update,
         )
         fatal = False
         try:
@@ -358,9 +359,7 @@ class TrialLoop:
             keras.backend.clear_session(free_memory=self.trials_done % GC_EVERY == GC_EVERY - 1)
         if board is not None:
             board.close(trial.params, outcome)
-        self._tell(trial, trial_id, outcome)
-        # Wall time runs from ask to tell: what the trial cost the sweep, bookkeeping included.
-        records.update_result(self.engine, trial_id, wall_seconds=time.perf_counter() - asked_at)
+        self._tell(trial, trial_id, outcome, asked_at=asked_at, result=facts)
         self.emit(
             TrialEnded(
                 slot,
@@ -369,24 +368,23 @@ class TrialLoop:
                 val_accuracy=outcome.val_accuracy,
                 test_accuracy=outcome.test_accuracy,
                 reason=outcome.failure_reason,
+                finished=self._finished(),
             )
         )
         # --keep-models: drop what can no longer make the top K.
         prune_checkpoints(self.handle, self.options.artifacts)
         return fatal
 
-    def _start_result(self, trial: optuna.Trial, trial_id: int, **facts: object) -> None:
-        """Our result row for a trial this worker has started."""
-        records.start_result(
-            self.engine,
-            trial_id=trial_id,
-            study_id=self.study_id,
-            number=trial.number,
-            space=self.config.space,
-            dataset=self.config.dataset,
-            worker=self.worker_name,
-            **facts,
-        )
+    def _result_row(self, trial: optuna.Trial, trial_id: int) -> dict[str, object]:
+        """What our result row of a trial this worker has started says from the start."""
+        return {
+            "trial_id": trial_id,
+            "study_id": self.study_id,
+            "number": trial.number,
+            "space": self.config.space,
+            "dataset": self.config.dataset,
+            "worker": self.worker_name,
+        }
 
     def _abandon(self, trial: optuna.Trial, trial_id: int, exc: BaseException) -> None:
         """The worker itself is going down: fail the trial and queue it, so nothing waits on it."""
@@ -398,16 +396,30 @@ class TrialLoop:
             failure_reason=None if interrupted else f"worker crashed: {_one_line(exc)}",
         )
         try:
-            self._start_result(trial, trial_id)
+            records.start_result(self.engine, **self._result_row(trial, trial_id))
         except Exception:
             pass  # the row exists already
         self._tell(trial, trial_id, outcome)
 
-    def _tell(self, trial: optuna.Trial, trial_id: int, outcome: TrialOutcome) -> None:
-        study, engine = self.handle.study, self.engine
+    def _tell(
+        self,
+        trial: optuna.Trial,
+        trial_id: int,
+        outcome: TrialOutcome,
+        *,
+        asked_at: float | None = None,
+        result: dict[str, object] | None = None,
+    ) -> None:
+        """Tell Optuna how the trial ended (its result attributes first), then end our rows.
+
+        ``asked_at``: when the trial was asked, for its wall time; ``result``: more of our
+        result row, not written yet.
+        """
+        study = self.handle.study
         if outcome.failure_reason:  # a driver's error may quote the storage URL: never stored
             outcome.failure_reason = scrub(outcome.failure_reason, self.options.storage_url)
         values = {
+            **(result or {}),
             "val_accuracy": outcome.val_accuracy,
             "val_loss": outcome.val_loss,
             "test_accuracy": outcome.test_accuracy,
@@ -418,39 +430,30 @@ class TrialLoop:
             "fit_seconds": outcome.fit_seconds,
             "failure_reason": outcome.failure_reason,
         }
-        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val.
-        for key, value in _user_attrs(outcome, trial).items():
-            trial.set_user_attr(key, value)
-        state = _optuna_state(outcome)
-        if state != TrialState.FAIL:
-            if state == TrialState.COMPLETE:
-                study.tell(trial, outcome.val_accuracy)
-            else:
-                study.tell(trial, state=state)
-            records.finish_result(engine, trial_id, outcome.status, **values)
-            # The slot is now a finished trial: it stays counted, the worker no longer holds it.
-            records.set_worker(
-                engine,
-                self.worker_id,
-                state=WorkerState.IDLE,
-                holds_claim=False,
-                trial_id=None,
-                trial_number=None,
-                epoch=None,
-                trials_done=self.trials_done + 1,
+        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val,
+        # in one write.
+        if not records.set_result_attrs(self.engine, trial_id, _user_attrs(outcome, trial)):
+            raise optuna.exceptions.UpdateFinishedTrialError(
+                f"trial {trial.number} was finished by someone else (a reaper?) before its end"
             )
-            return
-        frozen = study.tell(trial, state=TrialState.FAIL)
-        values["failure_reason"] = self._retry(frozen, outcome)
-        records.finish_result(engine, trial_id, outcome.status, **values)
-        records.release_slot(engine, self.study_id, self.worker_id)
-        records.set_worker(
-            engine,
-            self.worker_id,
-            state=WorkerState.IDLE,
-            trial_id=None,
-            trial_number=None,
-            epoch=None,
+        state = _optuna_state(outcome)
+        if state == TrialState.COMPLETE:
+            study.tell(trial, outcome.val_accuracy)
+        elif state == TrialState.PRUNED:
+            study.tell(trial, state=state)
+        else:
+            frozen = study.tell(trial, state=TrialState.FAIL)
+            values["failure_reason"] = self._retry(frozen, outcome)
+        if asked_at is not None:
+            # From ask to tell: what the trial cost the sweep, bookkeeping included.
+            values["wall_seconds"] = time.perf_counter() - asked_at
+        records.end_trial(
+            self.engine,
+            trial_id=trial_id,
+            worker_id=self.worker_id,
+            status=outcome.status,
+            trials_done=self.trials_done + int(state != TrialState.FAIL),
+            **values,
         )
 
     def _retry(self, frozen: optuna.trial.FrozenTrial, outcome: TrialOutcome) -> str | None:
