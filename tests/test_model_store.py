@@ -8,15 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from storage import create_engine
-from storage.models import Base, Ensemble, Evaluation, Refit, Sweep
+from storage.models import Refit, Sweep
 from storage.queries import ensembles_of, evaluations_of, refit_of
-from storage.records import (
-    create_sweep,
-    record_ensemble,
-    record_evaluation,
-    record_refit,
-)
-from storage.schema import upgrade_schema
+from storage.records import record_ensemble, record_evaluation, record_refit
+from storage.schema import VERSION_TABLE, alembic_config, upgrade_schema
 
 CLASSES = [
     {"class_name": "cat", "support": 3, "correct": 2, "precision": 1.0, "recall": 2 / 3},
@@ -31,14 +26,21 @@ def engine(request, tmp_path):
         if request.param == "sqlite"
         else request.getfixturevalue("postgres_url")
     )
+    from alembic import command
+
     engine = create_engine(url)
-    # A store made before these tables existed: only the older ones.
-    new = {Evaluation.__table__, Refit.__table__, Ensemble.__table__}
-    new |= {t for t in Base.metadata.sorted_tables if t.name.endswith(("class_metric", "member"))}
-    Base.metadata.create_all(
-        engine, tables=[t for t in Base.metadata.sorted_tables if t not in new]
-    )
-    create_sweep(engine, 1, "s", "{}", 4)
+    # A store of a release before these tables existed: schema 1's other tables, unversioned
+    # (the only state such a store is in; the later tables come with its upgrade).
+    later = ("sweeps_evaluation", "sweeps_class_metric", "sweeps_ensemble",
+             "sweeps_ensemble_member", "sweeps_refit")  # fmt: skip
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "1")
+        for table in (VERSION_TABLE, *reversed(later)):
+            connection.execute(sa.text(f"DROP TABLE {table}"))
+        connection.execute(sa.text(
+            "INSERT INTO sweeps_sweep (study_id, study_name, config_json, budget, claimed, "
+            "created_at) VALUES (1, 's', '{}', 4, 0, CURRENT_TIMESTAMP)"
+        ))  # fmt: skip
     yield engine
     engine.dispose()
 
