@@ -11,7 +11,8 @@ from storage import create_engine
 from storage.models import Refit, Sweep
 from storage.queries import ensembles_of, evaluations_of, refit_of
 from storage.records import record_ensemble, record_evaluation, record_refit
-from storage.schema import VERSION_TABLE, alembic_config, upgrade_schema
+from storage.schema import upgrade_schema
+from tests.old_stores import schema_1_without_a_version
 
 CLASSES = [
     {"class_name": "cat", "support": 3, "correct": 2, "precision": 1.0, "recall": 2 / 3},
@@ -26,17 +27,13 @@ def engine(request, tmp_path):
         if request.param == "sqlite"
         else request.getfixturevalue("postgres_url")
     )
-    from alembic import command
-
     engine = create_engine(url)
     # A store of a release before these tables existed: schema 1's other tables, unversioned
     # (the only state such a store is in; the later tables come with its upgrade).
     later = ("sweeps_evaluation", "sweeps_class_metric", "sweeps_ensemble",
              "sweeps_ensemble_member", "sweeps_refit")  # fmt: skip
+    schema_1_without_a_version(engine, without=later)
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "1")
-        for table in (VERSION_TABLE, *reversed(later)):
-            connection.execute(sa.text(f"DROP TABLE {table}"))
         connection.execute(sa.text(
             "INSERT INTO sweeps_sweep (study_id, study_name, config_json, budget, claimed, "
             "created_at) VALUES (1, 's', '{}', 4, 0, CURRENT_TIMESTAMP)"

@@ -39,6 +39,7 @@ from storage.schema import (
 )
 from tests.conftest import invoke
 from tests.digests import store_rows
+from tests.old_stores import schema_1_without_a_version
 from tests.unprivileged import listing, make_read_only, needs_setpriv, run_commands
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-versioning.db"
@@ -275,7 +276,7 @@ def test_writers_opening_an_old_store_at_once_upgrade_it_once(
         url = f"sqlite:///{_copy_fixture(tmp_path / 'store')}"
     else:  # the previous release's tables, without a version
         url = request.getfixturevalue("postgres_url")
-        _schema_1_without_a_version(create_engine(url))
+        schema_1_without_a_version(create_engine(url))
     context = mp.get_context("spawn")
     start, results = context.Event(), context.Queue()
     children = [
@@ -290,15 +291,6 @@ def test_writers_opening_an_old_store_at_once_upgrade_it_once(
     assert sorted(reports, key=str) == [None, None, UPGRADED], reports
     with create_engine(url).connect() as connection:
         assert stored_revision(connection) == HEAD
-
-
-def _schema_1_without_a_version(engine: sa.Engine) -> None:
-    """The tables the releases before versioning made (schema 1), as they made them."""
-    from alembic import command
-
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "1")
-        connection.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
 
 
 SWEEP_COLUMNS = "study_id, study_name, config_json, budget, created_at"
@@ -317,7 +309,7 @@ def test_schema_2_drops_the_claim_counter_and_keeps_every_sweep(
         engine = create_engine(f"sqlite:///{_copy_fixture(tmp_path / 'store')}")
     else:
         engine = create_engine(request.getfixturevalue("postgres_url"))
-        _schema_1_without_a_version(engine)
+        schema_1_without_a_version(engine)
         with engine.begin() as connection:
             connection.execute(sa.text(
                 "INSERT INTO sweeps_sweep VALUES (7, 'pg', '{}', 4, 3, '2026-12-01 10:00:00')"
