@@ -23,7 +23,7 @@ from sweeps.config import SweepConfig
 from sweeps.errors import ConfigError
 from sweeps.optuna_storage import open_optuna_storage
 from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
-from sweeps.pruners import ChanceLevelPruner, SparesRisingPruner
+from sweeps.pruners import ChanceLevelPruner, PacedMedianPruner, SparesRisingPruner
 from sweeps.store_access import load_sweep, missing_study, open_store
 from sweeps.tf_logs import quiet_optuna
 
@@ -135,22 +135,28 @@ def median_warmup(epochs: int) -> int:
     return max(2, epochs // 5)
 
 
-def make_pruner(name: str, epochs: int, classes: int | None = None) -> optuna.pruners.BasePruner:
+def make_pruner(
+    name: str, epochs: int, classes: int | None = None, val_size: int | None = None
+) -> optuna.pruners.BasePruner:
     """The pruner named ``name``; ``median`` also stops trials stuck at chance level (1 /
-    ``classes``) after two epochs, when ``classes`` is known."""
+    ``classes``) after two epochs, when ``classes`` is known, and with ``val_size`` spares
+    trials within noise of the median (see PacedMedianPruner)."""
     if name == "none":
         return optuna.pruners.NopPruner()
     if name == "median":
         # n_min_trials: early-stopped trials report no late epochs, and a median of one trial
         # would prune everything that is not yet as good as the best. The warm-up is a fifth of
-        # the run: a slow starter (a low rate, batch norm, heavy dropout) is judged once it
-        # got going; hopeless trials are cut at epoch 2 by the chance-level rule below.
-        median = optuna.pruners.MedianPruner(
-            n_startup_trials=4, n_warmup_steps=median_warmup(epochs), n_min_trials=3
-        )
+        # the run, or longer where the baseline starts slowly: a slow starter (a low rate,
+        # batch norm, heavy dropout) is judged once it got going; hopeless trials are cut at
+        # epoch 2 by the chance-level rule below.
+        chance = 1.0 / classes if classes and classes > 1 else None
+        median = PacedMedianPruner(
+            n_startup_trials=4, n_warmup_steps=median_warmup(epochs), n_min_trials=3,
+            val_size=val_size, chance=chance,
+        )  # fmt: skip
         # ... and only once it stopped rising (see SparesRisingPruner).
         rising = SparesRisingPruner(median)
-        return ChanceLevelPruner(rising, 1.0 / classes) if classes and classes > 1 else rising
+        return ChanceLevelPruner(rising, chance) if chance else rising
     # Hyperband stays unwrapped: TPE recognises it by type to sample per bracket.
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(
@@ -195,7 +201,7 @@ def create_study(
             storage=optuna_storage,
             direction="maximize",
             sampler=make_sampler(config.sampler, config.seed, classes, val_size),
-            pruner=make_pruner(config.pruner, config.epochs, classes),
+            pruner=make_pruner(config.pruner, config.epochs, classes, val_size),
         )
     except optuna.exceptions.DuplicatedStudyError:
         foreign = foreign and not _sweep_appears(engine, study_name)
@@ -287,7 +293,7 @@ def load_study(
         study_name=study_name,
         storage=optuna_storage,
         sampler=make_sampler(config.sampler, config.seed + sampler_seed_offset, classes, val_size),
-        pruner=make_pruner(config.pruner, config.epochs, classes),
+        pruner=make_pruner(config.pruner, config.epochs, classes, val_size),
     )
     return StudyHandle(
         study=study, storage=optuna_storage, engine=engine, sweep=sweep, config=config, url=url

@@ -9,7 +9,7 @@ from optuna.distributions import FloatDistribution
 from storage.optuna_tables import BASELINE_ATTR
 from sweeps.errors import ConfigError
 from sweeps.optuna_study import make_pruner, make_sampler, median_warmup
-from sweeps.pruners import SparesRisingPruner
+from sweeps.pruners import PacedMedianPruner, SparesRisingPruner
 
 CURVE_GOOD = {1: 0.5, 2: 0.7, 3: 0.8, 4: 0.85, 5: 0.9}
 
@@ -130,7 +130,8 @@ def test_the_chance_rule_uses_the_best_epoch_and_the_class_count() -> None:
 def test_without_a_class_count_median_is_plain() -> None:
     pruner = make_pruner("median", 5)
     assert isinstance(pruner, SparesRisingPruner)
-    assert isinstance(pruner.base, optuna.pruners.MedianPruner)
+    assert isinstance(pruner.base, PacedMedianPruner)
+    assert pruner.base.warmup(_study("median")) == median_warmup(5)  # no baseline: plain
     assert isinstance(make_pruner("hyperband", 5, classes=10), optuna.pruners.HyperbandPruner)
 
 
@@ -185,3 +186,51 @@ def test_the_reason_names_the_rule_that_pruned() -> None:
     )
     behind = _pruned_reason(trial, config, SimpleNamespace(best_val_accuracy=0.6), 4)
     assert behind == "pruned by the median pruner after epoch 4"
+
+
+def _finished(study: optuna.Study, curve: list[float]) -> None:
+    trial = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        trial.report(value, epoch)
+    study.tell(trial, max(curve))
+
+
+def test_a_trial_within_noise_of_the_median_is_spared() -> None:
+    """all_cnn on the shapes folder (240 validation images): at epoch 4 the median read 0.35
+    and the median pruner cut a recipe at 0.317, one standard error (0.043) below it."""
+    noisy = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10, 240))
+    for value in (0.33, 0.36, 0.38, 0.34):
+        _finished(noisy, [0.2, 0.25, 0.3, value, value])
+    curve = [0.2, 0.2, 0.31, 0.317, 0.317, 0.317]  # stalled: SparesRising lets the median judge
+    assert _pruned_at(noisy, curve) is None
+    assert _pruned_at(noisy, [0.2, 0.2, 0.2, 0.2]) == 4  # 0.15 below: not noise
+    # Without the split's size every point below the median counts, as in Optuna's rule.
+    plain = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10))
+    for value in (0.33, 0.36, 0.38, 0.34):
+        _finished(plain, [0.2, 0.25, 0.3, value, value])
+    assert _pruned_at(plain, curve) == 4
+    # On 2,400 images the same gap is eleven standard errors.
+    big = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10, 2400))
+    for value in (0.33, 0.36, 0.38, 0.34):
+        _finished(big, [0.2, 0.25, 0.3, value, value])
+    assert _pruned_at(big, curve) == 4
+
+
+def test_the_median_waits_while_the_baseline_itself_is_still_starting() -> None:
+    """The shapes folder's all_cnn baseline read 0.26, 0.20, 0.38, 0.33, ... and first got
+    halfway from chance to its best 0.90 at epoch 9: trials level with it at epoch 4 were cut
+    by the median and ended "below 0.5". The median now judges from epoch 9."""
+    slow_baseline = [0.26, 0.20, 0.38, 0.33, 0.36, 0.46, 0.46, 0.39, 0.56, 0.49, 0.70, 0.90]
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10))
+    _baseline(study, slow_baseline, finish=True)
+    for _ in range(4):
+        _finished(study, [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.9, 0.9])
+    assert study.pruner.base.base.warmup(study) == 9
+    assert _pruned_at(study, [0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]) == 9
+    # A baseline that learns at once leaves the usual warm-up, a fifth of the run.
+    quick = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10))
+    _baseline(quick, [0.8, 0.9, 0.95], finish=True)
+    for _ in range(4):
+        _finished(quick, [0.9, 0.92, 0.94, 0.95, 0.95])
+    assert quick.pruner.base.base.warmup(quick) == median_warmup(20) == 4
+    assert _pruned_at(quick, [0.3, 0.3, 0.3, 0.3, 0.3]) == 4
