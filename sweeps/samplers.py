@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR, SECONDS_PER_EPOCH_ATTR
@@ -15,6 +15,8 @@ from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR, SECONDS_P
 __all__ = ["IncumbentTPESampler"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+RATE = "learning_rate"  # the question whose answers a dead trial bounds (live_rate_bounds)
+DEATH_MARGIN = 2.0  # a new rate stays this factor inside a rate at which the family died
 
 
 class IncumbentTPESampler(optuna.samplers.TPESampler):
@@ -89,6 +91,11 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
                     proposal[name] = self._other_answer(
                         study, trial, name, distribution, kept[name]
                     )
+        if RATE in proposal and proposal[RATE] != kept.get(RATE):
+            optimizer = proposal.get("optimizer", trial.params.get("optimizer"))
+            proposal[RATE] = self._live_rate(
+                study, trial, optimizer, search_space[RATE], proposal[RATE]
+            )
         return proposal
 
     def sample_independent(
@@ -104,8 +111,29 @@ class IncumbentTPESampler(optuna.samplers.TPESampler):
             return kept[param_name]
         answer = super().sample_independent(study, trial, param_name, param_distribution)
         if known and param_name in differ and answer == kept[param_name]:
-            return self._other_answer(study, trial, param_name, param_distribution, answer)
+            answer = self._other_answer(study, trial, param_name, param_distribution, answer)
+        if param_name == RATE and answer != kept.get(RATE):
+            optimizer = trial.params.get("optimizer")
+            answer = self._live_rate(study, trial, optimizer, param_distribution, answer)
         return answer
+
+    def _live_rate(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        optimizer: Any,
+        distribution: BaseDistribution,
+        rate: float,
+    ) -> float:
+        """``rate``, or a random rate inside the bounds the sweep's dead trials set for this
+        optimizer's family (:func:`live_rate_bounds`) when ``rate`` is outside them."""
+        if not isinstance(distribution, FloatDistribution) or not isinstance(optimizer, str):
+            return rate
+        low, high = live_rate_bounds(study, optimizer, distribution, self.learned)
+        if low <= rate <= high:
+            return rate
+        draw = random.Random(f"{self.seed}:{trial.number}:{RATE}")
+        return math.exp(draw.uniform(math.log(low), math.log(high)))
 
     def _other_answer(
         self,
@@ -192,6 +220,51 @@ def best_answers(
         cheapest = min(costs.values())
         ties = [item for item in ties if costs[item[2].number] <= 1.1 * cheapest]
     return max(ties, key=lambda item: item[:2])[2].params
+
+
+def live_rate_bounds(
+    study: optuna.Study, optimizer: str, distribution: FloatDistribution, learned: float
+) -> tuple[float, float]:
+    """The learning rates still worth a trial of ``optimizer``: ``distribution``'s range,
+    narrowed by the finished trials of the same family that never reached ``learned``.
+
+    A rate at which a family never left chance is an edge, as a diverging range test is: on
+    all_cnn (whose class convolution keeps its ReLU) Adam at 0.0023 left every logit dead at
+    exactly chance, and the sweep then spent two more trials at nearby rates. A dead rate in
+    the upper half of the range (on a log scale) was too high, and later trials of the family
+    stay ``DEATH_MARGIN`` times below the lowest such rate; one in the lower half was too low,
+    and they stay as far above the highest. Without ``learned`` (chance unknown) nothing is
+    dead, and the range stands."""
+    low, high = distribution.low, distribution.high
+    family = _family(optimizer)
+    if learned <= 0.0 or family is None:
+        return low, high
+    middle = math.sqrt(low * high)
+    ceiling, floor = high, low
+    for trial in study.get_trials(deepcopy=False, states=FINISHED):
+        rate, other = trial.params.get(RATE), trial.params.get("optimizer")
+        if not isinstance(rate, float) or _family(other) != family:
+            continue
+        best = _best_value(trial)
+        if best is not None and best >= learned:
+            continue
+        if rate >= middle:
+            ceiling = min(ceiling, rate / DEATH_MARGIN)
+        else:
+            floor = max(floor, rate * DEATH_MARGIN)
+    if floor >= ceiling:  # dead on both sides: the whole range is suspect, keep it
+        return low, high
+    return floor, ceiling
+
+
+def _family(optimizer: Any) -> str | None:
+    """``optimizer``'s learning-rate family (search_spaces.tunables), None for another answer."""
+    from search_spaces.tunables import family_of
+
+    try:
+        return family_of(optimizer)
+    except ValueError:
+        return None
 
 
 def tied(best: float, other: float, val_size: int | None) -> bool:

@@ -10,7 +10,7 @@ from search_spaces import load_space, tunables
 from search_spaces.base import InputSpec
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from sweeps.optuna_study import make_sampler
-from sweeps.samplers import best_answers, tied
+from sweeps.samplers import best_answers, live_rate_bounds, tied
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 SPEC = InputSpec(shape=(8, 8, 1), num_classes=10)
@@ -39,8 +39,9 @@ def _sweep(
     score=lambda trial: 0.5,
     classes=None,
     val_size=None,
+    space_name="mlp",
 ):
-    space = load_space("mlp")
+    space = load_space(space_name)
     sampler = make_sampler("tpe", seed, classes, val_size)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if baseline:  # as sweeps.optuna_study.create_study does
@@ -207,3 +208,59 @@ def test_later_trials_move_from_the_cheapest_of_the_tied_trials() -> None:
     mean_from_cheap = sum(len(_changed(t, cheap)) for t in trials[6:]) / 6
     mean_from_first = sum(len(_changed(t, trials[1].params)) for t in trials[6:]) / 6
     assert mean_from_cheap < mean_from_first, (mean_from_cheap, mean_from_first)
+
+
+def _rate_trial(optimizer: str, rate: float, best: float):
+    distributions = {
+        "optimizer": optuna.distributions.CategoricalDistribution(list(tunables.OPTIMIZERS)),
+        "learning_rate": optuna.distributions.FloatDistribution(1e-5, 1.0, log=True),
+    }
+    return optuna.trial.create_trial(
+        params={"optimizer": optimizer, "learning_rate": rate}, distributions=distributions,
+        intermediate_values={1: 0.1, 2: best}, value=best,
+        state=optuna.trial.TrialState.PRUNED if best < 0.19 else optuna.trial.TrialState.COMPLETE,
+    )  # fmt: skip
+
+
+def test_a_rate_at_which_a_family_never_left_chance_bounds_its_later_rates() -> None:
+    """all_cnn on the shapes folder: Adam at 0.0023 (range 0.00037..0.0037, measured on the
+    batch-norm baseline) left every logit dead at exactly chance."""
+    adam = optuna.distributions.FloatDistribution(0.00037, 0.0037, log=True)
+    study = optuna.create_study(direction="maximize")
+    assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
+    study.add_trial(_rate_trial("sgd", 0.003, 0.10))  # another family's death says nothing
+    study.add_trial(_rate_trial("adam", 0.0030, 0.85))  # learned: no bound
+    assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
+    study.add_trial(_rate_trial("adamax", 0.0023, 0.10))  # Adam's family, dead in the upper half
+    assert live_rate_bounds(study, "rmsprop", adam, learned=0.19) == (0.00037, 0.0023 / 2)
+    study.add_trial(_rate_trial("adam", 0.0005, 0.12))  # dead in the lower half: too low
+    assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.001, 0.00115)
+    assert live_rate_bounds(study, "adam", adam, learned=0.0) == (0.00037, 0.0037)  # no chance
+    study.add_trial(_rate_trial("adam", 0.0008, 0.11))  # dead on both sides of 0.00115..: keep
+    assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
+
+
+def test_later_trials_of_a_family_stay_below_the_rate_at_which_it_died() -> None:
+    """Through the sampler and the real adapter, on mnist_cnn (Adam at 0.001): every rate of
+    an Adam-family optimizer above 0.003 scores chance. After the first such death, no new
+    Adam-family rate is drawn at or above half the lowest dead rate (TPE alone drew 0.0077
+    after deaths at 0.025 and 0.010, and 0.0087 after one at 0.0034)."""
+
+    def score(trial) -> float:
+        family = tunables.family_of(trial.params["optimizer"])
+        return 0.1 if family == "adam" and trial.params["learning_rate"] > 0.003 else 0.8
+
+    after_a_death = 0
+    for seed in range(3):
+        _, trials = _sweep(seed=seed, trials=24, score=score, classes=10, space_name="mnist_cnn")
+        dead: list[float] = []
+        for trial in trials:
+            rate = trial.params["learning_rate"]
+            if tunables.family_of(trial.params["optimizer"]) != "adam" or rate == 0.001:
+                continue  # the baseline's (the incumbent's) own rate is kept, not drawn
+            if dead:
+                after_a_death += 1
+                assert rate < min(dead) / 2, (seed, trial.number, rate, dead)
+            if rate > 0.003:
+                dead.append(rate)
+    assert after_a_death >= 3  # the rule was put to the test
