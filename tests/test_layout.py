@@ -5,6 +5,7 @@ its public API only."""
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from pathlib import Path
 
@@ -342,3 +343,92 @@ def test_the_normalisation_check_catches_a_mode_spelled_elsewhere() -> None:
     assert spelled("INFO = SpaceInfo('t', '-', 't', '-', normalization='unit')") == []
     assert spelled("BASELINE = {'normalization': 'train_stats', 'batch_size': 64}") == []
     assert spelled("mnist = (60000, 10000, 'keras.datasets.mnist', 'unit', read)") == []
+
+
+# One error root: every exception a caller of sweeps can meet derives from SweepsError (which
+# imports nothing, so search_spaces and storage derive from it too), so a handler catches the
+# root or one branch, never a tuple of ours.
+ERROR_ROOT = "SweepsError"
+# Exceptions that never reach a caller, and why.
+OUTSIDE_THE_ROOT = {
+    "TrialFailedError": "fails one trial inside a worker, which records it; never raised out",
+}
+
+
+def _exception_classes(trees: dict[str, ast.AST]) -> dict[str, list[str]]:
+    """Every class in ``trees`` that is an exception, with its bases' names."""
+    bases = {
+        node.name: [getattr(b, "id", None) or getattr(b, "attr", "") for b in node.bases]
+        for tree in trees.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+
+    def is_exception(name: str) -> bool:
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type):
+            return issubclass(builtin, BaseException)
+        return any(is_exception(base) for base in bases.get(name, []))
+
+    return {name: found for name, found in bases.items() if is_exception(name)}
+
+
+def _outside_the_root(trees: dict[str, ast.AST]) -> list[str]:
+    classes = _exception_classes(trees)
+
+    def rooted(name: str) -> bool:
+        return name == ERROR_ROOT or any(rooted(b) for b in classes.get(name, []))
+
+    return sorted(
+        name
+        for name in classes
+        if not rooted(name) and name not in OUTSIDE_THE_ROOT and not name.startswith("_")
+    )
+
+
+def _tuples_of_ours(trees: dict[str, ast.AST]) -> list[str]:
+    """Handlers whose tuple names two or more exceptions under the root."""
+    classes = _exception_classes(trees)
+
+    def rooted(name: str) -> bool:
+        return name == ERROR_ROOT or any(rooted(b) for b in classes.get(name, []))
+
+    offenders = []
+    for module, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Tuple):
+                names = [getattr(e, "id", None) or getattr(e, "attr", "") for e in node.type.elts]
+                if sum(map(rooted, names)) > 1:
+                    offenders.append(f"{module}:{node.lineno} catches {', '.join(names)}")
+    return offenders
+
+
+def _trees() -> dict[str, ast.AST]:
+    return {name: ast.parse(path.read_text()) for name, path in _modules().items()}
+
+
+def test_every_exception_a_caller_meets_derives_from_one_root() -> None:
+    trees = _trees()
+    classes = _exception_classes(trees)
+    assert {"SpaceError", "StorageURLError", "SchemaVersionError", "ConfigError"} <= set(classes)
+    assert not _outside_the_root(trees)
+    assert set(OUTSIDE_THE_ROOT) <= set(classes), "an exemption names no exception"
+
+
+def test_no_handler_catches_a_tuple_of_our_exceptions() -> None:
+    assert not _tuples_of_ours(_trees())
+
+
+def test_the_root_checks_catch_a_second_root_and_a_tuple() -> None:
+    code = {
+        "sweeps.errors": ast.parse("class SweepsError(Exception): ...\nclass A(SweepsError): ..."),
+        "storage.x": ast.parse(
+            "class B(ValueError): ...\nclass C(A): ...\nclass _Private(Exception): ...\n"
+            "class NotAnError: ...\n"
+            "try:\n    pass\nexcept (A, C):\n    pass\n"
+            "try:\n    pass\nexcept (B, OSError):\n    pass\n"
+            "try:\n    pass\nexcept (errors.SweepsError, B):\n    pass\n"
+        ),
+    }
+    assert _outside_the_root(code) == ["B"]
+    assert _tuples_of_ours(code) == ["storage.x:7 catches A, C"]
