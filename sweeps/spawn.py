@@ -1,8 +1,12 @@
 """Run one worker-side function in a spawned process and bring its result back.
 
-Exporting, evaluating, ensembling and refitting a trial need TensorFlow. They run in a child
-process started with ``spawn``, as trials do, so the caller (a CLI query, a notebook kernel that
-imported TensorFlow already) keeps none of the worker's TensorFlow state and is never forked.
+Exporting, evaluating, ensembling and refitting a trial need TensorFlow, and so do the checks
+before a sweep (the preflight, a sweep file's ranges, downloading a Keras dataset) and the
+tunables ``sweeps spaces`` lists. They run in a child process started with ``spawn``, as
+trials do: the caller (a CLI command, or a notebook kernel, which may hold TensorFlow already)
+needs no TensorFlow of its own, keeps none of the worker's state and is never forked. Besides
+the dispatcher's workers, this is the one way sweeps starts a Python process
+(tests/test_layout.py checks it).
 
 The function is named by a string, ``"sweeps.worker.export:export_model"``, and imported inside
 the child: nothing outside ``sweeps/worker/`` imports the worker package (tests/test_layout.py

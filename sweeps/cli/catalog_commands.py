@@ -16,7 +16,7 @@ from sweeps.cli.app import app, fail, reports_errors
 def spaces(
     name: Annotated[Optional[str], typer.Argument(help="Show only this space.")] = None,
     brief: Annotated[
-        bool, typer.Option(help="Skip the tunables (answers without importing TensorFlow).")
+        bool, typer.Option(help="Skip the tunables (answers at once: no child builds the spaces).")
     ] = False,
 ) -> None:
     """The search spaces, where each comes from, what it fits, and its tunables.
