@@ -1,6 +1,7 @@
 """The house's boundaries, checked on the source: who may reach the worker side (the
 dispatcher's process entry, and spawn targets named by string), no import cycles, Optuna through
-its public API only."""
+its public API only, the trial recipe in one place, TensorFlow imported only on the worker side,
+Python children started one way, and one error root."""
 
 from __future__ import annotations
 
@@ -558,3 +559,24 @@ def test_the_child_check_catches_another_way_to_start_one() -> None:
     assert not offenders("run_in_child('sweeps.worker.questions:asked_ranges', ref, {})")
     assert not offenders("context.Process(target=_child)", "sweeps.spawn")
     assert not offenders("process.join(); os.kill(pid, signal.SIGTERM)")
+
+
+def test_the_error_root_imports_nothing_of_the_house() -> None:
+    """search_spaces and storage reach sweeps only for the root, which must stay light: it
+    imports none of our modules, nor does the sweeps package on import (its names load on
+    first use), so importing the root never pulls in the rest of sweeps."""
+    modules = _modules()
+    offenders = [
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        if name.startswith(("storage", "search_spaces"))
+        for imported, _ in _imports(path, top_level_only=False)
+        if imported.split(".")[0] == "sweeps" and not imported.startswith("sweeps.errors")
+    ]
+    for light in ("sweeps.errors", "sweeps"):
+        offenders += [
+            f"{light} imports {imported}"
+            for imported, _ in _imports(modules[light], top_level_only=True)
+            if imported.split(".")[0] in PACKAGES
+        ]
+    assert not offenders, offenders
