@@ -13,6 +13,7 @@ from typing import Any
 from search_spaces.base import SearchSpace, SpaceInfo
 from search_spaces.preprocessing import NORMALIZATIONS
 from search_spaces.tunables import AUGMENTATIONS
+from sweeps.errors import SweepsError
 
 __all__ = [
     "BUILTIN_SPACES",
@@ -43,8 +44,11 @@ BUILTIN_SPACES: dict[str, str] = {
 ENTRY_POINT_GROUP = "sweeps.search_spaces"
 
 
-class SpaceError(ValueError):
-    """A space reference cannot be resolved, or the module breaks the space contract."""
+class SpaceError(SweepsError, ValueError):
+    """A space reference cannot be resolved, or the module breaks the space contract.
+
+    Bad input, under sweeps' one error root (:mod:`sweeps.errors` imports nothing, so a space
+    package importing this one pulls in no more of sweeps); still a ValueError, as before."""
 
 
 def _entry_points() -> dict[str, Any]:

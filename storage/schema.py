@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from storage.engine import mask_url
 from storage.models import Base, Sweep
+from sweeps.errors import StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -54,8 +55,9 @@ READS = ("1", "2")
 _ADVISORY_LOCK = 0x5357_4545_5053  # "SWEEPS"
 
 
-class SchemaVersionError(Exception):
-    """The store's tables are at a version this code cannot read or write; one line."""
+class SchemaVersionError(StorageError):
+    """The store's tables are at a version this code cannot read or write; one line (a
+    :class:`sweeps.StorageError`, under sweeps' one error root)."""
 
 
 def alembic_config(connection: Connection, scripts: Path = MIGRATIONS) -> Config:

@@ -10,24 +10,53 @@ The library behind the ``sweeps`` CLI::
     sweeps.resume(study.name, storage="sweeps.db")
     sweeps.studies("sweeps.db")
 
-Importing it does not import TensorFlow: only the worker processes do.
+Importing it does not import TensorFlow: only the worker processes do. The names below are
+loaded on first use, so ``sweeps.errors``, the one root of the exceptions that
+``search_spaces`` and ``storage`` raise too, imports without the rest of the package.
 """
 
 from __future__ import annotations
 
-from storage.models import TrialStatus
-from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
-from sweeps.config import PRUNERS, SAMPLERS, SweepConfig
-from sweeps.errors import (
-    ConfigError,
-    DatasetError,
-    FatalSweepError,
-    StorageError,
-    SweepsError,
-    TrialFailedError,
-)
-from sweeps.results import Study, StudyStatus
-from sweeps.study_views import TrialView
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.models import TrialStatus
+    from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
+    from sweeps.config import PRUNERS, SAMPLERS, SweepConfig
+    from sweeps.errors import (
+        ConfigError,
+        DatasetError,
+        FatalSweepError,
+        StorageError,
+        SweepsError,
+        TrialFailedError,
+    )
+    from sweeps.results import Study, StudyStatus
+    from sweeps.study_views import TrialView
+
+# Each public name and the module it lives in.
+_HOMES = {
+    "TrialStatus": "storage.models",
+    **dict.fromkeys(
+        ("DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"), "sweeps.api"
+    ),
+    **dict.fromkeys(("PRUNERS", "SAMPLERS", "SweepConfig"), "sweeps.config"),
+    **dict.fromkeys(
+        (
+            "ConfigError",
+            "DatasetError",
+            "FatalSweepError",
+            "StorageError",
+            "SweepsError",
+            "TrialFailedError",
+        ),
+        "sweeps.errors",
+    ),
+    **dict.fromkeys(("Study", "StudyStatus"), "sweeps.results"),
+    "TrialView": "sweeps.study_views",
+}
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -52,3 +81,19 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """A public name (or a submodule, as ``sweeps.results``) on first use (PEP 562)."""
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -133,12 +133,9 @@ def _check_weights(space: SearchSpace, weights: str | None, console: Console) ->
 
 
 def _normalized_url(storage: str) -> str:
-    from storage import StorageURLError, normalize_url
+    from storage import normalize_url
 
-    try:
-        return normalize_url(storage)
-    except StorageURLError as exc:
-        raise StorageError(str(exc)) from None
+    return normalize_url(storage)  # its StorageURLError is a StorageError
 
 
 def _study_name(space: SearchSpace, dataset: str) -> str:

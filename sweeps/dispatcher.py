@@ -1,12 +1,12 @@
 """Run a study's trials in worker processes, one per device slot, and watch over them.
 
 The dispatcher never imports TensorFlow. It starts the workers, refills a slot whose worker
-asked to be recycled or died (giving the dead worker's trial back at once), reaps workers of
-other hosts whose heartbeat stopped, shows progress as its workers' events tell it (the store
-is counted every few seconds only for workers on other machines, which send it none, and once
-at the end), and turns Ctrl-C or SIGTERM into a graceful stop: the workers stop at the next
-batch, their trials are queued to continue from the last checkpoint. A second Ctrl-C kills the
-workers at once.
+asked to be recycled or died (giving the dead worker's trial back at once), reaps dead workers
+of any host (every few seconds: a gone process here, a stopped heartbeat anywhere), shows
+progress as its workers' events tell it (the store is counted every few seconds, for the
+trials of workers on other machines, which send it none, and once at the end), and turns
+Ctrl-C or SIGTERM into a graceful stop: the workers stop at the next batch, their trials are
+queued to continue from the last checkpoint. A second Ctrl-C kills the workers at once.
 """
 
 from __future__ import annotations

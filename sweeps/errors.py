@@ -1,9 +1,17 @@
-"""The exceptions of sweeps, kept apart by who is at fault.
+"""The exceptions of sweeps: one root, kept apart below it by who is at fault.
 
-``SweepsError`` and its subclasses are bad input: the CLI prints their message as one line
-and exits with code 2. ``TrialFailedError`` dooms one trial, which is recorded as failed while
-the sweep goes on; ``FatalSweepError`` dooms every trial and stops the sweep (the split
-KerasTuner makes between ``FailedTrialError`` and its ``Fatal*`` family).
+``SweepsError`` is the root of every exception sweeps raises to its caller, each with a
+one-line message; ``search_spaces.SpaceError`` and the store's ``storage.StorageURLError`` and
+``SchemaVersionError`` derive from it too, so one ``except SweepsError`` catches them all. This
+module imports nothing, so ``search_spaces`` and ``storage`` import it without the rest of
+sweeps.
+
+Below the root: bad input (``ConfigError``, ``DatasetError``, ``StorageError``, ``SpaceError``),
+which the CLI prints as one line with exit code 2; ``FatalSweepError``, a fault that dooms every
+trial and stops the sweep, and ``TaskFailedError``, a model command's process that failed, both
+exit code 1. ``TrialFailedError`` dooms one trial, which is recorded as failed while the sweep
+goes on: it never reaches a caller, so it stands outside the root (the split KerasTuner makes
+between ``FailedTrialError`` and its ``Fatal*`` family).
 """
 
 from __future__ import annotations
@@ -14,12 +22,15 @@ __all__ = [
     "FatalSweepError",
     "StorageError",
     "SweepsError",
+    "TaskFailedError",
     "TrialFailedError",
 ]
 
 
 class SweepsError(Exception):
-    """Bad input: the message names the value and how to fix it."""
+    """The root of what sweeps raises to its caller: the message is one line; for bad input
+    (the subclasses other than FatalSweepError and TaskFailedError) it names the value and how
+    to fix it."""
 
 
 class ConfigError(SweepsError):
@@ -35,9 +46,26 @@ class StorageError(SweepsError):
     tables are at a schema this sweeps cannot use (written by a newer one, say)."""
 
 
-class TrialFailedError(Exception):
-    """One trial cannot go on (NaN loss, bad combination of values); the sweep continues."""
-
-
-class FatalSweepError(Exception):
+class FatalSweepError(SweepsError):
     """Every trial would fail the same way, so the sweep stops."""
+
+
+class TaskFailedError(SweepsError):
+    """A worker-side task run in a child process (:func:`sweeps.spawn.run_in_child`) failed
+    for a reason other than bad input (a bug, out of memory, a crash); the message is one line
+    naming the task and the cause.
+
+    ``reason`` is the cause alone; ``exit_code`` is the child's exit code when it died without
+    answering (None when it answered with a failure).
+    """
+
+    def __init__(self, message: str, *, reason: str = "", exit_code: int | None = None):
+        super().__init__(message)
+        self.reason = reason or message
+        self.exit_code = exit_code
+
+
+class TrialFailedError(Exception):
+    """One trial cannot go on (NaN loss, bad combination of values); the sweep continues.
+    The worker records the trial as failed; a caller of sweeps never sees it (a refit's NaN
+    reaches it as a TaskFailedError)."""

@@ -3,8 +3,9 @@
 Both sides import this module; it imports neither TensorFlow nor the worker package, so the
 dispatcher stays light. Events travel through one pipe per worker (pickled; the worker holds
 the only writing end, so the dispatcher reads EOF once it exits), exit codes through the
-process's exit status. The events are how the dispatcher learns progress: it does not poll the
-store for it, but for workers on other machines, which send it nothing.
+process's exit status. The events are how the dispatcher learns its own workers' progress; it
+reads the store only every few seconds, for the trials of workers on other machines, which send
+it nothing.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Find workers that died and give their trials back, without waiting for anyone to ask.
 
 A worker is dead when its process is gone (same host) or its heartbeat is older than the grace
-period (any host). Its running trial is failed as "lost" and queued again with the same
-parameters to continue from its last checkpoint; then its budget slot is free.
+period (any host). Its running trial is failed as "lost" and, while the study's retries last,
+queued again with the same parameters to continue from its last checkpoint; then its budget
+slot is free.
 """
 
 from __future__ import annotations

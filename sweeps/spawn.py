@@ -1,8 +1,12 @@
 """Run one worker-side function in a spawned process and bring its result back.
 
-Exporting, evaluating, ensembling and refitting a trial need TensorFlow. They run in a child
-process started with ``spawn``, as trials do, so the caller (a CLI query, a notebook kernel that
-imported TensorFlow already) keeps none of the worker's TensorFlow state and is never forked.
+Exporting, evaluating, ensembling and refitting a trial need TensorFlow, and so do the checks
+before a sweep (the preflight, a sweep file's ranges, downloading a Keras dataset) and the
+tunables ``sweeps spaces`` lists. They run in a child process started with ``spawn``, as
+trials do: the caller (a CLI command, or a notebook kernel, which may hold TensorFlow already)
+needs no TensorFlow of its own, keeps none of the worker's state and is never forked. Besides
+the dispatcher's workers, this is the one way sweeps starts a Python process
+(tests/test_layout.py checks it).
 
 The function is named by a string, ``"sweeps.worker.export:export_model"``, and imported inside
 the child: nothing outside ``sweeps/worker/`` imports the worker package (tests/test_layout.py
@@ -20,27 +24,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from search_spaces import SpaceError
-from sweeps.errors import SweepsError
+from sweeps.errors import SweepsError, TaskFailedError
 from sweeps.tf_logs import import_quietly
 
 __all__ = ["TaskFailedError", "run_in_child", "without_main_module"]
 
 _TARGET = re.compile(r"sweeps\.worker\.\w+:\w+")
-
-
-class TaskFailedError(Exception):
-    """A worker-side task failed for a reason other than bad input (a bug, out of memory, a
-    crash); the message is one line naming the task and the cause.
-
-    ``reason`` is the cause alone; ``exit_code`` is the child's exit code when it died without
-    answering (None when it answered with a failure).
-    """
-
-    def __init__(self, message: str, *, reason: str = "", exit_code: int | None = None):
-        super().__init__(message)
-        self.reason = reason or message
-        self.exit_code = exit_code
 
 
 def _child(target: str, args: tuple, kwargs: dict[str, Any], results: Any) -> None:
@@ -55,8 +44,8 @@ def _child(target: str, args: tuple, kwargs: dict[str, Any], results: Any) -> No
         # after the space, so a space reference that does not import is answered at once.
         function = getattr(import_quietly(module_name), function_name)
         message: tuple[str, Any] = ("result", function(*args, **kwargs))
-    except (SweepsError, SpaceError) as exc:
-        message = ("error", exc)  # bad input: the same type and message on the caller's side
+    except SweepsError as exc:
+        message = ("error", exc)  # ours: the same type and message on the caller's side
     except BaseException as exc:
         message = ("failed", _one_line(exc))
     try:
@@ -104,8 +93,8 @@ def run_in_child(target: str, *args: Any, **kwargs: Any) -> Any:
     Ctrl-C (KeyboardInterrupt) stops the child at once and is raised again here.
 
     Raises:
-        SweepsError: (any subclass) the task's own bad-input error, same type and message.
-        search_spaces.SpaceError: the same, for a space that cannot be loaded.
+        SweepsError: (any subclass, search_spaces.SpaceError among them) the task's own
+            error, same type and message.
         TaskFailedError: any other failure of the task, or the child died without answering.
     """
     if not _TARGET.fullmatch(target):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
 
-from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage import check_reachable, create_engine, mask_url, normalize_url
 from storage.engine import read_only_engine, reader
 from storage.models import Sweep
 from storage.optuna_schema import check_optuna_schema
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
-from storage.schema import SchemaVersionError, check_readable, upgrade_schema
+from storage.schema import check_readable, upgrade_schema
 from sweeps.errors import StorageError
 from sweeps.phrasing import next_step, option, sweeps_command
 
@@ -24,8 +24,9 @@ def _start() -> str:
 
 
 def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
-    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError, and
-    so does a store whose tables (ours or Optuna's) are at a version this code cannot use.
+    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError
+    (storage's StorageURLError is one), and so does a store whose tables (ours or Optuna's)
+    are at a version this code cannot use (SchemaVersionError).
 
     With ``must_exist`` the store is opened read-only, as the query commands need: a SQLite
     file that is not there is an error rather than created empty, and nothing in an existing
@@ -33,29 +34,26 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
     Otherwise it is opened for writing, and our tables are created or upgraded to this code's
     schema first; an upgrade is reported in one line on stderr.
     """
-    try:
-        url = normalize_url(storage)
-        if must_exist:
-            database = make_url(url).database
-            if url.startswith("sqlite") and not Path(str(database)).expanduser().exists():
-                raise StorageError(
-                    f"storage {database!r} does not exist; run {_start()} first "
-                    f"or point {option('--storage')} at an existing store."
-                )
-            engine = read_only_engine(url)
-        else:
-            engine = create_engine(url)
-        check_reachable(engine)
-        check_optuna_schema(engine)  # first: a store we cannot read is left as it was
-        if must_exist:
-            with reader(engine).connect() as connection:
-                check_readable(connection)
-        else:
-            upgraded = upgrade_schema(engine)
-            if upgraded:
-                print(upgraded, file=sys.stderr)
-    except (StorageURLError, SchemaVersionError) as exc:
-        raise StorageError(str(exc)) from None
+    url = normalize_url(storage)
+    if must_exist:
+        database = make_url(url).database
+        if url.startswith("sqlite") and not Path(str(database)).expanduser().exists():
+            raise StorageError(
+                f"storage {database!r} does not exist; run {_start()} first "
+                f"or point {option('--storage')} at an existing store."
+            )
+        engine = read_only_engine(url)
+    else:
+        engine = create_engine(url)
+    check_reachable(engine)
+    check_optuna_schema(engine)  # first: a store we cannot read is left as it was
+    if must_exist:
+        with reader(engine).connect() as connection:
+            check_readable(connection)
+    else:
+        upgraded = upgrade_schema(engine)
+        if upgraded:
+            print(upgraded, file=sys.stderr)
     return url, engine
 
 

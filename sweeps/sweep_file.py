@@ -17,7 +17,7 @@ command-line flags (or :func:`sweeps.run` keywords) override the file. The overr
 in the study's config, so ``sweeps resume`` needs neither the file nor the flags, and the
 worker's hp adapter applies them to every trial. Loading a file never imports TensorFlow;
 checking its ``parameters`` against the space builds the space once in a CPU-only child
-process, so the dispatcher's process never touches a GPU.
+process (:mod:`sweeps.worker.questions`), so the dispatcher's process never touches a GPU.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -377,41 +374,18 @@ def load_sweep_file(path: str | Path) -> SweepFile:
 # Checking overrides against the space ------------------------------------------------------
 
 
-def _asked_ranges(reference: str, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every hyperparameter the space asks, with its range (runs in the child process)."""
-    from search_spaces import load_space
-    from sweeps.trial_questions import every_question
-
-    ranges = {}
-    for parameter in every_question(load_space(reference), defaults):
-        config = parameter.get_config()
-        config.pop("conditions", None)
-        ranges[parameter.name] = {"kind": type(parameter).__name__, **config}
-    return ranges
-
-
-def _print_ranges(reference: str, defaults_json: str) -> None:
-    """The child's entry: the ranges as JSON on stdout."""
-    print(json.dumps(_asked_ranges(reference, json.loads(defaults_json)), default=str))
-
-
 def _space_ranges(reference: str, defaults: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Build the space once in a CPU-only child: a GPU stays free for the workers."""
-    code = "import sys; from sweeps.sweep_file import _print_ranges; _print_ranges(*sys.argv[1:])"
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", code, reference, json.dumps(defaults)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["no output"]
+    """Every hyperparameter the space asks, with its range: the space is built once in a
+    spawned child, on the CPU, so this process never imports TensorFlow and a GPU stays free
+    for the workers."""
+    from sweeps.spawn import TaskFailedError, run_in_child
+
+    try:
+        return run_in_child("sweeps.worker.questions:asked_ranges", reference, defaults)
+    except TaskFailedError as exc:
         raise ConfigError(
-            f"space {reference!r} could not be built to check parameters: {lines[-1]}"
-        )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+            f"space {reference!r} could not be built to check parameters: {exc.reason}"
+        ) from None
 
 
 def _on_grid(value: float, low: float, step: float | None, log: bool) -> bool:

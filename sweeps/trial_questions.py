@@ -2,21 +2,21 @@
 
 Every place that asks a space's questions goes through :func:`ask_trial_questions`: the
 trial's recipe (:mod:`sweeps.worker.recipe`, for the trainer, the range test, export, refit,
-the preflight and the KerasTuner adapter), and, through :func:`every_question`, the catalog
-(``sweeps spaces NAME``) and the sweep-file check. The sampler's seeded draws follow the order
-and the ranges of the questions, so one set of arguments keeps every rebuild on its trial.
+the preflight and the KerasTuner adapter), and :mod:`sweeps.worker.questions`, which reads
+them for the catalog (``sweeps spaces NAME``) and the sweep-file check. The sampler's seeded
+draws follow the order and the ranges of the questions, so one set of arguments keeps every
+rebuild on its trial.
 
-TensorFlow-free at import: the catalog and the sweep-file check run outside the worker
-(:func:`every_question` imports Keras when called, to run the space's ``build``).
+TensorFlow-free: it says what is asked and with which settings; the asking itself (Keras,
+KerasTuner) happens on the worker side, in a worker or a spawned child.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from search_spaces import InputSpec, SearchSpace, tunables
+from search_spaces import SearchSpace, tunables
 from sweeps.config import SweepConfig
 from sweeps.data.base import Splits
 from sweeps.data.splits import carved_size
@@ -25,7 +25,6 @@ __all__ = [
     "RateRamp",
     "TrialSettings",
     "ask_trial_questions",
-    "every_question",
     "settings_for_trial",
     "training_budget",
 ]
@@ -98,22 +97,3 @@ def ask_trial_questions(
         learning_rates=settings.learning_rates if settings else None,
         budget=settings.budget if settings else None,
     )
-
-
-def every_question(space: SearchSpace, defaults: dict[str, Any] | None = None) -> list[Any]:
-    """Every hyperparameter ``space`` can ask (KerasTuner's objects, in asking order), under
-    the generic ranges; ``defaults`` answer in place of the BASELINE's values (a learning
-    rate's range follows the optimizer chosen).
-
-    Builds the space once on its smallest input, so it imports Keras.
-    """
-    import keras
-    import keras_tuner as kt
-
-    if defaults:
-        space = dataclasses.replace(space, baseline={**space.baseline, **defaults})
-    hp = kt.HyperParameters()
-    ask_trial_questions(hp, space)
-    space.build(hp, InputSpec((*space.info.min_input, max(space.info.channels)), 10))
-    keras.backend.clear_session()
-    return list(hp.space)

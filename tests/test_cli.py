@@ -215,19 +215,76 @@ def test_optuna_cli_reads_the_same_store(swept) -> None:
     assert "failure_reason" not in attrs  # trained to its end: no reason it ended early
 
 
-def test_query_commands_do_not_import_tensorflow(swept) -> None:
+# TensorFlow stays out of the calling process of every command but these: the model commands
+# import it in their spawned child (tests/test_models.py checks the caller stays clean), and
+# the dashboard serves until stopped (tests/test_dashboard.py drives it).
+MODEL_COMMANDS = {"model", "evaluate", "ensemble", "refit"}
+SERVES = {"dashboard"}
+# The other commands, each run below with TensorFlow's absence checked after it.
+QUERIES = {"best", "studies", "show", "status", "export", "plot", "tensorboard", "devices"}
+CATALOG = {"datasets", "spaces"}
+SWEEPS = {"run", "resume", "worker"}
+
+
+def _keep_tensorflow_out(commands: list[list[str]]) -> None:
+    """Run ``commands`` in-process in a fresh interpreter: each must exit 0 and leave
+    TensorFlow and Keras unimported there (their children may import them)."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from sweeps.cli import app\n"
-        f"for args in (['best', '--storage', {swept!r}], ['studies', '--storage', {swept!r}],\n"
-        f"             ['show', '0', '--storage', {swept!r}], ['spaces', '--brief'],\n"
-        "             ['datasets']):\n"
+        f"for args in {commands!r}:\n"
         "    result = CliRunner().invoke(app, args)\n"
-        "    assert result.exit_code == 0, result.output\n"
-        "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'\n"
+        "    assert result.exit_code == 0, (args, result.output)\n"
+        "    loaded = {'tensorflow', 'keras'} & set(sys.modules)\n"
+        "    assert not loaded, f'sweeps {\" \".join(args)} imported {loaded}'\n"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=600)
+
+
+def test_every_command_is_checked_for_tensorflow() -> None:
+    from sweeps.cli import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert names == MODEL_COMMANDS | SERVES | QUERIES | CATALOG | SWEEPS
+
+
+def test_queries_the_catalog_and_a_finished_study_keep_tensorflow_out(swept, tmp_path) -> None:
+    """`spaces NAME` builds the space in a child; `resume` and `worker` of a finished study
+    open it and stop."""
+    study = ["-S", STUDY, "-s", swept]
+    _keep_tensorflow_out(
+        [
+            ["best", *study],
+            ["studies", "-s", swept],
+            ["show", "0", *study],
+            ["status", *study],
+            ["export", *study, "--out", str(tmp_path)],
+            ["plot", *study, "--out", str(tmp_path / "history.png")],
+            ["tensorboard", *study],
+            ["devices"],
+            ["datasets"],
+            ["spaces", "--brief"],
+            ["spaces", "mnist_cnn"],
+            ["resume", *study],
+            ["worker", *study],
+        ]
+    )
+    assert (tmp_path / "history.png").stat().st_size > 0
+
+
+@pytest.mark.slow  # a sweep, and every space built once: three children import TensorFlow
+def test_a_sweep_with_a_sweep_file_and_every_space_keep_tensorflow_out(cli, tmp_path) -> None:
+    """The sweep-file check builds the space in a child, the trials train in workers, and
+    `spaces` builds every space in one child."""
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "trials: 1\nepochs: 1\nworkers: 1\nparameters:\n  dropout: {min: 0.0, max: 0.5}\n"
+    )
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    _keep_tensorflow_out([["run", "--config", str(config), "-s", store, "-S", "filed"], ["spaces"]])
+    best = json.loads(invoke(cli, "best", "-S", "filed", "-s", store, "-f", "json").stdout)
+    assert [t["status"] for t in best["trials"]] == ["complete"]
 
 
 def test_best_and_export_do_not_import_pandas(swept, tmp_path) -> None:

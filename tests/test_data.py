@@ -60,6 +60,42 @@ def test_info_and_listing_do_not_import_tensorflow(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 
+def test_the_dataset_check_downloads_in_a_child(tmp_path: Path) -> None:
+    """keras.datasets imports TensorFlow: the check before a sweep has a child download a
+    Keras dataset that is not cached (here it cannot: the proxy refuses), and reads the cache
+    itself once it is there."""
+    code = (
+        "import sys, numpy as np\n"
+        "from sweeps.data import check_dataset\n"
+        "from sweeps.errors import DatasetError\n"
+        "try:\n"
+        "    check_dataset('mnist', val_fraction=0.5, seed=0)\n"
+        "except DatasetError as exc:\n"
+        "    print(exc)\n"
+        "a = np.zeros((20, 28, 28), np.uint8); y = np.repeat(np.arange(10, dtype=np.uint8), 2)\n"
+        "np.savez(sys.argv[1], x_train=a, y_train=y, x_test=a, y_test=y)\n"
+        "print(check_dataset('mnist', val_fraction=0.5, seed=0).offline)\n"
+        "print(sorted({'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
+    refused = "http://127.0.0.1:9"  # nothing listens on the discard port
+    env = {**os.environ, "KERAS_HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env |= {name: refused for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}
+    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
+    (tmp_path / "datasets").mkdir()
+    cached = tmp_path / "datasets" / "mnist.npz"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(cached)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    failed, offline, loaded = done.stdout.strip().splitlines()[-3:]
+    assert failed == (
+        "dataset 'mnist' is not in the Keras cache and cannot be downloaded (offline?): "
+        f"place mnist.npz at {cached}"
+    )
+    assert (offline, loaded) == ("True", "[]")
+
+
 @pytest.mark.parametrize(
     ("name", "fragment"),
     [

@@ -1,10 +1,12 @@
 """The house's boundaries, checked on the source: who may reach the worker side (the
 dispatcher's process entry, and spawn targets named by string), no import cycles, Optuna through
-its public API only."""
+its public API only, the trial recipe in one place, TensorFlow imported only on the worker side,
+Python children started one way, and one error root."""
 
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from pathlib import Path
 
@@ -230,8 +232,9 @@ def test_the_status_check_catches_a_hand_written_status() -> None:
 
 # One trial recipe: each step of building a trial is called from one module, so the trainer,
 # the range test, refit, export, the preflight, the KerasTuner adapter and the benchmark cannot
-# drift apart. The questions are asked in the TensorFlow-free module the catalog and the
-# sweep-file check share; the rest happens in the worker's recipe.
+# drift apart. The questions are asked in one TensorFlow-free module, which the recipe and the
+# catalog's and sweep-file check's child (sweeps.worker.questions) share; the rest happens in
+# the worker's recipe.
 RECIPE_STEPS = {
     "ask_training": "sweeps.trial_questions",
     "set_random_seed": "sweeps.worker.recipe",
@@ -342,3 +345,238 @@ def test_the_normalisation_check_catches_a_mode_spelled_elsewhere() -> None:
     assert spelled("INFO = SpaceInfo('t', '-', 't', '-', normalization='unit')") == []
     assert spelled("BASELINE = {'normalization': 'train_stats', 'batch_size': 64}") == []
     assert spelled("mnist = (60000, 10000, 'keras.datasets.mnist', 'unit', read)") == []
+
+
+# One error root: every exception a caller of sweeps can meet derives from SweepsError (which
+# imports nothing, so search_spaces and storage derive from it too), so a handler catches the
+# root or one branch, never a tuple of ours.
+ERROR_ROOT = "SweepsError"
+# Exceptions that never reach a caller, and why.
+OUTSIDE_THE_ROOT = {
+    "TrialFailedError": "fails one trial inside a worker, which records it; never raised out",
+}
+
+
+def _exception_classes(trees: dict[str, ast.AST]) -> dict[str, list[str]]:
+    """Every class in ``trees`` that is an exception, with its bases' names."""
+    bases = {
+        node.name: [getattr(b, "id", None) or getattr(b, "attr", "") for b in node.bases]
+        for tree in trees.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+    }
+
+    def is_exception(name: str) -> bool:
+        builtin = getattr(builtins, name, None)
+        if isinstance(builtin, type):
+            return issubclass(builtin, BaseException)
+        return any(is_exception(base) for base in bases.get(name, []))
+
+    return {name: found for name, found in bases.items() if is_exception(name)}
+
+
+def _outside_the_root(trees: dict[str, ast.AST]) -> list[str]:
+    classes = _exception_classes(trees)
+
+    def rooted(name: str) -> bool:
+        return name == ERROR_ROOT or any(rooted(b) for b in classes.get(name, []))
+
+    return sorted(
+        name
+        for name in classes
+        if not rooted(name) and name not in OUTSIDE_THE_ROOT and not name.startswith("_")
+    )
+
+
+def _tuples_of_ours(trees: dict[str, ast.AST]) -> list[str]:
+    """Handlers whose tuple names two or more exceptions under the root."""
+    classes = _exception_classes(trees)
+
+    def rooted(name: str) -> bool:
+        return name == ERROR_ROOT or any(rooted(b) for b in classes.get(name, []))
+
+    offenders = []
+    for module, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Tuple):
+                names = [getattr(e, "id", None) or getattr(e, "attr", "") for e in node.type.elts]
+                if sum(map(rooted, names)) > 1:
+                    offenders.append(f"{module}:{node.lineno} catches {', '.join(names)}")
+    return offenders
+
+
+def _trees() -> dict[str, ast.AST]:
+    return {name: ast.parse(path.read_text()) for name, path in _modules().items()}
+
+
+def test_every_exception_a_caller_meets_derives_from_one_root() -> None:
+    trees = _trees()
+    classes = _exception_classes(trees)
+    assert {"SpaceError", "StorageURLError", "SchemaVersionError", "ConfigError"} <= set(classes)
+    assert not _outside_the_root(trees)
+    assert set(OUTSIDE_THE_ROOT) <= set(classes), "an exemption names no exception"
+
+
+def test_no_handler_catches_a_tuple_of_our_exceptions() -> None:
+    assert not _tuples_of_ours(_trees())
+
+
+def test_the_root_checks_catch_a_second_root_and_a_tuple() -> None:
+    code = {
+        "sweeps.errors": ast.parse("class SweepsError(Exception): ...\nclass A(SweepsError): ..."),
+        "storage.x": ast.parse(
+            "class B(ValueError): ...\nclass C(A): ...\nclass _Private(Exception): ...\n"
+            "class NotAnError: ...\n"
+            "try:\n    pass\nexcept (A, C):\n    pass\n"
+            "try:\n    pass\nexcept (B, OSError):\n    pass\n"
+            "try:\n    pass\nexcept (errors.SweepsError, B):\n    pass\n"
+        ),
+    }
+    assert _outside_the_root(code) == ["B"]
+    assert _tuples_of_ours(code) == ["storage.x:7 catches A, C"]
+
+
+# TensorFlow out of the parent: outside the worker package (and the spaces, whose build runs
+# only there), TensorFlow, Keras and KerasTuner are imported only inside these functions, each
+# reached from a worker or a spawned child, or asked for by name. tests/test_cli.py runs every
+# command but the model commands and checks the caller never imported TensorFlow.
+TENSORFLOW = ("tensorflow", "keras", "keras_tuner")
+IMPORTS_TENSORFLOW = {
+    "sweeps.tf_logs": {"import_tensorflow_quietly"},  # called by workers and children
+    "sweeps.data.pipeline": {"make_pipelines", "_augmenter"},  # the recipe's pipelines
+    "sweeps.data.image_folder": {"_read", "_first_undecodable"},  # load_splits, worker-side
+    "sweeps.data.keras_cache": {"_download"},  # in a worker, or the check's download child
+    "sweeps.results": {"model"},  # Study.model(): the caller asks for a keras.Model
+}
+
+
+def _tensorflow_importers(tree: ast.AST) -> list[tuple[str, ast.AST]]:
+    """What imports TensorFlow, with the enclosing function: an import statement, or a call
+    of sweeps.tf_logs' helper that imports it."""
+    found = [
+        (imported, scope)
+        for imported, scope in _imports_of(tree, top_level_only=False)
+        if imported.split(".")[0] in TENSORFLOW
+    ]
+
+    def visit(node: ast.AST, scope: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else scope
+            if isinstance(child, ast.Call) and "import_tensorflow_quietly" in (
+                getattr(child.func, "id", None),
+                getattr(child.func, "attr", None),
+            ):
+                found.append(("import_tensorflow_quietly()", scope))
+            visit(child, inner)
+
+    visit(tree, tree)
+    return found
+
+
+def _tensorflow_imports(name: str, tree: ast.AST) -> list[str]:
+    """Where module ``name`` imports TensorFlow outside the functions allowed to."""
+    allowed = IMPORTS_TENSORFLOW.get(name, set())
+    return [
+        f"{name} ({getattr(scope, 'name', '<module>')}) imports {imported}"
+        for imported, scope in _tensorflow_importers(tree)
+        if getattr(scope, "name", None) not in allowed
+    ]
+
+
+def test_tensorflow_is_imported_only_on_the_worker_side() -> None:
+    offenders = []
+    for name, path in _modules().items():
+        if not name.startswith(("sweeps.worker", "search_spaces")):
+            offenders += _tensorflow_imports(name, ast.parse(path.read_text()))
+    assert not offenders, offenders
+    for name, functions in IMPORTS_TENSORFLOW.items():
+        tree = ast.parse(_modules()[name].read_text())
+        importing = {getattr(scope, "name", None) for _, scope in _tensorflow_importers(tree)}
+        assert functions <= importing, f"{name}: {functions - importing} no longer import it"
+
+
+def test_the_tensorflow_check_catches_an_import_in_the_parent() -> None:
+    def offenders(code: str, name: str = "sweeps.catalog") -> list[str]:
+        return _tensorflow_imports(name, ast.parse(code))
+
+    assert offenders("import tensorflow as tf")
+    assert offenders("def describe(space):\n    import keras_tuner as kt")
+    assert offenders("from keras import layers")
+    assert offenders("def describe(space):\n    tf_logs.import_tensorflow_quietly()")
+    assert offenders("def _download():\n    import keras", "sweeps.data.registry")
+    assert not offenders("def _download():\n    import keras", "sweeps.data.keras_cache")
+    assert not offenders("import sweeps.tf_logs\nimport kerastools")
+
+
+# One child mechanism: a Python child is started by sweeps.spawn (a task in a spawned process)
+# or by the dispatcher (its workers), nowhere else. Other modules may start external programs
+# only, through subprocess: nvidia-smi (devices) and TensorBoard (viewers).
+STARTS_PYTHON = {"sweeps.spawn", "sweeps.dispatcher"}
+RUNS_PROGRAMS = {"sweeps.devices", "sweeps.viewers"}
+_PROCESS_CALLS = re.compile(
+    r"(Process|Pool|ProcessPoolExecutor|get_context|set_start_method|fork|forkpty|posix_spawnp?"
+    r"|spawn[lv]p?e?|exec[lv]p?e?)"
+)
+
+
+def _child_starts(name: str, tree: ast.AST) -> list[str]:
+    """Where module ``name`` starts a process other than as allowed."""
+    offenders = []
+    if name not in RUNS_PROGRAMS:
+        offenders += [
+            f"{name} imports {imported}"
+            for imported, _ in _imports_of(tree, top_level_only=False)
+            if imported.split(".")[0] == "subprocess"
+        ]
+    if name not in STARTS_PYTHON:
+        for node in ast.walk(tree):
+            called = isinstance(node, ast.Call) and (
+                getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            )
+            if called and _PROCESS_CALLS.fullmatch(called):
+                offenders.append(f"{name}:{node.lineno} calls {called}")
+    return offenders
+
+
+def test_python_children_start_through_one_mechanism() -> None:
+    offenders = []
+    for name, path in _modules().items():
+        offenders += _child_starts(name, ast.parse(path.read_text()))
+    assert not offenders, offenders
+
+
+def test_the_child_check_catches_another_way_to_start_one() -> None:
+    def offenders(code: str, name: str = "sweeps.sweep_file") -> list[str]:
+        return _child_starts(name, ast.parse(code))
+
+    assert offenders("import subprocess\nsubprocess.run([sys.executable, '-c', code])")
+    assert offenders("from subprocess import run")
+    assert offenders("mp.get_context('spawn').Process(target=f).start()")
+    assert offenders("os.fork()")
+    assert offenders("os.execv(sys.executable, args)")
+    assert offenders("with ProcessPoolExecutor() as pool: pass")
+    assert not offenders("import subprocess\nsubprocess.run(['nvidia-smi'])", "sweeps.devices")
+    assert not offenders("run_in_child('sweeps.worker.questions:asked_ranges', ref, {})")
+    assert not offenders("context.Process(target=_child)", "sweeps.spawn")
+    assert not offenders("process.join(); os.kill(pid, signal.SIGTERM)")
+
+
+def test_the_error_root_imports_nothing_of_the_house() -> None:
+    """search_spaces and storage reach sweeps only for the root, which must stay light: it
+    imports none of our modules, nor does the sweeps package on import (its names load on
+    first use), so importing the root never pulls in the rest of sweeps."""
+    modules = _modules()
+    offenders = [
+        f"{name} imports {imported}"
+        for name, path in modules.items()
+        if name.startswith(("storage", "search_spaces"))
+        for imported, _ in _imports(path, top_level_only=False)
+        if imported.split(".")[0] == "sweeps" and not imported.startswith("sweeps.errors")
+    ]
+    for light in ("sweeps.errors", "sweeps"):
+        offenders += [
+            f"{light} imports {imported}"
+            for imported, _ in _imports(modules[light], top_level_only=True)
+            if imported.split(".")[0] in PACKAGES
+        ]
+    assert not offenders, offenders

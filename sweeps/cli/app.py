@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
-from search_spaces import SpaceError
 from sweeps.api import DEFAULT_STORAGE
 from sweeps.errors import FatalSweepError, SweepsError
 from sweeps.phrasing import command_line
@@ -173,11 +172,11 @@ def reports_errors(function: F) -> F:
             if done.exit_code == 0:
                 _print_notes()
             raise
-        except (SweepsError, SpaceError) as exc:
-            raise fail(str(exc)) from None
         except FatalSweepError as exc:  # the sweep ran and stopped: not bad input, exit 1
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(1) from None
+        except SweepsError as exc:  # the one root: bad input, SpaceError and the store's too
+            raise fail(str(exc)) from None
         except KeyboardInterrupt:
             typer.echo("Interrupted.", err=True)
             sys.exit(130)

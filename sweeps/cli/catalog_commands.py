@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sweeps.cli.app import app, reports_errors
+from sweeps.cli.app import app, fail, reports_errors
 
 
 @app.command()
@@ -16,7 +16,7 @@ from sweeps.cli.app import app, reports_errors
 def spaces(
     name: Annotated[Optional[str], typer.Argument(help="Show only this space.")] = None,
     brief: Annotated[
-        bool, typer.Option(help="Skip the tunables (answers without importing TensorFlow).")
+        bool, typer.Option(help="Skip the tunables (answers at once: no child builds the spaces).")
     ] = False,
 ) -> None:
     """The search spaces, where each comes from, what it fits, and its tunables.
@@ -26,8 +26,18 @@ def spaces(
     from search_spaces import load_space, space_names
 
     console = Console(width=140)
-    for space_name in [name] if name else space_names():
-        space = load_space(space_name)
+    references = [name] if name else space_names()
+    spaces = [load_space(reference) for reference in references]  # a bad name fails at once
+    if not brief:
+        from sweeps.spawn import TaskFailedError, run_in_child
+
+        try:  # building a space imports TensorFlow: one child builds them all, this process none
+            tunables = run_in_child("sweeps.worker.questions:describe_tunables", references)
+        except TaskFailedError as exc:
+            raise fail(
+                f"the spaces could not be built to list their tunables: {exc.reason}"
+            ) from None
+    for index, space in enumerate(spaces):
         info = space.info
         console.print(f"[bold]{info.name}[/bold] (notebook {info.notebook}): {info.title}")
         console.print(
@@ -39,12 +49,11 @@ def spaces(
         if brief:
             continue
         from search_spaces.tunables import LEARNING_RATES
-        from sweeps.catalog import describe_tunables
 
         table = Table(
             "tunable", "kind", "values", "default", "when", box=None, padding=(0, 1, 0, 2)
         )
-        for row in describe_tunables(space):
+        for row in tunables[index]:
             table.add_row(row["name"], row["kind"], row["values"], row["default"], row["when"])
         console.print(table)
         ranges = ", ".join(

@@ -3,7 +3,10 @@
 ``keras.datasets.X.load_data()`` re-downloads whenever a cached file's hash differs from the
 published one, so it can neither run offline on a partial cache nor read a small test copy.
 We therefore read the cache first, in Keras' own layout and with Keras' own parsing, and only
-call ``load_data()`` (which downloads) when the files are not there.
+call ``load_data()`` (which downloads) when the files are not there. ``load_data()`` imports
+TensorFlow, so a process that must not (the one checking a sweep's dataset before the sweep)
+has a child download (:func:`sweeps.data.registry.check_dataset`) and reads with
+``download=False``.
 """
 
 from __future__ import annotations
@@ -192,9 +195,14 @@ def _place_hint(spec: _Spec) -> str:
     return f"place {', '.join(spec.files)} in {where}/"
 
 
-def load(name: str) -> RawSplits:
+def load(name: str, *, download: bool = True) -> RawSplits:
+    """The dataset's arrays, read from the cache; when it is not there, downloaded through
+    ``keras.datasets`` (which imports TensorFlow), or with ``download=False`` a DatasetError
+    saying where to place the files."""
     spec = _SPECS[name]
     root = _find(spec)
+    if root is None and not download:
+        raise DatasetError(f"dataset {name!r} is not in the Keras cache: {_place_hint(spec)}")
     if root is None:
         return RawSplits(*_download(name, spec), spec.class_names)
     try:

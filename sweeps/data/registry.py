@@ -64,11 +64,11 @@ def dataset_info(name: str) -> DatasetInfo:
     return _PREFIXES[kind].info(name, directory)
 
 
-def _load_raw(kind: str, directory: Path | None) -> RawSplits:
+def _load_raw(kind: str, directory: Path | None, *, download: bool = True) -> RawSplits:
     if kind == "digits":
         return digits.load()
     if directory is None:
-        return keras_cache.load(kind)
+        return keras_cache.load(kind, download=download)
     return _PREFIXES[kind].load(directory)
 
 
@@ -85,8 +85,9 @@ def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
     """Find, without TensorFlow, whatever :func:`load_splits` would reject, before a sweep
     creates anything.
 
-    Reads the dataset once (a Keras dataset that is not cached is downloaded now, so being
-    offline is reported here). An image folder is only indexed here: its files are decoded by
+    Reads the dataset once. A Keras dataset that is not cached is downloaded now, so being
+    offline is reported here, by a spawned child: ``keras.datasets`` imports TensorFlow, which
+    this process never does. An image folder is only indexed here: its files are decoded by
     TensorFlow's decoder, the one training uses, when a child process calls
     :func:`load_splits` (see :func:`decodes_images`). Raises DatasetError.
     """
@@ -94,10 +95,22 @@ def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
     kind, directory = _parse(name)
     if decodes_images(name):
         return info
-    raw = _load_raw(kind, directory).checked(name)
+    if not info.offline:
+        _download_in_child(name)
+    raw = _load_raw(kind, directory, download=False).checked(name)
     _check_labels(name, info, raw.y_train, raw.y_test)
     carve(np.arange(len(raw.y_train)), raw.y_train, val_fraction, seed, what="validation")
     return info
+
+
+def _download_in_child(name: str) -> None:
+    """Fill the Keras cache with ``name`` from a spawned child (:mod:`sweeps.worker.downloads`)."""
+    from sweeps.spawn import TaskFailedError, run_in_child
+
+    try:
+        run_in_child("sweeps.worker.downloads:download_dataset", name)
+    except TaskFailedError as exc:
+        raise DatasetError(f"dataset {name!r} could not be downloaded: {exc.reason}") from None
 
 
 def decodes_images(name: str) -> bool:

@@ -7,6 +7,8 @@ by the one trial recipe (:mod:`~sweeps.worker.recipe`, which export, refit and t
 rebuild it with) and trained by :mod:`~sweeps.worker.trainer`, which checkpoints every epoch
 (:mod:`~sweeps.worker.checkpoint`).
 
-Nothing outside this package imports it except the dispatcher's process entry, which runs in
-the spawned worker process; the rest of ``sweeps`` never loads TensorFlow.
+Nothing outside this package imports it except the dispatcher's process entry and
+:func:`sweeps.spawn.run_in_child`'s child (which names a function here by a string), both in a
+spawned process: the process that calls sweeps never loads TensorFlow (tests/test_layout.py
+and tests/test_cli.py check it).
 """

@@ -2,9 +2,11 @@
 
 The loop per trial: take a budget slot (when Optuna's finished trials and the slots other
 workers hold leave one; storage.records.claim_slot), ask Optuna for a trial
-(a queued retry or baseline first), train it, tell Optuna how it ended. A trial that fails by
-itself gives its slot back and is queued again with the same parameters, a bounded number of
-times; an interrupted one is queued to continue from its checkpoint.
+(a queued retry or baseline first), train it, tell Optuna how it ended. A failed trial gives
+its slot back. It is queued again only when a second run may succeed, a bounded number of
+times: after a transient fault, from its checkpoint; out of memory, at half its batch size. A
+failure the same parameters would raise again is recorded, not retried. An interrupted trial is
+queued to continue from its checkpoint (sweeps.worker.trial_loop's ``_retry``).
 """
 
 from __future__ import annotations

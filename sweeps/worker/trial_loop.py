@@ -10,7 +10,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import TrialState
 
-from search_spaces import SpaceError, load_space
+from search_spaces import load_space
 from storage import FAULTS, TrialStatus, WorkerState, records
 from storage.engine import scrub
 from storage.optuna_tables import BATCH_SIZE_ATTR, SECONDS_PER_EPOCH_ATTR
@@ -115,7 +115,7 @@ class TrialLoop:
             self.splits = load_splits(
                 self.config.dataset, val_fraction=self.config.val_fraction, seed=self.config.seed
             )
-        except (SweepsError, SpaceError) as exc:
+        except SweepsError as exc:
             self.emit(WorkerFatal(self.options.slot, reason=str(exc)))
             return WorkerExit.FATAL
         if self.config.lr_range_test and self.config.learning_rates is None:
@@ -348,7 +348,7 @@ class TrialLoop:
             outcome = train_trial(run, device=self.options.device)
         except FatalSweepError as exc:
             outcome, fatal = _failed(str(exc)), True
-        except (TrialFailedError, SweepsError, SpaceError) as exc:
+        except (TrialFailedError, SweepsError) as exc:
             outcome = _failed(str(exc))
         except Exception as exc:  # a shape error deep in Keras, a full disk: this trial only
             outcome = _failed(_one_line(exc), retryable=is_transient(exc))
