@@ -43,6 +43,7 @@ from storage.optuna_tables import (
     trials,
 )
 from storage.optuna_tables import studies as optuna_studies
+from storage.trial_status import status_column, with_status
 
 if TYPE_CHECKING:  # pandas costs half a second to import: only the frame builders load it
     import pandas as pd
@@ -149,10 +150,13 @@ def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
         .where(trials.c.study_id == study_id)
         .group_by(trials.c.state)
     )
+    status = status_column()
     by_outcome = (
-        sa.select(TrialResult.status, sa.func.count())
+        with_status(
+            sa.select(status, sa.func.count()).select_from(TrialResult), TrialResult.trial_id
+        )
         .where(TrialResult.study_id == study_id)
-        .group_by(TrialResult.status)
+        .group_by(status)
     )
     with reader(engine).connect() as connection:
         states = {OptunaState(str(state)): int(n) for state, n in connection.execute(by_state)}
@@ -290,8 +294,9 @@ def ranked_trials(
 def _ranking_order() -> tuple[Any, ...]:
     """The ranking of ``sweeps best``: trained before diverged, then validation accuracy, then
     complete before pruned, then validation loss, then trial number."""
-    diverged_last = sa.case((TrialResult.status == TrialStatus.DIVERGED, 1), else_=0)
-    status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
+    status = status_column()
+    diverged_last = sa.case((status == TrialStatus.DIVERGED, 1), else_=0)
+    status_order = sa.case((status == TrialStatus.COMPLETE, 0), else_=1)
     return (
         diverged_last,
         TrialResult.val_accuracy.desc(),
@@ -302,19 +307,19 @@ def _ranking_order() -> tuple[Any, ...]:
 
 
 def _ranked(sweep: Sweep, statuses: tuple[TrialStatus, ...]) -> Any:
-    """The condition a trial meets to be ranked."""
+    """The condition a trial meets to be ranked (over :func:`with_status`'s join)."""
     return sa.and_(
         TrialResult.study_id == sweep.study_id,
-        TrialResult.status.in_(statuses),
+        status_column().in_(statuses),
         TrialResult.val_accuracy.is_not(None),
     )
 
 
-def _row(rank: int, r: TrialResult) -> dict[str, Any]:
+def _row(rank: int, r: TrialResult, status: str) -> dict[str, Any]:
     return {
         "rank": rank,
         "trial": r.number,
-        "status": r.status,
+        "status": status,
         "baseline": r.is_baseline,
         "val_accuracy": r.val_accuracy,
         "test_accuracy": r.test_accuracy,
@@ -349,12 +354,14 @@ def ranked_rows(
     weights went to NaN); ``trained_only`` leaves them out, for what needs a usable model.
     """
     statuses = TRAINED if trained_only else FINISHED
-    query = sa.select(TrialResult).where(_ranked(sweep, statuses)).order_by(*_ranking_order())
+    query = with_status(sa.select(TrialResult, status_column()), TrialResult.trial_id)
+    query = query.where(_ranked(sweep, statuses)).order_by(*_ranking_order())
     if limit is not None:
         query = query.limit(limit)
+    check_optuna_schema(engine)
     with session_scope(reader(engine)) as session:
-        results = list(session.scalars(query))
-    rows = [_row(rank, r) for rank, r in enumerate(results, start=1)]
+        results = list(session.execute(query))
+    rows = [_row(rank, r, status) for rank, (r, status) in enumerate(results, start=1)]
     return _with_params(engine, rows) if with_params else rows
 
 
@@ -363,21 +370,22 @@ def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dic
     (one query, whatever the study's size); None when it has not finished or the study has
     none."""
     rank = sa.func.row_number().over(order_by=_ranking_order()).label("rank")
-    ranked = (
-        sa.select(TrialResult.trial_id, TrialResult.is_baseline, rank)
-        .where(_ranked(sweep, FINISHED))
-        .subquery()
+    ranked = with_status(
+        sa.select(TrialResult.trial_id, TrialResult.is_baseline, status_column(), rank),
+        TrialResult.trial_id,
     )
+    ranked = ranked.where(_ranked(sweep, FINISHED)).subquery()
     query = (
-        sa.select(TrialResult, ranked.c.rank)
+        sa.select(TrialResult, ranked.c.status, ranked.c.rank)
         .join(ranked, ranked.c.trial_id == TrialResult.trial_id)
         .where(ranked.c.is_baseline)
         .order_by(ranked.c.rank)
         .limit(1)
     )
+    check_optuna_schema(engine)
     with session_scope(reader(engine)) as session:
         found = session.execute(query).first()
-        row = None if found is None else _row(int(found.rank), found[0])
+        row = None if found is None else _row(int(found.rank), found[0], found.status)
     if row is None:
         return None
     return _with_params(engine, [row])[0] if with_params else row
@@ -386,39 +394,43 @@ def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dic
 @dataclass
 class TrialDetail:
     result: TrialResult
-    state: str
+    state: str  # Optuna's
+    status: str  # a TrialStatus value, derived from the state and the outcome
     params: dict[str, Any]
     epochs: list[EpochMetric]
     batch_size: int | None = None  # the batch a retry after running out of memory trained with
 
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
+    """One trial's row, state, status, parameters and curve (a query for each, whatever the
+    study's size)."""
     check_optuna_schema(engine)
+    halved = (
+        sa.select(trial_user_attributes.c.value_json)
+        .where(
+            trial_user_attributes.c.trial_id == TrialResult.trial_id,
+            trial_user_attributes.c.key == BATCH_SIZE_ATTR,
+        )
+        .scalar_subquery()
+    )
+    query = with_status(
+        sa.select(TrialResult, trials.c.state, status_column(), halved.label("halved")),
+        TrialResult.trial_id,
+    ).where(TrialResult.study_id == sweep.study_id, TrialResult.number == number)
     with session_scope(reader(engine)) as session:
-        query = sa.select(TrialResult).where(
-            TrialResult.study_id == sweep.study_id, TrialResult.number == number
-        )
-        result = session.scalar(query)
-        if result is None:
+        found = session.execute(query).first()
+        if found is None:
             return None
+        result = found[0]
         epochs = EpochMetric.for_trial(session, result.trial_id)
-    with reader(engine).connect() as connection:
-        state = connection.scalar(
-            sa.select(trials.c.state).where(trials.c.trial_id == result.trial_id)
-        )
-        halved = connection.scalar(
-            sa.select(trial_user_attributes.c.value_json).where(
-                trial_user_attributes.c.trial_id == result.trial_id,
-                trial_user_attributes.c.key == BATCH_SIZE_ATTR,
-            )
-        )
     params = trial_params_of(engine, [result.trial_id])[result.trial_id]
     return TrialDetail(
         result=result,
-        state=str(state),
+        state=str(found.state),
+        status=str(found.status),
         params=params,
         epochs=epochs,
-        batch_size=json.loads(halved) if halved else None,
+        batch_size=json.loads(found.halved) if found.halved else None,
     )
 
 
@@ -440,14 +452,16 @@ def recent_statuses(
     Interrupted trials are left out: a user's Ctrl-C neither counts towards the failures-in-a-row
     stop nor breaks a run of failures.
     """
+    status = status_column()
     query = (
-        sa.select(TrialResult.status)
+        with_status(sa.select(status).select_from(TrialResult), TrialResult.trial_id)
         .where(TrialResult.study_id == study_id, TrialResult.finished_at.is_not(None))
         .where(TrialResult.finished_at >= (since or datetime.min))
-        .where(TrialResult.status != TrialStatus.INTERRUPTED)
+        .where(status != TrialStatus.INTERRUPTED)
         .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
         .limit(count)
     )
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         return [str(s) for s in connection.scalars(query)]
 
@@ -458,7 +472,7 @@ def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
     query = (
         sa.select(
             TrialResult.number.label("trial"),
-            TrialResult.status,
+            status_column(),
             EpochMetric.epoch,
             EpochMetric.loss,
             EpochMetric.accuracy,
@@ -473,6 +487,8 @@ def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
         .where(TrialResult.study_id == sweep.study_id)
         .order_by(TrialResult.number, EpochMetric.epoch)
     )
+    query = with_status(query, TrialResult.trial_id)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         result = connection.execute(query)
         return list(result.keys()), [tuple(row) for row in result]
@@ -490,7 +506,11 @@ def trial_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[dict[str, 
     """Every trial a worker started, whatever became of it, with its parameters as ``hp_``
     columns: the column names (parameters in order of first appearance) and one dict a row."""
     table = TrialResult.__table__
-    query = sa.select(table).where(table.c.study_id == sweep.study_id).order_by(table.c.number)
+    # The status where schema 2 stored it: after the number.
+    first, rest = list(table.c)[:3], list(table.c)[3:]
+    query = with_status(sa.select(*first, status_column(), *rest), table.c.trial_id)
+    query = query.where(table.c.study_id == sweep.study_id).order_by(table.c.number)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:  # plain rows: 10,000 ORM objects cost a second
         result = connection.execute(query)
         columns = list(result.keys())
@@ -616,12 +636,14 @@ def result_rows(engine: Engine, study_id: int) -> list[ResultRow]:
     query = (
         sa.select(
             TrialResult.number,
-            TrialResult.status,
+            status_column(),
             TrialResult.retry_of,
             TrialResult.checkpoint_dir,
         )
         .where(TrialResult.study_id == study_id)
         .order_by(TrialResult.number)
     )
+    query = with_status(query, TrialResult.trial_id)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         return [ResultRow(int(n), str(s), r, d) for n, s, r, d in connection.execute(query)]

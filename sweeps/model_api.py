@@ -175,10 +175,9 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
         raise ConfigError(
             f"study {sweep.study_name!r} has no recorded trial {trial}; {listing} lists its trials."
         )
-    result = detail.result
-    if result.status not in TRAINED or result.val_accuracy is None:
+    if detail.status not in TRAINED or detail.result.val_accuracy is None:
         raise ConfigError(
-            f"trial {trial} of {sweep.study_name!r} is {result.status}: only finished trials "
+            f"trial {trial} of {sweep.study_name!r} is {detail.status}: only finished trials "
             f"(complete or pruned) have a best-validation model; {listing} lists them."
         )
     return detail
