@@ -73,7 +73,6 @@ def test_a_trial_writes_five_transactions_besides_one_per_epoch(tmp_path: Path) 
     they said when each was written in a transaction of its own."""
     from optuna.trial import TrialState
 
-    from search_spaces import load_space
     from storage.engine import session_scope
     from storage.models import EpochMetric, TrialResult, WorkerRecord
     from storage.queries import trial_detail
