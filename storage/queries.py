@@ -72,7 +72,9 @@ __all__ = [
     "results_recorded",
     "study_params",
     "trial_counts",
+    "trial_counts_of",
     "trial_detail",
+    "trial_details",
     "trial_params_of",
     "trial_rows",
     "workers_of",
@@ -143,33 +145,71 @@ class TrialCounts:
 
 def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
     """Count a study's trials: the budget and the queue from Optuna's table (without Optuna),
-    the outcomes from ours."""
+    the outcomes from the statuses of our result rows."""
+    return trial_counts_of(engine, [study_id])[study_id]
+
+
+def trial_counts_of(engine: Engine, study_ids: list[int]) -> dict[int, TrialCounts]:
+    """:func:`trial_counts` of several studies, by id: two queries however many."""
     check_optuna_schema(engine)
     by_state = (
-        sa.select(trials.c.state, sa.func.count())
-        .where(trials.c.study_id == study_id)
-        .group_by(trials.c.state)
+        sa.select(trials.c.study_id, trials.c.state, sa.func.count())
+        .where(trials.c.study_id.in_(study_ids))
+        .group_by(trials.c.study_id, trials.c.state)
     )
     status = status_column()
-    by_outcome = (
-        with_status(
-            sa.select(status, sa.func.count()).select_from(TrialResult), TrialResult.trial_id
-        )
-        .where(TrialResult.study_id == study_id)
-        .group_by(status)
+    by_outcome = with_status(
+        sa.select(TrialResult.study_id, status, sa.func.count()).select_from(TrialResult),
+        TrialResult.trial_id,
     )
+    by_outcome = by_outcome.where(TrialResult.study_id.in_(study_ids))
+    by_outcome = by_outcome.group_by(TrialResult.study_id, status)
+    states: dict[int, dict[OptunaState, int]] = {study_id: {} for study_id in study_ids}
+    outcomes: dict[int, dict[str, int]] = {study_id: {} for study_id in study_ids}
     with reader(engine).connect() as connection:
-        states = {OptunaState(str(state)): int(n) for state, n in connection.execute(by_state)}
-        outcomes = {str(status): int(n) for status, n in connection.execute(by_outcome)}
-    return TrialCounts(
-        finished=states.get(OptunaState.COMPLETE, 0) + states.get(OptunaState.PRUNED, 0),
-        waiting=states.get(OptunaState.WAITING, 0),
-        **{
-            status.name.lower(): outcomes.get(status.value, 0)
-            for status in TrialStatus
-            if status.value in outcomes
-        },
+        for study_id, state, n in connection.execute(by_state):
+            states[study_id][OptunaState(str(state))] = int(n)
+        for study_id, status_value, n in connection.execute(by_outcome):
+            outcomes[study_id][str(status_value)] = int(n)
+    return {
+        study_id: TrialCounts(
+            finished=states[study_id].get(OptunaState.COMPLETE, 0)
+            + states[study_id].get(OptunaState.PRUNED, 0),
+            waiting=states[study_id].get(OptunaState.WAITING, 0),
+            **{
+                status.name.lower(): outcomes[study_id][status.value]
+                for status in TrialStatus
+                if status.value in outcomes[study_id]
+            },
+        )
+        for study_id in study_ids
+    }
+
+
+def _best_of(engine: Engine, study_ids: list[int]) -> dict[int, tuple[float, float | None]]:
+    """The best trained trial's val and test accuracy of each study that has one, by id: one
+    query however many studies."""
+    rank = sa.func.row_number().over(partition_by=TrialResult.study_id, order_by=_ranking_order())
+    ranked = with_status(
+        sa.select(
+            TrialResult.study_id,
+            TrialResult.val_accuracy,
+            TrialResult.test_accuracy,
+            rank.label("rank"),
+        ),
+        TrialResult.trial_id,
     )
+    ranked = ranked.where(
+        TrialResult.study_id.in_(study_ids),
+        status_column().in_(TRAINED),
+        TrialResult.val_accuracy.is_not(None),
+    ).subquery()
+    query = sa.select(ranked.c.study_id, ranked.c.val_accuracy, ranked.c.test_accuracy)
+    with reader(engine).connect() as connection:
+        return {
+            study_id: (val, test)
+            for study_id, val, test in connection.execute(query.where(ranked.c.rank == 1))
+        }
 
 
 def list_studies(engine: Engine) -> pd.DataFrame:
@@ -196,10 +236,14 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     rows = []
     with session_scope(reader(engine)) as session:
         sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
+    ids = [sweep.study_id for sweep in sweeps]
+    counts_of, best_of = trial_counts_of(engine, ids), _best_of(engine, ids)
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
-        counts = trial_counts(engine, sweep.study_id)
-        best = ranked_rows(engine, sweep, limit=1, trained_only=True)
+        counts, (best_val, best_test) = (
+            counts_of[sweep.study_id],
+            best_of.get(sweep.study_id, (None, None)),
+        )
         rows.append(
             {
                 "study": sweep.study_name,
@@ -214,8 +258,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
                 "failed": counts.failed,
                 "lost": counts.lost,
                 "interrupted": counts.interrupted,
-                "best_val_accuracy": best[0]["val_accuracy"] if best else None,
-                "test_accuracy": best[0]["test_accuracy"] if best else None,
+                "best_val_accuracy": best_val,
+                "test_accuracy": best_test,
                 "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
             }
         )
@@ -402,8 +446,15 @@ class TrialDetail:
 
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
-    """One trial's row, state, status, parameters and curve (a query for each, whatever the
-    study's size)."""
+    """One trial's row, state, status, parameters and curve; None when it has no row."""
+    return trial_details(engine, sweep, [number]).get(number)
+
+
+def trial_details(engine: Engine, sweep: Sweep, numbers: list[int]) -> dict[int, TrialDetail]:
+    """:func:`trial_detail` of several trials, by number: three queries however many (rows with
+    their state and status, curves, parameters)."""
+    if not numbers:
+        return {}
     check_optuna_schema(engine)
     halved = (
         sa.select(trial_user_attributes.c.value_json)
@@ -416,22 +467,26 @@ def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | Non
     query = with_status(
         sa.select(TrialResult, trials.c.state, status_column(), halved.label("halved")),
         TrialResult.trial_id,
-    ).where(TrialResult.study_id == sweep.study_id, TrialResult.number == number)
+    ).where(TrialResult.study_id == sweep.study_id, TrialResult.number.in_(numbers))
     with session_scope(reader(engine)) as session:
-        found = session.execute(query).first()
-        if found is None:
-            return None
-        result = found[0]
-        epochs = EpochMetric.for_trial(session, result.trial_id)
-    params = trial_params_of(engine, [result.trial_id])[result.trial_id]
-    return TrialDetail(
-        result=result,
-        state=str(found.state),
-        status=str(found.status),
-        params=params,
-        epochs=epochs,
-        batch_size=json.loads(found.halved) if found.halved else None,
-    )
+        found = list(session.execute(query))
+        ids = [row[0].trial_id for row in found]
+        epochs: dict[int, list[EpochMetric]] = {trial_id: [] for trial_id in ids}
+        curves = sa.select(EpochMetric).where(EpochMetric.trial_id.in_(ids))
+        for epoch in session.scalars(curves.order_by(EpochMetric.trial_id, EpochMetric.epoch)):
+            epochs[epoch.trial_id].append(epoch)
+    params = trial_params_of(engine, ids)
+    return {
+        row[0].number: TrialDetail(
+            result=row[0],
+            state=str(row.state),
+            status=str(row.status),
+            params=params[row[0].trial_id],
+            epochs=epochs[row[0].trial_id],
+            batch_size=json.loads(row.halved) if row.halved else None,
+        )
+        for row in found
+    }
 
 
 def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
@@ -554,14 +609,18 @@ def evaluations_of(engine: Engine, trial_id: int) -> dict[str, StoredEvaluation]
     if not sa.inspect(reader(engine)).has_table(Evaluation.__tablename__):
         return {}
     with session_scope(reader(engine)) as session:
-        rows = session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id))
+        rows = list(session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id)))
+        classes: dict[int, list[ClassMetric]] = {row.id: [] for row in rows}
+        query = sa.select(ClassMetric).where(ClassMetric.evaluation_id.in_(list(classes)))
+        for metric in session.scalars(query.order_by(ClassMetric.class_index)):
+            classes[metric.evaluation_id].append(metric)
         return {
             row.split: StoredEvaluation(
                 split=row.split,
                 images=row.images,
                 accuracy=row.accuracy,
                 confusion=json.loads(row.confusion_json),
-                classes=ClassMetric.for_evaluation(session, row.id),
+                classes=classes[row.id],
             )
             for row in rows
         }
@@ -591,17 +650,23 @@ def ensemble_rows(engine: Engine, study_id: int | None = None) -> list[dict[str,
     if study_id is not None:
         query = query.where(Ensemble.study_id == study_id)
     with session_scope(reader(engine)) as session:
+        ensembles = list(session.execute(query))
+        members: dict[int, list[int]] = {ensemble.id: [] for ensemble, _ in ensembles}
+        ranked = sa.select(EnsembleMember.ensemble_id, EnsembleMember.number)
+        ranked = ranked.where(EnsembleMember.ensemble_id.in_(list(members)))
+        for ensemble_id, number in session.execute(ranked.order_by(EnsembleMember.rank)):
+            members[ensemble_id].append(number)
         return [
             {
                 "study": name,
                 "size": ensemble.size,
                 "val_accuracy": ensemble.val_accuracy,
                 "test_accuracy": ensemble.test_accuracy,
-                "members": [m.number for m in EnsembleMember.for_ensemble(session, ensemble.id)],
+                "members": members[ensemble.id],
                 "model_path": ensemble.model_path,
                 "created": ensemble.created_at.strftime("%Y-%m-%d %H:%M"),
             }
-            for ensemble, name in session.execute(query)
+            for ensemble, name in ensembles
         ]
 
 

@@ -464,7 +464,7 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
     Raises:
         ConfigError: ``k`` is not a positive integer, or fewer than ``k`` trials finished.
     """
-    from storage.queries import ranked_trials
+    from storage.queries import ranked_trials, trial_details
 
     top = option("--top", "k")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -481,7 +481,9 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
             f"{setting('--top', k, 'k')} needs {k} finished trials, but study "
             f"{sweep.study_name!r} has {len(ranked)}; lower {top} or raise the budget ({more})."
         )
-    return [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
+    numbers = [int(n) for n in ranked["trial"]]
+    details = trial_details(engine, sweep, numbers)  # trained, all of them: ranked so
+    return [details[n] for n in numbers]
 
 
 def build_ensemble(
