@@ -1,6 +1,7 @@
 """Query commands on a big store, timed as whole processes (imports included).
 
     python benchmarks/bench_queries.py [--store big.db] [--trials 10000] [--epochs 10]
+    python benchmarks/bench_queries.py --counts-only
 
 Builds (or reuses) a store of 10,000 finished trials with 12 parameters each and 100,000
 epoch rows, written through the project's own record functions (storage/records.py) and
@@ -8,6 +9,10 @@ Optuna's public API (study.add_trials), then times `sweeps best` (table, csv), `
 `studies`, `export` and `plot --kind history` as fresh processes, best of 3. Prints the
 figures against the targets; asserts nothing (CI does not run it). Building takes a few
 minutes; pass --store to keep the file for the next run.
+
+With --counts-only it times nothing: it builds stores of 50 and 500 trials and prints how many
+queries `best`, `show`, `status` and `studies` run on each (the same figure for both: no query
+per trial).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from storage import TrialStatus, create_engine, records
+from storage import create_engine, records
+from storage.trial_status import OUTCOME_ATTR
 from sweeps.config import SweepConfig
 from sweeps.optuna_study import create_study
 
@@ -85,7 +91,7 @@ def build(url: str, trials: int, epochs: int) -> None:
                     distributions=DISTRIBUTIONS,
                     value=curve[-1],
                     intermediate_values=dict(enumerate(curve, start=1)),
-                    user_attrs={"test_accuracy": curve[-1] - 0.01},
+                    user_attrs={"test_accuracy": curve[-1] - 0.01, OUTCOME_ATTR: "complete"},
                 )
             )
         handle.study.add_trials(made)
@@ -120,7 +126,6 @@ def build(url: str, trials: int, epochs: int) -> None:
         records.finish_result(
             engine,
             trial_id,
-            TrialStatus.COMPLETE,
             val_accuracy=val,
             val_loss=1 - val,
             test_accuracy=val - 0.01,
@@ -132,6 +137,46 @@ def build(url: str, trials: int, epochs: int) -> None:
             fit_seconds=9.0,
         )
     print(f"  our records: {time.perf_counter() - started:.0f} s", flush=True)
+
+
+COUNTED = {  # the query commands whose queries are counted, by label
+    "best": ["best", "--study", STUDY],
+    "show 5": ["show", "5", "--study", STUDY],
+    "status": ["status", "--study", STUDY],
+    "studies": ["studies"],
+}
+
+
+def query_counts(url: str) -> dict[str, int]:
+    """The queries each of :data:`COUNTED` runs on ``url``, in this process (the CLI's own
+    runner): counted, not timed (storage.transaction_log.counting_queries)."""
+    from typer.testing import CliRunner
+
+    from storage.transaction_log import counting_queries
+    from sweeps.cli import app
+
+    runner, counts = CliRunner(), {}
+    for label, args in COUNTED.items():
+        with counting_queries() as queries:
+            result = runner.invoke(app, [*args, "--storage", url])
+        if result.exit_code != 0:
+            raise SystemExit(f"{label}: {result.output}")
+        counts[label] = len(queries)
+    return counts
+
+
+def print_counts(folder: Path, sizes: tuple[int, ...] = (50, 500)) -> None:
+    """Queries per command on stores of ``sizes`` trials: the same figure for each size means
+    no query per trial (tests/test_query_count.py holds them to it)."""
+    counts = {}
+    for trials in sizes:
+        path = folder / f"count-{trials}.db"
+        build(f"sqlite:///{path}", trials, epochs=2)
+        query_counts(f"sqlite:///{path}")  # the process's first reads (Optuna's schema check)
+        counts[trials] = query_counts(f"sqlite:///{path}")
+    print(f"{'queries of':<16}" + "".join(f"{f'{n} trials':>12}" for n in sizes))
+    for label in COUNTED:
+        print(f"{label:<16}" + "".join(f"{counts[n][label]:>12}" for n in sizes))
 
 
 def timed(args: list[str], repeat: int = 3) -> float:
@@ -152,7 +197,14 @@ def main() -> None:
     parser.add_argument("--store", help="SQLite file to build once and reuse")
     parser.add_argument("--trials", type=int, default=10_000)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument(
+        "--counts-only", action="store_true", help="count the queries on small stores; no timing"
+    )
     args = parser.parse_args()
+    if args.counts_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_counts(Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(args.store) if args.store else Path(tmp) / "big.db"
         url = f"sqlite:///{path.resolve()}"
@@ -184,6 +236,8 @@ def main() -> None:
                 else f"< {target:g} s {'met' if seconds < target else 'MISSED'}"
             )
             print(f"{label:<32}{seconds:>8.2f}  {verdict}", flush=True)
+        counts = query_counts(url)
+        print("queries: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ __all__ = [
 
 class TrialStatus(enum.StrEnum):
     """How a trial ended, in our words: each one is told to Optuna as the state that teaches
-    its sampler the right thing (sweeps.worker.trial_loop says which and why). Stored as the
-    plain string value."""
+    its sampler the right thing (sweeps.worker.trial_loop says which and why), and recorded
+    beside it as the trial's outcome (storage.trial_status derives a trial's status from both).
+    """
 
     RUNNING = "running"
     COMPLETE = "complete"  # trained to its end
@@ -100,18 +101,21 @@ class Sweep(Base):
 
 
 class TrialResult(Base):
-    """One per Optuna trial that a worker started: metrics, timings and what happened."""
+    """One per Optuna trial that a worker started: metrics, timings and what happened.
+
+    How it ended is not stored here: Optuna's state and the outcome recorded with it say so
+    (storage.trial_status). Schema 2 kept a copy, ``status``, that revision 3 dropped.
+    """
 
     __tablename__ = "sweeps_trial_result"
     __table_args__ = (
-        sa.Index("ix_trial_result_rank", "study_id", "status", "val_accuracy"),
+        sa.Index("ix_trial_result_rank", "study_id", "val_accuracy"),
         sa.Index("ix_trial_result_number", "study_id", "number", unique=True),
     )
 
     trial_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     study_id: Mapped[int] = mapped_column(index=True)
     number: Mapped[int]
-    status: Mapped[str] = mapped_column(sa.String(16))  # a TrialStatus value
     space: Mapped[str] = mapped_column(sa.String(256))
     dataset: Mapped[str] = mapped_column(sa.String(1024))
     is_baseline: Mapped[bool] = mapped_column(default=False)

@@ -43,6 +43,7 @@ from storage.optuna_tables import (
     trials,
 )
 from storage.optuna_tables import studies as optuna_studies
+from storage.trial_status import status_column, with_status
 
 if TYPE_CHECKING:  # pandas costs half a second to import: only the frame builders load it
     import pandas as pd
@@ -71,7 +72,9 @@ __all__ = [
     "results_recorded",
     "study_params",
     "trial_counts",
+    "trial_counts_of",
     "trial_detail",
+    "trial_details",
     "trial_params_of",
     "trial_rows",
     "workers_of",
@@ -142,30 +145,71 @@ class TrialCounts:
 
 def trial_counts(engine: Engine, study_id: int) -> TrialCounts:
     """Count a study's trials: the budget and the queue from Optuna's table (without Optuna),
-    the outcomes from ours."""
+    the outcomes from the statuses of our result rows."""
+    return trial_counts_of(engine, [study_id])[study_id]
+
+
+def trial_counts_of(engine: Engine, study_ids: list[int]) -> dict[int, TrialCounts]:
+    """:func:`trial_counts` of several studies, by id: two queries however many."""
     check_optuna_schema(engine)
     by_state = (
-        sa.select(trials.c.state, sa.func.count())
-        .where(trials.c.study_id == study_id)
-        .group_by(trials.c.state)
+        sa.select(trials.c.study_id, trials.c.state, sa.func.count())
+        .where(trials.c.study_id.in_(study_ids))
+        .group_by(trials.c.study_id, trials.c.state)
     )
-    by_outcome = (
-        sa.select(TrialResult.status, sa.func.count())
-        .where(TrialResult.study_id == study_id)
-        .group_by(TrialResult.status)
+    status = status_column()
+    by_outcome = with_status(
+        sa.select(TrialResult.study_id, status, sa.func.count()).select_from(TrialResult),
+        TrialResult.trial_id,
     )
+    by_outcome = by_outcome.where(TrialResult.study_id.in_(study_ids))
+    by_outcome = by_outcome.group_by(TrialResult.study_id, status)
+    states: dict[int, dict[OptunaState, int]] = {study_id: {} for study_id in study_ids}
+    outcomes: dict[int, dict[str, int]] = {study_id: {} for study_id in study_ids}
     with reader(engine).connect() as connection:
-        states = {OptunaState(str(state)): int(n) for state, n in connection.execute(by_state)}
-        outcomes = {str(status): int(n) for status, n in connection.execute(by_outcome)}
-    return TrialCounts(
-        finished=states.get(OptunaState.COMPLETE, 0) + states.get(OptunaState.PRUNED, 0),
-        waiting=states.get(OptunaState.WAITING, 0),
-        **{
-            status.name.lower(): outcomes.get(status.value, 0)
-            for status in TrialStatus
-            if status.value in outcomes
-        },
+        for study_id, state, n in connection.execute(by_state):
+            states[study_id][OptunaState(str(state))] = int(n)
+        for study_id, status_value, n in connection.execute(by_outcome):
+            outcomes[study_id][str(status_value)] = int(n)
+    return {
+        study_id: TrialCounts(
+            finished=states[study_id].get(OptunaState.COMPLETE, 0)
+            + states[study_id].get(OptunaState.PRUNED, 0),
+            waiting=states[study_id].get(OptunaState.WAITING, 0),
+            **{
+                status.name.lower(): outcomes[study_id][status.value]
+                for status in TrialStatus
+                if status.value in outcomes[study_id]
+            },
+        )
+        for study_id in study_ids
+    }
+
+
+def _best_of(engine: Engine, study_ids: list[int]) -> dict[int, tuple[float, float | None]]:
+    """The best trained trial's val and test accuracy of each study that has one, by id: one
+    query however many studies."""
+    rank = sa.func.row_number().over(partition_by=TrialResult.study_id, order_by=_ranking_order())
+    ranked = with_status(
+        sa.select(
+            TrialResult.study_id,
+            TrialResult.val_accuracy,
+            TrialResult.test_accuracy,
+            rank.label("rank"),
+        ),
+        TrialResult.trial_id,
     )
+    ranked = ranked.where(
+        TrialResult.study_id.in_(study_ids),
+        status_column().in_(TRAINED),
+        TrialResult.val_accuracy.is_not(None),
+    ).subquery()
+    query = sa.select(ranked.c.study_id, ranked.c.val_accuracy, ranked.c.test_accuracy)
+    with reader(engine).connect() as connection:
+        return {
+            study_id: (val, test)
+            for study_id, val, test in connection.execute(query.where(ranked.c.rank == 1))
+        }
 
 
 def list_studies(engine: Engine) -> pd.DataFrame:
@@ -192,10 +236,14 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     rows = []
     with session_scope(reader(engine)) as session:
         sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
+    ids = [sweep.study_id for sweep in sweeps]
+    counts_of, best_of = trial_counts_of(engine, ids), _best_of(engine, ids)
     for sweep in sweeps:
         config = json.loads(sweep.config_json)
-        counts = trial_counts(engine, sweep.study_id)
-        best = ranked_rows(engine, sweep, limit=1, trained_only=True)
+        counts, (best_val, best_test) = (
+            counts_of[sweep.study_id],
+            best_of.get(sweep.study_id, (None, None)),
+        )
         rows.append(
             {
                 "study": sweep.study_name,
@@ -210,8 +258,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
                 "failed": counts.failed,
                 "lost": counts.lost,
                 "interrupted": counts.interrupted,
-                "best_val_accuracy": best[0]["val_accuracy"] if best else None,
-                "test_accuracy": best[0]["test_accuracy"] if best else None,
+                "best_val_accuracy": best_val,
+                "test_accuracy": best_test,
                 "created": sweep.created_at.strftime("%Y-%m-%d %H:%M"),
             }
         )
@@ -290,8 +338,9 @@ def ranked_trials(
 def _ranking_order() -> tuple[Any, ...]:
     """The ranking of ``sweeps best``: trained before diverged, then validation accuracy, then
     complete before pruned, then validation loss, then trial number."""
-    diverged_last = sa.case((TrialResult.status == TrialStatus.DIVERGED, 1), else_=0)
-    status_order = sa.case((TrialResult.status == TrialStatus.COMPLETE, 0), else_=1)
+    status = status_column()
+    diverged_last = sa.case((status == TrialStatus.DIVERGED, 1), else_=0)
+    status_order = sa.case((status == TrialStatus.COMPLETE, 0), else_=1)
     return (
         diverged_last,
         TrialResult.val_accuracy.desc(),
@@ -302,19 +351,19 @@ def _ranking_order() -> tuple[Any, ...]:
 
 
 def _ranked(sweep: Sweep, statuses: tuple[TrialStatus, ...]) -> Any:
-    """The condition a trial meets to be ranked."""
+    """The condition a trial meets to be ranked (over :func:`with_status`'s join)."""
     return sa.and_(
         TrialResult.study_id == sweep.study_id,
-        TrialResult.status.in_(statuses),
+        status_column().in_(statuses),
         TrialResult.val_accuracy.is_not(None),
     )
 
 
-def _row(rank: int, r: TrialResult) -> dict[str, Any]:
+def _row(rank: int, r: TrialResult, status: str) -> dict[str, Any]:
     return {
         "rank": rank,
         "trial": r.number,
-        "status": r.status,
+        "status": status,
         "baseline": r.is_baseline,
         "val_accuracy": r.val_accuracy,
         "test_accuracy": r.test_accuracy,
@@ -349,12 +398,14 @@ def ranked_rows(
     weights went to NaN); ``trained_only`` leaves them out, for what needs a usable model.
     """
     statuses = TRAINED if trained_only else FINISHED
-    query = sa.select(TrialResult).where(_ranked(sweep, statuses)).order_by(*_ranking_order())
+    query = with_status(sa.select(TrialResult, status_column()), TrialResult.trial_id)
+    query = query.where(_ranked(sweep, statuses)).order_by(*_ranking_order())
     if limit is not None:
         query = query.limit(limit)
+    check_optuna_schema(engine)
     with session_scope(reader(engine)) as session:
-        results = list(session.scalars(query))
-    rows = [_row(rank, r) for rank, r in enumerate(results, start=1)]
+        results = list(session.execute(query))
+    rows = [_row(rank, r, status) for rank, (r, status) in enumerate(results, start=1)]
     return _with_params(engine, rows) if with_params else rows
 
 
@@ -363,21 +414,22 @@ def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dic
     (one query, whatever the study's size); None when it has not finished or the study has
     none."""
     rank = sa.func.row_number().over(order_by=_ranking_order()).label("rank")
-    ranked = (
-        sa.select(TrialResult.trial_id, TrialResult.is_baseline, rank)
-        .where(_ranked(sweep, FINISHED))
-        .subquery()
+    ranked = with_status(
+        sa.select(TrialResult.trial_id, TrialResult.is_baseline, status_column(), rank),
+        TrialResult.trial_id,
     )
+    ranked = ranked.where(_ranked(sweep, FINISHED)).subquery()
     query = (
-        sa.select(TrialResult, ranked.c.rank)
+        sa.select(TrialResult, ranked.c.status, ranked.c.rank)
         .join(ranked, ranked.c.trial_id == TrialResult.trial_id)
         .where(ranked.c.is_baseline)
         .order_by(ranked.c.rank)
         .limit(1)
     )
+    check_optuna_schema(engine)
     with session_scope(reader(engine)) as session:
         found = session.execute(query).first()
-        row = None if found is None else _row(int(found.rank), found[0])
+        row = None if found is None else _row(int(found.rank), found[0], found.status)
     if row is None:
         return None
     return _with_params(engine, [row])[0] if with_params else row
@@ -386,40 +438,55 @@ def baseline_row(engine: Engine, sweep: Sweep, with_params: bool = False) -> dic
 @dataclass
 class TrialDetail:
     result: TrialResult
-    state: str
+    state: str  # Optuna's
+    status: str  # a TrialStatus value, derived from the state and the outcome
     params: dict[str, Any]
     epochs: list[EpochMetric]
     batch_size: int | None = None  # the batch a retry after running out of memory trained with
 
 
 def trial_detail(engine: Engine, sweep: Sweep, number: int) -> TrialDetail | None:
+    """One trial's row, state, status, parameters and curve; None when it has no row."""
+    return trial_details(engine, sweep, [number]).get(number)
+
+
+def trial_details(engine: Engine, sweep: Sweep, numbers: list[int]) -> dict[int, TrialDetail]:
+    """:func:`trial_detail` of several trials, by number: three queries however many (rows with
+    their state and status, curves, parameters)."""
+    if not numbers:
+        return {}
     check_optuna_schema(engine)
-    with session_scope(reader(engine)) as session:
-        query = sa.select(TrialResult).where(
-            TrialResult.study_id == sweep.study_id, TrialResult.number == number
+    halved = (
+        sa.select(trial_user_attributes.c.value_json)
+        .where(
+            trial_user_attributes.c.trial_id == TrialResult.trial_id,
+            trial_user_attributes.c.key == BATCH_SIZE_ATTR,
         )
-        result = session.scalar(query)
-        if result is None:
-            return None
-        epochs = EpochMetric.for_trial(session, result.trial_id)
-    with reader(engine).connect() as connection:
-        state = connection.scalar(
-            sa.select(trials.c.state).where(trials.c.trial_id == result.trial_id)
-        )
-        halved = connection.scalar(
-            sa.select(trial_user_attributes.c.value_json).where(
-                trial_user_attributes.c.trial_id == result.trial_id,
-                trial_user_attributes.c.key == BATCH_SIZE_ATTR,
-            )
-        )
-    params = trial_params_of(engine, [result.trial_id])[result.trial_id]
-    return TrialDetail(
-        result=result,
-        state=str(state),
-        params=params,
-        epochs=epochs,
-        batch_size=json.loads(halved) if halved else None,
+        .scalar_subquery()
     )
+    query = with_status(
+        sa.select(TrialResult, trials.c.state, status_column(), halved.label("halved")),
+        TrialResult.trial_id,
+    ).where(TrialResult.study_id == sweep.study_id, TrialResult.number.in_(numbers))
+    with session_scope(reader(engine)) as session:
+        found = list(session.execute(query))
+        ids = [row[0].trial_id for row in found]
+        epochs: dict[int, list[EpochMetric]] = {trial_id: [] for trial_id in ids}
+        curves = sa.select(EpochMetric).where(EpochMetric.trial_id.in_(ids))
+        for epoch in session.scalars(curves.order_by(EpochMetric.trial_id, EpochMetric.epoch)):
+            epochs[epoch.trial_id].append(epoch)
+    params = trial_params_of(engine, ids)
+    return {
+        row[0].number: TrialDetail(
+            result=row[0],
+            state=str(row.state),
+            status=str(row.status),
+            params=params[row[0].trial_id],
+            epochs=epochs[row[0].trial_id],
+            batch_size=json.loads(row.halved) if row.halved else None,
+        )
+        for row in found
+    }
 
 
 def workers_of(engine: Engine, study_id: int) -> list[WorkerRecord]:
@@ -440,14 +507,16 @@ def recent_statuses(
     Interrupted trials are left out: a user's Ctrl-C neither counts towards the failures-in-a-row
     stop nor breaks a run of failures.
     """
+    status = status_column()
     query = (
-        sa.select(TrialResult.status)
+        with_status(sa.select(status).select_from(TrialResult), TrialResult.trial_id)
         .where(TrialResult.study_id == study_id, TrialResult.finished_at.is_not(None))
         .where(TrialResult.finished_at >= (since or datetime.min))
-        .where(TrialResult.status != TrialStatus.INTERRUPTED)
+        .where(status != TrialStatus.INTERRUPTED)
         .order_by(TrialResult.finished_at.desc(), TrialResult.number.desc())
         .limit(count)
     )
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         return [str(s) for s in connection.scalars(query)]
 
@@ -458,7 +527,7 @@ def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
     query = (
         sa.select(
             TrialResult.number.label("trial"),
-            TrialResult.status,
+            status_column(),
             EpochMetric.epoch,
             EpochMetric.loss,
             EpochMetric.accuracy,
@@ -473,6 +542,8 @@ def epoch_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[tuple]]:
         .where(TrialResult.study_id == sweep.study_id)
         .order_by(TrialResult.number, EpochMetric.epoch)
     )
+    query = with_status(query, TrialResult.trial_id)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         result = connection.execute(query)
         return list(result.keys()), [tuple(row) for row in result]
@@ -490,7 +561,11 @@ def trial_rows(engine: Engine, sweep: Sweep) -> tuple[list[str], list[dict[str, 
     """Every trial a worker started, whatever became of it, with its parameters as ``hp_``
     columns: the column names (parameters in order of first appearance) and one dict a row."""
     table = TrialResult.__table__
-    query = sa.select(table).where(table.c.study_id == sweep.study_id).order_by(table.c.number)
+    # The status where schema 2 stored it: after the number.
+    first, rest = list(table.c)[:3], list(table.c)[3:]
+    query = with_status(sa.select(*first, status_column(), *rest), table.c.trial_id)
+    query = query.where(table.c.study_id == sweep.study_id).order_by(table.c.number)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:  # plain rows: 10,000 ORM objects cost a second
         result = connection.execute(query)
         columns = list(result.keys())
@@ -534,14 +609,18 @@ def evaluations_of(engine: Engine, trial_id: int) -> dict[str, StoredEvaluation]
     if not sa.inspect(reader(engine)).has_table(Evaluation.__tablename__):
         return {}
     with session_scope(reader(engine)) as session:
-        rows = session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id))
+        rows = list(session.scalars(sa.select(Evaluation).where(Evaluation.trial_id == trial_id)))
+        classes: dict[int, list[ClassMetric]] = {row.id: [] for row in rows}
+        query = sa.select(ClassMetric).where(ClassMetric.evaluation_id.in_(list(classes)))
+        for metric in session.scalars(query.order_by(ClassMetric.class_index)):
+            classes[metric.evaluation_id].append(metric)
         return {
             row.split: StoredEvaluation(
                 split=row.split,
                 images=row.images,
                 accuracy=row.accuracy,
                 confusion=json.loads(row.confusion_json),
-                classes=ClassMetric.for_evaluation(session, row.id),
+                classes=classes[row.id],
             )
             for row in rows
         }
@@ -571,17 +650,23 @@ def ensemble_rows(engine: Engine, study_id: int | None = None) -> list[dict[str,
     if study_id is not None:
         query = query.where(Ensemble.study_id == study_id)
     with session_scope(reader(engine)) as session:
+        ensembles = list(session.execute(query))
+        members: dict[int, list[int]] = {ensemble.id: [] for ensemble, _ in ensembles}
+        ranked = sa.select(EnsembleMember.ensemble_id, EnsembleMember.number)
+        ranked = ranked.where(EnsembleMember.ensemble_id.in_(list(members)))
+        for ensemble_id, number in session.execute(ranked.order_by(EnsembleMember.rank)):
+            members[ensemble_id].append(number)
         return [
             {
                 "study": name,
                 "size": ensemble.size,
                 "val_accuracy": ensemble.val_accuracy,
                 "test_accuracy": ensemble.test_accuracy,
-                "members": [m.number for m in EnsembleMember.for_ensemble(session, ensemble.id)],
+                "members": members[ensemble.id],
                 "model_path": ensemble.model_path,
                 "created": ensemble.created_at.strftime("%Y-%m-%d %H:%M"),
             }
-            for ensemble, name in session.execute(query)
+            for ensemble, name in ensembles
         ]
 
 
@@ -616,12 +701,14 @@ def result_rows(engine: Engine, study_id: int) -> list[ResultRow]:
     query = (
         sa.select(
             TrialResult.number,
-            TrialResult.status,
+            status_column(),
             TrialResult.retry_of,
             TrialResult.checkpoint_dir,
         )
         .where(TrialResult.study_id == study_id)
         .order_by(TrialResult.number)
     )
+    query = with_status(query, TrialResult.trial_id)
+    check_optuna_schema(engine)
     with reader(engine).connect() as connection:
         return [ResultRow(int(n), str(s), r, d) for n, s, r, d in connection.execute(query)]

@@ -1,21 +1,25 @@
 """The write side of our tables: sweeps, budget slots, workers, trial results, epochs; and a
 trial's result attributes in Optuna's table, the one write we make there.
 
-A worker's trial costs our tables three transactions besides one per epoch: its claim of a
-budget slot (:func:`claim_slot`), its start (:func:`start_trial`) and its end
-(:func:`end_trial`); and one more for its result attributes (:func:`set_result_attrs`), which
-Optuna would write one by one.
+A worker's trial costs the store five write transactions besides one per epoch, Optuna's
+included: its claim of a budget slot (:func:`claim_slot`), Optuna's ask, its start
+(:func:`start_trial`), its model's facts with the parameters the build asked
+(:func:`update_result`), each epoch with the value Optuna was told (:func:`record_epoch`), and
+its end (:func:`end_trial`) with its result attributes (:func:`write_result_attrs`), in Optuna's
+tell. The worker's storage holds Optuna's own writes of the trial to ride along
+(sweeps.held_writes).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from storage.engine import reader, session_scope
 from storage.models import (
@@ -27,7 +31,6 @@ from storage.models import (
     Refit,
     Sweep,
     TrialResult,
-    TrialStatus,
     WorkerRecord,
     WorkerState,
     utcnow,
@@ -55,6 +58,7 @@ __all__ = [
     "start_trial",
     "update_config",
     "update_result",
+    "write_result_attrs",
 ]
 
 
@@ -170,7 +174,7 @@ def stale_workers(engine: Engine, study_id: int, grace_seconds: float) -> list[W
 
 def start_result(engine: Engine, **values: Any) -> None:
     with session_scope(engine) as session:
-        session.add(TrialResult(status=TrialStatus.RUNNING, **values))
+        session.add(TrialResult(**values))
 
 
 def start_trial(
@@ -187,7 +191,7 @@ def start_trial(
         values["resumed_from_epoch"] = len(restored)
         values["epochs_run"] = max((e["epoch"] for e in restored), default=0)
     with session_scope(engine) as session:
-        session.add(TrialResult(status=TrialStatus.RUNNING, **values))
+        session.add(TrialResult(**values))
         for epoch in restored or ():
             session.merge(EpochMetric(trial_id=values["trial_id"], restored=True, **epoch))
         session.execute(
@@ -210,12 +214,15 @@ def record_epoch(
     *,
     worker_id: int | None = None,
     result: dict[str, Any] | None = None,
+    also: Callable[[Session], None] | None = None,
     **metrics: Any,
 ) -> None:
     """Record one epoch's metrics, in one transaction with ``result`` (more of the trial's
-    result row, such as its model's size) and, with ``worker_id``, that worker's epoch and
-    liveness."""
+    result row), with ``worker_id`` that worker's epoch and liveness, and with ``also`` more
+    writes of the caller's (the value Optuna was told for the epoch)."""
     with session_scope(engine) as session:
+        if also is not None:
+            also(session)
         session.merge(EpochMetric(trial_id=trial_id, epoch=epoch, **metrics))
         session.execute(
             sa.update(TrialResult)
@@ -241,69 +248,84 @@ def set_result_attrs(engine: Engine, trial_id: int, attrs: dict[str, Any]) -> bo
     Before the trial is told: Optuna caches a finished trial, in every process that read it.
     """
     check_optuna_schema(engine)  # before the transaction: its first call opens a connection
-    table = trial_user_attributes
     with session_scope(engine) as session:
         state = session.scalar(
             sa.select(trials.c.state).where(trials.c.trial_id == trial_id).with_for_update()
         )
         if state != OptunaState.RUNNING:
             return False
-        session.execute(
-            sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
-        )
-        if attrs:
-            session.execute(
-                sa.insert(table),
-                [
-                    {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                    for key, value in attrs.items()
-                ],
-            )
+        write_result_attrs(session, trial_id, attrs)
         return True
 
 
-def update_result(engine: Engine, trial_id: int, **values: Any) -> None:
+def write_result_attrs(session: Session, trial_id: int, attrs: dict[str, Any]) -> None:
+    """:func:`set_result_attrs`'s rows, in the caller's transaction, which has checked that the
+    trial still runs (the worker's tell: sweeps.held_writes)."""
+    table = trial_user_attributes
+    session.execute(
+        sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
+    )
+    if attrs:
+        session.execute(
+            sa.insert(table),
+            [
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in attrs.items()
+            ],
+        )
+
+
+def update_result(
+    engine: Engine,
+    trial_id: int,
+    *,
+    also: Callable[[Session], None] | None = None,
+    **values: Any,
+) -> None:
+    """Update a trial's result row, in one transaction with ``also``, more writes of the
+    caller's (the parameters its model's build asked, written with the model's facts)."""
     with session_scope(engine) as session:
+        if also is not None:
+            also(session)
         session.execute(
             sa.update(TrialResult).where(TrialResult.trial_id == trial_id).values(**values)
         )
 
 
-def finish_result(engine: Engine, trial_id: int, status: TrialStatus, **values: Any) -> None:
-    update_result(engine, trial_id, status=status, finished_at=utcnow(), **values)
+def finish_result(engine: Engine, trial_id: int, **values: Any) -> None:
+    """End a trial's result row whose outcome Optuna was told (a reaped trial's)."""
+    update_result(engine, trial_id, finished_at=utcnow(), **values)
 
 
 def end_trial(
-    engine: Engine,
+    session: Session,
     *,
     trial_id: int,
     worker_id: int,
-    status: TrialStatus,
     trials_done: int,
     **values: Any,
 ) -> None:
-    """A worker's trial ended, after Optuna was told, in one transaction: the trial's result
-    row, and the worker idle again, its slot given back (a trial that counts against the
-    budget is counted by Optuna from now on)."""
-    with session_scope(engine) as session:
-        session.execute(
-            sa.update(TrialResult)
-            .where(TrialResult.trial_id == trial_id)
-            .values(status=status, finished_at=utcnow(), **values)
+    """A worker's trial ended, in the transaction that tells Optuna so (sweeps.held_writes):
+    the trial's result row, and the worker idle again, its slot given back (a trial that
+    counts against the budget is counted by Optuna from now on)."""
+    session.execute(
+        sa.update(TrialResult)
+        .where(TrialResult.trial_id == trial_id)
+        .values(finished_at=utcnow(), **values)
+    )
+    session.execute(
+        sa.update(WorkerRecord)
+        .where(WorkerRecord.id == worker_id)
+        .values(
+            state=WorkerState.IDLE,
+            holds_claim=False,
+            trial_id=None,
+            trial_number=None,
+            epoch=None,
+            trials_done=trials_done,
+            last_seen=utcnow(),
         )
-        session.execute(
-            sa.update(WorkerRecord)
-            .where(WorkerRecord.id == worker_id)
-            .values(
-                state=WorkerState.IDLE,
-                holds_claim=False,
-                trial_id=None,
-                trial_number=None,
-                epoch=None,
-                trials_done=trials_done,
-                last_seen=utcnow(),
-            )
-        )
+    )
 
 
 # After the sweep: evaluations, ensembles, refits. -----------------------------------------

@@ -45,12 +45,13 @@ __all__ = [
 VERSION_TABLE = "sweeps_schema_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision storage.models describes: the head of MIGRATIONS (a test checks they agree).
-HEAD = "2"
+HEAD = "3"
 # What a store written before the version table holds (our tables, no version).
 UNVERSIONED = "1"
-# The revisions the queries read as they are: schema 2 dropped a column (the sweep's claim
-# counter) that no query reads, so a store at schema 1 is read without an upgrade.
-READS = ("1", "2")
+# The revisions the queries read as they are: schemas 2 and 3 dropped columns that no query
+# reads (the sweep's claim counter, the trial's copy of its status), so a store at schema 1
+# is read without an upgrade.
+READS = ("1", "2", "3")
 # Serialises upgrades on PostgreSQL (SQLite's BEGIN IMMEDIATE does so there): any constant.
 _ADVISORY_LOCK = 0x5357_4545_5053  # "SWEEPS"
 

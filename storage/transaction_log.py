@@ -9,15 +9,17 @@ trial to them: counted, not timed, so the figures mean the same on a busy machin
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Transaction", "TransactionLog"]
+__all__ = ["Transaction", "TransactionLog", "counting_queries"]
 
 # Statements that change the database; anything else only reads it.
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
@@ -112,3 +114,21 @@ class TransactionLog:
             ended = self._open.pop(id(connection), None)
             if ended is not None:
                 self.transactions.append(ended)
+
+
+@contextlib.contextmanager
+def counting_queries() -> Iterator[list[str]]:
+    """The queries (SELECTs) any engine of this process runs in the block, in order: what the
+    query-count benchmark prints and a test holds constant as a study grows (no query per
+    trial or member)."""
+    queries: list[str] = []
+
+    def record(_connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].upper() == "SELECT":
+            queries.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield queries
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)

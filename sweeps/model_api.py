@@ -175,10 +175,9 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
         raise ConfigError(
             f"study {sweep.study_name!r} has no recorded trial {trial}; {listing} lists its trials."
         )
-    result = detail.result
-    if result.status not in TRAINED or result.val_accuracy is None:
+    if detail.status not in TRAINED or detail.result.val_accuracy is None:
         raise ConfigError(
-            f"trial {trial} of {sweep.study_name!r} is {result.status}: only finished trials "
+            f"trial {trial} of {sweep.study_name!r} is {detail.status}: only finished trials "
             f"(complete or pruned) have a best-validation model; {listing} lists them."
         )
     return detail
@@ -465,7 +464,7 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
     Raises:
         ConfigError: ``k`` is not a positive integer, or fewer than ``k`` trials finished.
     """
-    from storage.queries import ranked_trials
+    from storage.queries import ranked_trials, trial_details
 
     top = option("--top", "k")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -482,7 +481,9 @@ def ensemble_members(engine: Engine, sweep: Sweep, k: int) -> list[TrialDetail]:
             f"{setting('--top', k, 'k')} needs {k} finished trials, but study "
             f"{sweep.study_name!r} has {len(ranked)}; lower {top} or raise the budget ({more})."
         )
-    return [resolve_trial(engine, sweep, int(n)) for n in ranked["trial"]]
+    numbers = [int(n) for n in ranked["trial"]]
+    details = trial_details(engine, sweep, numbers)  # trained, all of them: ranked so
+    return [details[n] for n in numbers]
 
 
 def build_ensemble(

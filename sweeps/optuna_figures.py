@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from storage.models import TrialStatus
+from storage.trial_status import OUTCOME_ATTR, trial_status
 
 if TYPE_CHECKING:
     import optuna
@@ -277,8 +278,7 @@ def _intermediate(ax: Axes, study: optuna.Study) -> None:
             line.set_label("_" if greys else "other trials")
             greys = True
         if trial.state == optuna.trial.TrialState.PRUNED:  # diverged ones are told as pruned
-            diverged = trial.user_attrs.get("status") == TrialStatus.DIVERGED
-            how = TrialStatus.DIVERGED if diverged else TrialStatus.PRUNED
+            how = trial_status(trial.state.name, trial.user_attrs.get(OUTCOME_ATTR))
             x, y = line.get_xdata()[-1], line.get_ydata()[-1]
             ax.plot(
                 [x], [y], linestyle="none", marker=_ENDS[how][0], markersize=7,

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from storage.engine import engine_options, harden_sqlite, reading
+from sweeps.held_writes import HeldWrites
 
 __all__ = ["READ_METHODS", "open_optuna_storage"]
 
@@ -40,12 +41,13 @@ def _deferred(method: Callable[..., Any]) -> Callable[..., Any]:
     return read
 
 
-class _Storage(_RDB):
-    """Optuna's RDB storage with its getters in deferred transactions."""
+class _Storage(HeldWrites):
+    """Optuna's RDB storage with its getters in deferred transactions, holding the writes of
+    the trials this process runs (sweeps.held_writes)."""
 
 
 for _name in READ_METHODS:
-    setattr(_Storage, _name, _deferred(getattr(_RDB, _name)))
+    setattr(_Storage, _name, _deferred(getattr(HeldWrites, _name)))
 
 
 def open_optuna_storage(url: str) -> optuna.storages.RDBStorage:

@@ -36,6 +36,7 @@ __all__ = [
     "make_pruner",
     "make_sampler",
     "raise_budget",
+    "retries_left",
 ]
 
 quiet_optuna()  # in the CLI's process and in every worker: sweeps reports what Optuna did
@@ -300,6 +301,12 @@ def load_study(
     )
 
 
+def retries_left(user_attrs: dict[str, Any], *, counts_as_retry: bool, max_retries: int) -> bool:
+    """Whether a trial with ``user_attrs`` may be retried once more (:func:`enqueue_retry`)."""
+    retries = int(user_attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
+    return retries <= max_retries
+
+
 def enqueue_retry(
     study: optuna.Study,
     trial: optuna.trial.FrozenTrial,
@@ -319,9 +326,9 @@ def enqueue_retry(
     # Only our bookkeeping carries over; the result attributes belong to the failed trial.
     given = attrs or {}
     attrs = {k: v for k, v in trial.user_attrs.items() if k.startswith("sweeps:")}
-    retries = int(attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
-    if retries > max_retries:
+    if not retries_left(attrs, counts_as_retry=counts_as_retry, max_retries=max_retries):
         return False
+    retries = int(attrs.get(RETRIES_ATTR, 0)) + (1 if counts_as_retry else 0)
     attrs.update(
         {
             RETRY_OF_ATTR: trial.number,

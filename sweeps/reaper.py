@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from storage import TrialStatus, WorkerState, records
 from storage.engine import reader, session_scope
 from storage.models import WorkerRecord
+from storage.trial_status import OUTCOME_ATTR
 from sweeps.optuna_study import StudyHandle, enqueue_retry
 
 __all__ = ["GRACE_SECONDS", "pid_alive", "reap_dead_workers"]
@@ -71,7 +72,7 @@ def _give_back(handle: StudyHandle, worker: WorkerRecord) -> int | None:
     died = f"worker {worker.name} died during epoch {done + 1} after finishing {done}"
     # Optuna's tools see the outcome in our words too, as for every other ending (a finished
     # trial's attributes can no longer be set: before its state).
-    attrs = {"status": str(TrialStatus.LOST), "failure_reason": died}
+    attrs = {OUTCOME_ATTR: str(TrialStatus.LOST), "failure_reason": died}
     try:
         if not records.set_result_attrs(handle.engine, trial_id, attrs):
             return None
@@ -87,7 +88,5 @@ def _give_back(handle: StudyHandle, worker: WorkerRecord) -> int | None:
         max_retries=handle.config.max_retries,
     )
     reason = f"{died}; " + ("retried from its last checkpoint" if queued else "retries used up")
-    records.finish_result(
-        handle.engine, trial_id, TrialStatus.LOST, failure_reason=reason, epochs_run=done
-    )
+    records.finish_result(handle.engine, trial_id, failure_reason=reason, epochs_run=done)
     return frozen.number

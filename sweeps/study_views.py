@@ -133,8 +133,8 @@ class TrialView(View):
     evaluation), its parameters and its per-epoch curve.
 
     Its data are attributes: ``result`` (the recorded row), ``params``, ``epochs`` (the
-    per-epoch rows), ``state`` (Optuna's) and ``batch_size`` (the batch a retry after running
-    out of memory trained with, else None).
+    per-epoch rows), ``state`` (Optuna's), ``status`` (how it ended) and ``batch_size`` (the
+    batch a retry after running out of memory trained with, else None).
     """
 
     def __init__(self, study: Study, detail: TrialDetail) -> None:
@@ -157,6 +157,11 @@ class TrialView(View):
         return self._detail.state
 
     @property
+    def status(self) -> str:
+        """How the trial ended (a TrialStatus value), from its state and outcome."""
+        return self._detail.status
+
+    @property
     def batch_size(self) -> int | None:
         return self._detail.batch_size
 
@@ -167,7 +172,9 @@ class TrialView(View):
     def blocks(self) -> Iterator[Line | Grid]:
         study, r = self._study, self.result
         config = study.config
-        yield Line(f" of {study.name}: {r.status} (Optuna state {self.state})", f"Trial {r.number}")
+        yield Line(
+            f" of {study.name}: {self.status} (Optuna state {self.state})", f"Trial {r.number}"
+        )
         if r.is_baseline:
             notebook = notebook_of(config.space)
             yield Line(
@@ -240,7 +247,7 @@ class TrialView(View):
         from storage.models import TRAINED
 
         study, r = self._study, self.result
-        if r.status not in TRAINED:
+        if self.status not in TRAINED:
             return
         n = r.number
         missing = study.missing_model(n)

@@ -54,17 +54,22 @@ def finished(url: str, study: str) -> int:
 
 
 def results(url: str) -> dict[int, dict[str, Any]]:
-    columns = (
-        "number",
-        "status",
-        "retry_of",
-        "resumed_from_epoch",
-        "epochs_run",
-        "failure_reason",
-        "trial_id",
-    )
-    rows = query(url, f"SELECT {', '.join(columns)} FROM sweeps_trial_result")
-    return {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    """Our result rows by trial number, each with its status (derived as every query derives
+    it: storage.trial_status)."""
+    from storage.models import TrialResult
+    from storage.trial_status import status_column, with_status
+
+    r = TrialResult
+    columns = (r.number, status_column(), r.retry_of, r.resumed_from_epoch, r.epochs_run)
+    columns += (r.failure_reason, r.trial_id)
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            result = connection.execute(with_status(sa.select(*columns), r.trial_id))
+            names = list(result.keys())
+            return {row[0]: dict(zip(names, row, strict=True)) for row in result}
+    finally:
+        engine.dispose()
 
 
 class Pause:

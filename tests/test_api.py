@@ -56,7 +56,7 @@ def test_show_gives_result_params_and_curve(swept) -> None:
     study, _ = swept
     number = int(study.best(1).iloc[0]["trial"])
     detail = study.show(number)
-    assert detail.result.number == number and detail.result.status == sweeps.TrialStatus.COMPLETE
+    assert detail.result.number == number and detail.status == sweeps.TrialStatus.COMPLETE
     assert "learning_rate" in detail.params
     assert [e.epoch for e in detail.epochs] == [1, 2]
     with pytest.raises(sweeps.ConfigError, match="no recorded trial 99"):

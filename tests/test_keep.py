@@ -10,10 +10,13 @@ import random
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 import sweeps
-from storage import TrialStatus, records
+from storage import TrialStatus
+from storage.engine import session_scope
+from storage.optuna_tables import OptunaState, trials
 from storage.queries import ResultRow
 from sweeps.config import SweepConfig, keep_count
 from sweeps.optuna_study import enqueue_retry, load_study
@@ -99,6 +102,17 @@ def swept(tmp_path: Path) -> str:
     return url
 
 
+def _set_state(handle, number: int, state: OptunaState) -> None:
+    """Put a trial in Optuna ``state`` by hand: a trial cannot run again, but this one plays
+    a trial whose worker died and that nobody reaped yet."""
+    with session_scope(handle.engine) as session:
+        session.execute(
+            sa.update(trials)
+            .where(trials.c.trial_id == handle.trial_id(number))
+            .values(state=state)
+        )
+
+
 @pytest.mark.slow  # a real sweep; the policy itself is checked quickly above
 def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> None:
     study = sweeps.load_study("keep", swept)
@@ -110,7 +124,7 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
     handle.config.keep_models = "top-1"
     # The fourth is running again (a worker died and nobody reaped it yet); the third has a
     # retry queued that will continue from its folder.
-    records.update_result(handle.engine, handle.trial_id(fourth), status=TrialStatus.RUNNING)
+    _set_state(handle, fourth, OptunaState.RUNNING)
     frozen = handle.storage.get_trial(handle.trial_id(third))
     enqueue_retry(handle.study, frozen, resume=True, counts_as_retry=False, max_retries=2)
 
@@ -126,7 +140,7 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
     assert prune_checkpoints(handle) == [] and folders[third].is_dir()
 
     handle.study.tell(retry, state=TrialState.FAIL)
-    records.update_result(handle.engine, handle.trial_id(fourth), status=TrialStatus.COMPLETE)
+    _set_state(handle, fourth, OptunaState.COMPLETE)
     assert sorted(prune_checkpoints(handle)) == sorted([folders[third], folders[fourth]])
     assert folders[best].is_dir()
     assert not study.model_kept(third) and study.model_kept(best)

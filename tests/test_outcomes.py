@@ -16,9 +16,10 @@ import optuna
 import pytest
 
 import sweeps
-from storage import TrialStatus, records
+from storage import TrialStatus
 from sweeps.worker.trainer import OOM_ABOVE_BATCH_ENV
 from tests.conftest import REPO, invoke
+from tests.scripted_trials import add_trial
 
 # Slow: one real sweep per outcome; test_pruning.py and test_trainer.py check the rules in
 # the quick tier.
@@ -198,13 +199,7 @@ def test_the_failures_in_a_row_stop_counts_only_faults(
     handle = create_study(config.validate(), url, "faults", None)
     start = datetime(2026, 1, 1)
     for i, status in enumerate(reversed(newest_first)):
-        records.start_result(
-            handle.engine, trial_id=1000 + i, study_id=handle.study_id, number=i,
-            space="mnist_cnn", dataset="digits",
-        )  # fmt: skip
-        records.update_result(
-            handle.engine, 1000 + i, status=status, finished_at=start + timedelta(minutes=i)
-        )
+        add_trial(handle, status, finished_at=start + timedelta(minutes=i))
     loop = TrialLoop(
         WorkerOptions(study_name="faults", storage_url=url, artifacts=str(tmp_path)),
         should_stop=lambda: False, emit=lambda event: None, host="here", pid=os.getpid(),

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from storage import records
 from storage.models import TrialStatus
 from sweeps.progress import SweepProgress
 from sweeps.protocol import EpochEnded, TrialEnded, TrialStarted
 from tests.conftest import invoke
+from tests.scripted_trials import add_trial
 
 
 class Clock:
@@ -122,28 +122,19 @@ def test_a_restarted_worker_is_timed_from_its_restart() -> None:
 def test_the_display_starts_from_what_the_store_holds(tmp_path: Path) -> None:
     """A resume (or a joining machine) shows the trials finished before it and their best val:
     the dispatcher reads them from the store (no workers here: nothing else happens)."""
-    import optuna
-
     from sweeps.config import SweepConfig
     from sweeps.dispatcher import Dispatcher
     from sweeps.optuna_study import create_study
 
     config = SweepConfig(trials=5, epochs=2).validate()
     handle = create_study(config, f"sqlite:///{tmp_path / 's.db'}", "seeded", None)
-    scripted = [  # outcome, Optuna state, val, test: a diverged trial has no model
-        (TrialStatus.COMPLETE, optuna.trial.TrialState.COMPLETE, 0.85, 0.80),
-        (TrialStatus.PRUNED, optuna.trial.TrialState.PRUNED, 0.90, 0.88),
-        (TrialStatus.DIVERGED, optuna.trial.TrialState.PRUNED, 0.95, None),
+    scripted = [  # outcome, val, test: a diverged trial has no model
+        (TrialStatus.COMPLETE, 0.85, 0.80),
+        (TrialStatus.PRUNED, 0.90, 0.88),
+        (TrialStatus.DIVERGED, 0.95, None),
     ]
-    for status, state, val, test in scripted:
-        trial = handle.study.ask()
-        handle.study.tell(trial, val if state == optuna.trial.TrialState.COMPLETE else None, state)
-        trial_id = handle.trial_id(trial.number)
-        records.start_result(
-            handle.engine, trial_id=trial_id, study_id=handle.study_id, number=trial.number,
-            space=config.space, dataset=config.dataset,
-        )  # fmt: skip
-        records.finish_result(handle.engine, trial_id, status, val_accuracy=val, test_accuracy=test)
+    for status, val, test in scripted:
+        add_trial(handle, status, val_accuracy=val, test_accuracy=test)
     console = _console()
     Dispatcher(handle, [], str(tmp_path), console=console).run()
     assert re.search(r"seeded trials .* 3/5 +best val 0\.9000", console.export_text())

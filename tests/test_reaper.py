@@ -9,6 +9,7 @@ import optuna
 from storage import records
 from storage.engine import session_scope
 from storage.models import TrialResult, WorkerRecord, utcnow
+from storage.queries import trial_detail
 from sweeps.config import SweepConfig
 from sweeps.optuna_study import LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, create_study
 from sweeps.reaper import reap_dead_workers
@@ -51,7 +52,8 @@ def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_pat
     assert retry.intermediate_values == {1: 0.5}  # the pruner sees the same history
     with session_scope(engine) as session:
         result = session.get(TrialResult, trial_id)
-        assert result.status == "lost" and "other-host:4242" in result.failure_reason
+        assert "other-host:4242" in result.failure_reason and result.finished_at
         assert session.get(WorkerRecord, worker).state == "dead"
         assert not session.get(WorkerRecord, worker).holds_claim  # its slot is free
+    assert trial_detail(engine, handle.sweep, trial.number).status == "lost"
     assert reap_dead_workers(handle, grace_seconds=60) == []  # reaped once only

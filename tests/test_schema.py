@@ -45,9 +45,10 @@ from tests.unprivileged import listing, make_read_only, needs_setpriv, run_comma
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-versioning.db"
 STUDY = "legacy"
 UPGRADED = (
-    "Upgraded the store's sweeps tables to schema 2 (was: unversioned, written by an earlier "
+    "Upgraded the store's sweeps tables to schema 3 (was: unversioned, written by an earlier "
     "release)."
 )
+UPGRADED_FROM_2 = "Upgraded the store's sweeps tables to schema 3 (was: schema 2)."
 NEWER = "999"  # a schema no sweeps has made yet
 
 
@@ -204,15 +205,33 @@ def test_a_writer_upgrades_the_previous_release_store_once_in_one_line(
     assert _revision(legacy) == HEAD
 
 
+def _at_schema_2(store: Path) -> None:
+    """Upgrade a copy of the previous release's store to schema 2, as the release before
+    schema 3 left its stores."""
+    from alembic import command
+
+    engine = create_engine(f"sqlite:///{store}")
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "2")
+    engine.dispose()
+    assert _revision(store) == "2"
+
+
 @pytest.mark.slow  # a real trial
-def test_resume_upgrades_the_previous_release_store_in_place_and_keeps_every_row(
-    cli, legacy: Path
+@pytest.mark.parametrize("schema", [None, "2"])
+def test_resume_upgrades_an_older_store_in_place_and_keeps_every_row(
+    cli, legacy: Path, schema: str | None
 ) -> None:
+    """The previous releases' stores (unversioned, and at schema 2): one line says the upgrade,
+    the study resumes, every row stays, less the status column that schema 3 derives."""
+    if schema is not None:
+        _at_schema_2(legacy)
     engine = create_engine(f"sqlite:///{legacy}")
     before = _rows(engine)
     result = invoke(cli, "resume", "--study", STUDY, "--trials", 3, "--storage", legacy)
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[0] == UPGRADED, result.stderr
+    upgraded = UPGRADED if schema is None else UPGRADED_FROM_2
+    assert result.stderr.splitlines()[0] == upgraded, result.stderr
     assert result.stderr.count("Upgraded") == 1
     assert _revision(legacy) == HEAD
     after = _rows(engine)
@@ -220,6 +239,8 @@ def test_resume_upgrades_the_previous_release_store_in_place_and_keeps_every_row
     # The sweep's row changed as a resume changes it (its budget); every other row is there.
     sweep_before, sweep_after = before.pop("sweeps_sweep"), after.pop("sweeps_sweep")
     assert [r[:2] for r in sweep_after] == [r[:2] for r in sweep_before]  # id, name
+    results = before.pop("sweeps_trial_result")
+    assert {(*r[:3], *r[4:]) for r in results} <= set(after["sweeps_trial_result"])
     for table, rows in before.items():
         assert set(rows) <= set(after[table]), table
     assert len(after["sweeps_trial_result"]) == 3 and len(after["trials"]) == 3
@@ -321,7 +342,7 @@ def test_schema_2_drops_the_claim_counter_and_keeps_every_sweep(
     with engine.connect() as connection:
         assert [tuple(r) for r in connection.execute(sa.text(sweeps))] == before
         columns = {c["name"] for c in sa.inspect(connection).get_columns("sweeps_sweep")}
-        assert "claimed" not in columns and stored_revision(connection) == "2"
+        assert "claimed" not in columns and stored_revision(connection) == HEAD
     assert [d for d in _differences(engine) if "sweeps_" in d] == []  # Optuna's aside
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "1")
@@ -335,9 +356,77 @@ def test_schema_2_drops_the_claim_counter_and_keeps_every_sweep(
     engine.dispose()
 
 
+RESULT_STATUS = "SELECT trial_id, status FROM sweeps_trial_result ORDER BY trial_id"
+OUTCOMES = "SELECT trial_id, value_json FROM trial_user_attributes WHERE key = 'status'"
+
+
+def _schema_2_store(url: str) -> sa.Engine:
+    """A store at schema 2 with two finished trials: one with its outcome recorded as an
+    attribute, as every release recorded it, and one without (told by Optuna's own tools, say);
+    both with the copy of their status that schema 2 kept."""
+    import optuna
+    from alembic import command
+    from optuna.trial import TrialState, create_trial
+
+    study = optuna.create_study(storage=url, study_name="old", direction="maximize")
+    study.add_trial(
+        create_trial(state=TrialState.COMPLETE, value=0.6, user_attrs={"status": "complete"})
+    )
+    study.add_trial(create_trial(state=TrialState.PRUNED))
+    engine = create_engine(url)
+    schema_1_without_a_version(engine)
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "2")
+        connection.execute(sa.text(
+            "INSERT INTO sweeps_sweep VALUES (1, 'old', '{}', 2, '2026-12-01 10:00:00')"
+        ))  # fmt: skip
+        for trial_id, status in ((1, "complete"), (2, "pruned")):
+            connection.execute(sa.text(
+                "INSERT INTO sweeps_trial_result (trial_id, study_id, number, status, space, "
+                "dataset, is_baseline, epochs_run, started_at) VALUES "
+                f"({trial_id}, 1, {trial_id - 1}, '{status}', 's', 'd', false, 1, "
+                "'2026-12-01 10:00:00')"
+            ))  # fmt: skip
+    return engine
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_schema_3_derives_the_status_and_keeps_every_outcome(
+    request, tmp_path: Path, backend: str
+) -> None:
+    """Schema 3 drops the result's copy of its status: the queries derive it from Optuna's
+    state and the outcome attribute. A finished trial whose outcome was never recorded as an
+    attribute gets it from the copy first; going back to schema 2 brings the copy back."""
+    from alembic import command
+
+    from storage.queries import trial_counts
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = _schema_2_store(url)
+    with engine.connect() as connection:
+        stored = [tuple(r) for r in connection.execute(sa.text(RESULT_STATUS))]
+    assert stored == [(1, "complete"), (2, "pruned")]
+    assert upgrade_schema(engine) == UPGRADED_FROM_2
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("sweeps_trial_result")}
+        outcomes = sorted(tuple(r) for r in connection.execute(sa.text(OUTCOMES)))
+    assert "status" not in columns and outcomes == [(1, '"complete"'), (2, '"pruned"')]
+    counts = trial_counts(engine, 1)
+    assert (counts.finished, counts.complete, counts.pruned) == (2, 1, 1)
+    assert [d for d in _differences(engine) if "sweeps_" in d] == []  # Optuna's aside
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "2")
+    with engine.connect() as connection:
+        assert [tuple(r) for r in connection.execute(sa.text(RESULT_STATUS))] == stored
+    engine.dispose()
+
+
 # A later revision, made here in a copy of the scripts. ---------------------------------------
 
-REVISION_3 = """def upgrade() -> None:
+REVISION_4 = """def upgrade() -> None:
     # SQLite alters a column by copying its table and dropping the old one: the rows of
     # the table, and those referring to it (sweeps_class_metric's), must all survive.
     with op.batch_alter_table("sweeps_evaluation") as batch:
@@ -348,18 +437,18 @@ REVISION_3 = """def upgrade() -> None:
 
 @pytest.fixture
 def scripts(tmp_path: Path) -> Path:
-    """Our migrations plus a revision 3 made as a developer makes one (with Alembic's
+    """Our migrations plus a revision 4 made as a developer makes one (with Alembic's
     template, storage/migrations/script.py.mako)."""
     from alembic import command
 
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
     with sa.create_engine("sqlite://").connect() as connection:
-        command.revision(alembic_config(connection, copy), "a test's revision", rev_id="3")
-    [script] = (copy / "versions").glob("3_*.py")
+        command.revision(alembic_config(connection, copy), "a test's revision", rev_id="4")
+    [script] = (copy / "versions").glob("4_*.py")
     text = script.read_text()
     assert "def upgrade() -> None:\n    pass\n" in text
-    script.write_text(text.replace("def upgrade() -> None:\n    pass\n", REVISION_3))
+    script.write_text(text.replace("def upgrade() -> None:\n    pass\n", REVISION_4))
     return copy
 
 
@@ -396,13 +485,13 @@ def test_a_store_at_the_head_is_upgraded_to_a_later_revision_with_its_rows_intac
     before = _rows(engine)
     assert len(before["sweeps_class_metric"]) == 2
     report = upgrade_schema(engine, scripts)
-    assert report == "Upgraded the store's sweeps tables to schema 3 (was: schema 2)."
+    assert report == "Upgraded the store's sweeps tables to schema 4 (was: schema 3)."
     assert _rows(engine) == before
     with engine.connect() as connection:
-        assert stored_revision(connection) == "3"
+        assert stored_revision(connection) == "4"
         indexes = sa.inspect(connection).get_indexes("sweeps_trial_result")
-        # This code knows no schema 3: a store upgraded by a newer sweeps is refused.
-        with pytest.raises(SchemaVersionError, match="newer sweeps \\(schema 3;"):
+        # This code knows no schema 4: a store upgraded by a newer sweeps is refused.
+        with pytest.raises(SchemaVersionError, match="newer sweeps \\(schema 4;"):
             check_readable(connection)
     assert "ix_trial_result_finished" in {index["name"] for index in indexes}
     assert upgrade_schema(engine, scripts) is None  # current now
@@ -422,14 +511,17 @@ def test_an_older_store_goes_through_schema_1_to_a_later_revision(
     before = _rows(engine)
     report = upgrade_schema(engine, scripts)
     assert report == (
-        "Upgraded the store's sweeps tables to schema 3 (was: unversioned, written by an "
+        "Upgraded the store's sweeps tables to schema 4 (was: unversioned, written by an "
         "earlier release)."
     )
     after = _rows(engine)
-    assert set(after) - set(before) == set(later) and _revision(legacy) == "3"
+    assert set(after) - set(before) == set(later) and _revision(legacy) == "4"
     # Every row is there; the sweep's without its claim counter (dropped by revision 2).
     sweeps = before.pop("sweeps_sweep")
     assert after.pop("sweeps_sweep") == [(*row[:4], row[5]) for row in sweeps]
+    # The results without their copy of the status (dropped by revision 3).
+    results = before.pop("sweeps_trial_result")
+    assert after.pop("sweeps_trial_result") == [(*row[:3], *row[4:]) for row in results]
     assert {table: after[table] for table in before} == before
     engine.dispose()
 
@@ -441,8 +533,8 @@ def test_a_reader_refuses_a_store_at_a_schema_older_than_it_reads(
     upgraded by a writer first; a reader says so rather than misread it."""
     import storage.schema
 
-    monkeypatch.setattr(storage.schema, "HEAD", "3")
-    monkeypatch.setattr(storage.schema, "READS", ("3",))
+    monkeypatch.setattr(storage.schema, "HEAD", "4")
+    monkeypatch.setattr(storage.schema, "READS", ("4",))
     monkeypatch.setattr(storage.schema, "MIGRATIONS", scripts)
     engine = create_engine(f"sqlite:///{legacy}")
     with engine.connect() as connection:

@@ -9,7 +9,7 @@ import pytest
 
 from storage import StorageURLError, create_engine, mask_url, normalize_url
 from storage.engine import session_scope
-from storage.models import Sweep, TrialResult, WorkerRecord
+from storage.models import WorkerRecord
 from storage.queries import ranked_trials
 from storage.records import claim_slot, create_sweep, register_worker, release_slot
 from storage.schema import upgrade_schema
@@ -103,32 +103,21 @@ def test_a_slot_is_free_once_its_trial_failed_or_its_worker_is_gone(tmp_path) ->
 
 def test_ranking_uses_validation_only(tmp_path) -> None:
     """Scripted results: the best test accuracy must not lift a trial's rank."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'r.db'}")
-    upgrade_schema(engine)
-    create_sweep(engine, 1, "s", "{}", 5)
-    scripted = [  # number, status, val, test
-        (0, "complete", 0.90, 0.99),
-        (1, "complete", 0.95, 0.80),
-        (2, "pruned", 0.95, 0.70),
-        (3, "failed", None, None),
-        (4, "complete", 0.85, 1.00),
+    from sweeps.config import SweepConfig
+    from sweeps.optuna_study import create_study
+    from tests.scripted_trials import add_trial
+
+    handle = create_study(SweepConfig(trials=5), f"sqlite:///{tmp_path / 'r.db'}", "s", None)
+    scripted = [  # status, val, test
+        ("complete", 0.90, 0.99),
+        ("complete", 0.95, 0.80),
+        ("pruned", 0.95, 0.70),
+        ("failed", None, None),
+        ("complete", 0.85, 1.00),
     ]
-    with session_scope(engine) as session:
-        for number, status, val, test in scripted:
-            session.add(
-                TrialResult(
-                    trial_id=100 + number,
-                    study_id=1,
-                    number=number,
-                    status=status,
-                    space="x",
-                    dataset="digits",
-                    val_accuracy=val,
-                    test_accuracy=test,
-                    val_loss=0.1,
-                )
-            )
-        sweep = session.get(Sweep, 1)
+    for status, val, test in scripted:
+        add_trial(handle, status, val_accuracy=val, test_accuracy=test, val_loss=0.1)
+    engine, sweep = handle.engine, handle.sweep
     frame = ranked_trials(engine, sweep)
     assert list(frame["trial"]) == [1, 2, 0, 4]  # ties: complete before pruned
     assert list(frame["rank"]) == [1, 2, 3, 4]

@@ -66,15 +66,16 @@ def test_reads_proceed_while_another_connection_holds_the_write_lock(tmp_path: P
     assert claim.result is True
 
 
-def test_a_trial_writes_four_transactions_of_ours_besides_one_per_epoch(tmp_path: Path) -> None:
+def test_a_trial_writes_five_transactions_besides_one_per_epoch(tmp_path: Path) -> None:
     """One worker's loop over a study of one 2-epoch trial, run in this process and counted
-    (benchmarks/bench_orchestration.py prints the same figures). Its rows say what they said
-    when each was written in a transaction of its own."""
+    (benchmarks/bench_orchestration.py prints the same figures), Optuna's writes included:
+    the worker's storage holds them to ride with ours (sweeps.held_writes). Its rows say what
+    they said when each was written in a transaction of its own."""
     from optuna.trial import TrialState
 
-    from search_spaces import load_space
     from storage.engine import session_scope
     from storage.models import EpochMetric, TrialResult, WorkerRecord
+    from storage.queries import trial_detail
     from storage.transaction_log import TransactionLog
     from sweeps.protocol import WorkerExit, WorkerOptions
     from sweeps.worker.trial_loop import TrialLoop
@@ -84,7 +85,7 @@ def test_a_trial_writes_four_transactions_of_ours_besides_one_per_epoch(tmp_path
         space="mnist_cnn", dataset="digits", trials=1, epochs=epochs, workers=1, pruner="none",
         patience=0, val_fraction=0.1, lr_range_test=False, artifacts=str(tmp_path / "art"),
     )  # fmt: skip
-    handle = create_study(config, url, "counted", baseline=load_space("mnist_cnn").baseline)
+    handle = create_study(config, url, "counted", baseline=None)  # every parameter sampled
     options = WorkerOptions(study_name="counted", storage_url=url, artifacts=config.artifacts)
     loop = TrialLoop(options, should_stop=lambda: False, emit=lambda _: None, host="h", pid=1)
     with TransactionLog() as log:
@@ -95,17 +96,20 @@ def test_a_trial_writes_four_transactions_of_ours_besides_one_per_epoch(tmp_path
     counts = log.counts()
 
     (trial,) = handle.study.trials
-    assert trial.state == TrialState.COMPLETE
-    # Ours: the claim, the start, the result attributes, the end; and one per epoch.
-    assert counts["sweeps write"] == 4 + epochs, counts
-    # Optuna's own: the ask, one per parameter asked, one report per epoch, the tell.
-    assert counts["optuna write"] == 1 + len(trial.params) + epochs + 1, counts
+    assert trial.state == TrialState.COMPLETE and len(trial.params) > 5
+    # The claim, Optuna's ask, the start, the built model's facts with every parameter it
+    # asked, the end with Optuna's tell and the result attributes; and one per epoch, with the
+    # value reported to Optuna for it.
+    assert counts["sweeps write"] + counts["optuna write"] == 5 + epochs, counts
     assert set(counts) <= {"sweeps write", "sweeps read", "optuna write", "optuna read"}, counts
+    assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
     assert {"test_accuracy", "status", "seconds_per_epoch", "param_count"} <= set(trial.user_attrs)
     assert trial.user_attrs["status"] == "complete" and trial.user_attrs["epochs_run"] == epochs
+    detail = trial_detail(handle.engine, handle.sweep, trial.number)
+    assert (detail.status, detail.params) == ("complete", trial.params)
     with session_scope(handle.engine) as session:
         result = session.get(TrialResult, handle.trial_id(trial.number))
-        assert (result.status, result.epochs_run) == ("complete", epochs) and result.best_epoch
+        assert result.epochs_run == epochs and result.best_epoch
         assert result.param_count == trial.user_attrs["param_count"] and result.input_shape
         assert result.wall_seconds > result.fit_seconds > 0 and result.finished_at
         assert len(EpochMetric.for_trial(session, result.trial_id)) == epochs

@@ -288,10 +288,12 @@ def _train(run: TrialRun) -> TrialOutcome:
         state.history.append(dataclasses.asdict(record))
         checkpoint.save(run.checkpoint_dir, model, state, improved)
         _fault_point(CRASH_AFTER_CHECKPOINT_ENV, epoch + 1)
+        # Reported before it is recorded: the value rides in the epoch's transaction (the
+        # worker's storage holds it until then: sweeps.held_writes).
+        trial.report(val_accuracy, epoch + 1)
         run.on_epoch(record)
         _pause_point(trial.number, epoch + 1)
 
-        trial.report(val_accuracy, epoch + 1)
         if trial.should_prune():
             outcome.status = TrialStatus.PRUNED
             outcome.failure_reason = _pruned_reason(trial, config, state, epoch + 1)

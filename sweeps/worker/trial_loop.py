@@ -6,15 +6,18 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from sqlalchemy.orm import Session
 
 from search_spaces import load_space
 from storage import FAULTS, TrialStatus, WorkerState, records
 from storage.engine import scrub
 from storage.optuna_tables import BATCH_SIZE_ATTR, SECONDS_PER_EPOCH_ATTR
 from storage.queries import recent_statuses, trial_counts
+from storage.trial_status import OUTCOME_ATTR
 from sweeps.artifacts import trial_folder
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
 from sweeps.optuna_study import (
@@ -24,6 +27,7 @@ from sweeps.optuna_study import (
     RETRY_OF_ATTR,
     enqueue_retry,
     load_study,
+    retries_left,
 )
 from sweeps.protocol import (
     EpochEnded,
@@ -139,6 +143,8 @@ class TrialLoop:
                 records.release_slot(self.engine, self.worker_id)
                 raise
             trial_id = self.handle.trial_id(trial.number)
+            # Its parameters and reports ride with our writes of it (sweeps.held_writes).
+            self.handle.storage.hold(trial_id)
             try:
                 fatal = self._run_one(trial, trial_id, asked_at)
             except BaseException as exc:
@@ -309,17 +315,21 @@ class TrialLoop:
 
             board = TrialBoard(logs, logs.name)
 
-        # The model's facts (its size, its input) ride with the next write of the trial's row:
-        # its first epoch's, or its end's.
-        facts: dict[str, object] = {}
+        held = self.handle.storage.writing_held
+
+        def on_start(facts: dict[str, object]) -> None:
+            # The model is built: every parameter it asked is written with its facts (its
+            # size, its input), so other workers' samplers see them while it trains.
+            with held(trial_id) as params:
+                records.update_result(self.engine, trial_id, also=params, **facts)
 
         def on_epoch(record: EpochRecord) -> None:
             values = dict(vars(record))
             epoch = values.pop("epoch")
-            records.record_epoch(
-                self.engine, trial_id, epoch, worker_id=self.worker_id, result=facts, **values
-            )
-            facts.clear()
+            with held(trial_id) as report:  # the epoch's value, as Optuna was told it
+                records.record_epoch(
+                    self.engine, trial_id, epoch, worker_id=self.worker_id, also=report, **values
+                )
             self.emit(
                 EpochEnded(
                     slot,
@@ -341,7 +351,7 @@ class TrialLoop:
             resume=resume,
             should_stop=self.should_stop,
             on_epoch=on_epoch,
-            on_start=facts.update,
+            on_start=on_start,
         )
         fatal = False
         try:
@@ -359,7 +369,7 @@ class TrialLoop:
             keras.backend.clear_session(free_memory=self.trials_done % GC_EVERY == GC_EVERY - 1)
         if board is not None:
             board.close(trial.params, outcome)
-        self._tell(trial, trial_id, outcome, asked_at=asked_at, result=facts)
+        self._tell(trial, trial_id, outcome, asked_at=asked_at)
         self.emit(
             TrialEnded(
                 slot,
@@ -408,18 +418,20 @@ class TrialLoop:
         outcome: TrialOutcome,
         *,
         asked_at: float | None = None,
-        result: dict[str, object] | None = None,
     ) -> None:
-        """Tell Optuna how the trial ended (its result attributes first), then end our rows.
+        """Tell Optuna how the trial ended, in one transaction with its result attributes and
+        our rows of its end (sweeps.held_writes); then queue its retry, if it gets one.
 
-        ``asked_at``: when the trial was asked, for its wall time; ``result``: more of our
-        result row, not written yet.
+        ``asked_at``: when the trial was asked, for its wall time.
         """
         study = self.handle.study
         if outcome.failure_reason:  # a driver's error may quote the storage URL: never stored
             outcome.failure_reason = scrub(outcome.failure_reason, self.options.storage_url)
+        state = _optuna_state(outcome)
+        retry = None
+        if state == TrialState.FAIL:
+            outcome.failure_reason, retry = self._retry_plan(trial, outcome)
         values = {
-            **(result or {}),
             "val_accuracy": outcome.val_accuracy,
             "val_loss": outcome.val_loss,
             "test_accuracy": outcome.test_accuracy,
@@ -430,70 +442,65 @@ class TrialLoop:
             "fit_seconds": outcome.fit_seconds,
             "failure_reason": outcome.failure_reason,
         }
-        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val,
-        # in one write.
-        if not records.set_result_attrs(self.engine, trial_id, _user_attrs(outcome, trial)):
-            raise optuna.exceptions.UpdateFinishedTrialError(
-                f"trial {trial.number} was finished by someone else (a reaper?) before its end"
-            )
-        state = _optuna_state(outcome)
-        if state == TrialState.COMPLETE:
-            study.tell(trial, outcome.val_accuracy)
-        elif state == TrialState.PRUNED:
-            study.tell(trial, state=state)
-        else:
-            frozen = study.tell(trial, state=TrialState.FAIL)
-            values["failure_reason"] = self._retry(frozen, outcome)
         if asked_at is not None:
             # From ask to tell: what the trial cost the sweep, bookkeeping included.
             values["wall_seconds"] = time.perf_counter() - asked_at
-        records.end_trial(
-            self.engine,
-            trial_id=trial_id,
-            worker_id=self.worker_id,
-            status=outcome.status,
-            trials_done=self.trials_done + int(state != TrialState.FAIL),
-            **values,
-        )
+        # What Optuna's own tools (optuna trials, best-trial, optuna-dashboard) show beside val.
+        attrs = _user_attrs(outcome, trial)
+        done = self.trials_done + int(state != TrialState.FAIL)
 
-    def _retry(self, frozen: optuna.trial.FrozenTrial, outcome: TrialOutcome) -> str | None:
-        """Queue what may succeed on a second run; returns the trial's reason, saying so.
+        def end(session: Session) -> None:
+            records.write_result_attrs(session, trial_id, attrs)
+            records.end_trial(
+                session, trial_id=trial_id, worker_id=self.worker_id, trials_done=done, **values
+            )
+
+        storage = self.handle.storage
+        storage.finish_with(trial_id, end)
+        try:
+            if state == TrialState.COMPLETE:
+                frozen = study.tell(trial, outcome.val_accuracy)
+            else:
+                frozen = study.tell(trial, state=state)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+            storage.release(trial_id)
+            if storage.get_trial(trial_id).state == TrialState.RUNNING:
+                raise
+            raise optuna.exceptions.UpdateFinishedTrialError(
+                f"trial {trial.number} was finished by someone else (a reaper?) before its end"
+            ) from exc
+        if retry is not None:
+            enqueue_retry(study, frozen, max_retries=self.config.max_retries, **retry)
+
+    def _retry_plan(
+        self, trial: optuna.Trial, outcome: TrialOutcome
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """The failed trial's reason, saying what becomes of it, and how its retry is queued
+        (None: it gets none): decided before the tell that records the reason.
 
         Interrupted trials continue from their checkpoint (not counted as a retry); a transient
         failure (see :func:`is_transient`) is retried from its checkpoint; a trial that ran out
         of memory starts again at half its batch size. A deterministic failure, one that the
         same parameters would raise again, is not retried.
         """
-        study, max_retries = self.handle.study, self.config.max_retries
-        reason = outcome.failure_reason
+        reason, attrs = outcome.failure_reason, trial.user_attrs
+        max_retries = self.config.max_retries
         if outcome.status == TrialStatus.INTERRUPTED:
-            enqueue_retry(
-                study, frozen, resume=True, counts_as_retry=False, max_retries=max_retries
-            )
-            return "interrupted; continued by a retry from its checkpoint"
+            retry = {"resume": True, "counts_as_retry": False}
+            return "interrupted; continued by a retry from its checkpoint", retry
         if outcome.status == TrialStatus.OUT_OF_MEMORY:
             half = (outcome.facts.get("batch_size") or 0) // 2
             if half < 1:
-                return f"{reason}; no smaller batch to retry with"
-            queued = enqueue_retry(
-                study,
-                frozen,
-                resume=False,
-                counts_as_retry=True,
-                max_retries=max_retries,
-                attrs={BATCH_SIZE_ATTR: half},
-            )
-            return (
-                f"{reason}; retried at batch size {half}"
-                if queued
-                else f"{reason} (retries used up)"
-            )
+                return f"{reason}; no smaller batch to retry with", None
+            if not retries_left(attrs, counts_as_retry=True, max_retries=max_retries):
+                return f"{reason} (retries used up)", None
+            retry = {"resume": False, "counts_as_retry": True, "attrs": {BATCH_SIZE_ATTR: half}}
+            return f"{reason}; retried at batch size {half}", retry
         if outcome.status == TrialStatus.FAILED and not outcome.retryable:
-            return f"{reason} (not retried: the same parameters would fail again)"
-        queued = enqueue_retry(
-            study, frozen, resume=True, counts_as_retry=True, max_retries=max_retries
-        )
-        return f"{reason}; retried from its checkpoint" if queued else f"{reason} (retries used up)"
+            return f"{reason} (not retried: the same parameters would fail again)", None
+        if not retries_left(attrs, counts_as_retry=True, max_retries=max_retries):
+            return f"{reason} (retries used up)", None
+        return f"{reason}; retried from its checkpoint", {"resume": True, "counts_as_retry": True}
 
 
 def _optuna_state(outcome: TrialOutcome) -> TrialState:
@@ -551,7 +558,7 @@ def _user_attrs(outcome: TrialOutcome, trial: optuna.Trial) -> dict[str, object]
             round(outcome.seconds_per_epoch, 4) if outcome.seconds_per_epoch else None
         ),
         "param_count": outcome.facts.get("param_count"),
-        "status": str(outcome.status),
+        OUTCOME_ATTR: str(outcome.status),
         "failure_reason": outcome.failure_reason,
         "baseline": bool(trial.user_attrs.get(BASELINE_ATTR, False)),
     }
