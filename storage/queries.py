@@ -193,7 +193,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     with session_scope(reader(engine)) as session:
         sweeps = list(session.scalars(sa.select(Sweep).order_by(Sweep.created_at)))
     for sweep in sweeps:
-        config = json.loads(sweep.config_json)
+        saved = json.loads(sweep.config_json)
+        config = saved.get("spec", saved)  # the saved forms: sweeps.config.upgrade_saved
         counts = trial_counts(engine, sweep.study_id)
         best = ranked_rows(engine, sweep, limit=1, trained_only=True)
         rows.append(

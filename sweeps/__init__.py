@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from storage.models import TrialStatus
 from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
-from sweeps.config import PRUNERS, SAMPLERS, SweepConfig
+from sweeps.config import PRUNERS, SAMPLERS, SweepConfig, SweepSpec, SweepState
 from sweeps.errors import (
     ConfigError,
     DatasetError,
@@ -40,6 +40,8 @@ __all__ = [
     "Study",
     "StudyStatus",
     "SweepConfig",
+    "SweepSpec",
+    "SweepState",
     "SweepsError",
     "TrialFailedError",
     "TrialStatus",
