@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from search_spaces import load_space
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec, SweepState
 from sweeps.devices import plan_slots
 from sweeps.dispatcher import Dispatcher
 from sweeps.optuna_study import create_study
@@ -47,7 +47,7 @@ TARGET_WRITES = 5  # write transactions per trial besides one per epoch (issue 1
 def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
     url = f"sqlite:///{folder / f'w{workers}.db'}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    config = SweepConfig(
+    spec = SweepSpec(
         space=space,
         trials=trials,
         epochs=epochs,
@@ -56,8 +56,8 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         patience=0,
         val_fraction=0.1,
         lr_range_test=False,  # every trial is the baseline: nothing to search
-        artifacts=str(folder / "artifacts"),
     )
+    config = SweepConfig(spec, SweepState(artifacts=str(folder / "artifacts")))
     baseline = load_space(space).baseline
     handle = create_study(config, url, f"bench-{workers}", baseline=baseline)
     for _ in range(trials - 1):
@@ -124,7 +124,7 @@ def loop_transactions(folder: Path, space: str, trials: int, epochs: int) -> Cou
 
     name = f"count-{trials}x{epochs}"
     url = f"sqlite:///{folder / f'{name}.db'}"
-    config = SweepConfig(
+    spec = SweepSpec(
         space=space,
         trials=trials,
         epochs=epochs,
@@ -132,8 +132,8 @@ def loop_transactions(folder: Path, space: str, trials: int, epochs: int) -> Cou
         patience=0,  # every epoch runs
         val_fraction=0.1,
         lr_range_test=False,
-        artifacts=str(folder / "artifacts"),
     )
+    config = SweepConfig(spec, SweepState(artifacts=str(folder / "artifacts")))
     baseline = load_space(space).baseline
     handle = create_study(config, url, name, baseline=baseline)
     for _ in range(trials - 1):

@@ -35,7 +35,7 @@ from optuna.distributions import (
 
 from storage import create_engine, records
 from storage.trial_status import OUTCOME_ATTR
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec, SweepState
 from sweeps.optuna_study import create_study
 
 STUDY = "big"
@@ -77,7 +77,9 @@ def _random_params(rng: random.Random) -> dict[str, object]:
 def build(url: str, trials: int, epochs: int) -> None:
     """The big store, through Optuna's public API and our record functions."""
     rng = random.Random(0)
-    config = SweepConfig(trials=trials, epochs=epochs, artifacts=tempfile.gettempdir())
+    config = SweepConfig(
+        SweepSpec(trials=trials, epochs=epochs), SweepState(artifacts=tempfile.gettempdir())
+    )
     handle = create_study(config, url, STUDY, baseline=None)
     started = time.perf_counter()
     batch = 500

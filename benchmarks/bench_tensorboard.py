@@ -64,7 +64,7 @@ def main() -> None:
     import optuna
 
     from search_spaces import load_space
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
     from sweeps.data import load_splits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -73,7 +73,7 @@ def main() -> None:
 
     import_seconds = time.perf_counter() - started
     space = load_space(args.space)
-    config = SweepConfig(space=args.space, epochs=args.epochs, patience=0)
+    config = SweepConfig(SweepSpec(space=args.space, epochs=args.epochs, patience=0))
     splits = load_splits("digits", val_fraction=config.val_fraction, seed=config.seed)
     timings: dict[bool, list[float]] = {True: [], False: []}
     cpu: dict[bool, list[float]] = {True: [], False: []}

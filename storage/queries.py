@@ -239,7 +239,8 @@ def list_studies(engine: Engine) -> pd.DataFrame:
     ids = [sweep.study_id for sweep in sweeps]
     counts_of, best_of = trial_counts_of(engine, ids), _best_of(engine, ids)
     for sweep in sweeps:
-        config = json.loads(sweep.config_json)
+        saved = json.loads(sweep.config_json)
+        config = saved.get("spec", saved)  # the saved forms: sweeps.config.upgrade_saved
         counts, (best_val, best_test) = (
             counts_of[sweep.study_id],
             best_of.get(sweep.study_id, (None, None)),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from storage.models import TrialStatus
     from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
-    from sweeps.config import PRUNERS, SAMPLERS, SweepConfig
+    from sweeps.config import PRUNERS, SAMPLERS, SweepConfig, SweepSpec, SweepState
     from sweeps.errors import (
         ConfigError,
         DatasetError,
@@ -42,7 +42,9 @@ _HOMES = {
     **dict.fromkeys(
         ("DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"), "sweeps.api"
     ),
-    **dict.fromkeys(("PRUNERS", "SAMPLERS", "SweepConfig"), "sweeps.config"),
+    **dict.fromkeys(
+        ("PRUNERS", "SAMPLERS", "SweepConfig", "SweepSpec", "SweepState"), "sweeps.config"
+    ),
     **dict.fromkeys(
         (
             "ConfigError",
@@ -69,6 +71,8 @@ __all__ = [
     "Study",
     "StudyStatus",
     "SweepConfig",
+    "SweepSpec",
+    "SweepState",
     "SweepsError",
     "TrialFailedError",
     "TrialStatus",

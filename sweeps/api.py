@@ -10,7 +10,6 @@ stops a sweep gracefully, and :func:`resume` continues it.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import time
 import types
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec, SweepState, declared, declared_setting
 from sweeps.errors import ConfigError, FatalSweepError, StorageError
 from sweeps.phrasing import (
     Placeholder,
@@ -43,9 +42,8 @@ __all__ = ["DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"]
 
 DEFAULT_STORAGE = "sweeps.db"
 
-# SweepConfig fields that run() takes as its own arguments or works out itself (the study's
-# checkpoint folder, the measured learning rates), never through **settings.
-_PLACEMENT = {"space", "dataset", "artifacts", "study_folder", "learning_rates"}
+# Settings run() takes as its own arguments; every other keyword setting comes as **settings.
+_OWN_SETTINGS = ("space", "dataset", "artifacts")
 _MAX_STUDY_NAME = 200
 
 
@@ -193,18 +191,18 @@ def _preflight(config: SweepConfig) -> None:
         ) from None
 
 
-def _checked_space(reference: str, config: SweepConfig, console: Console) -> SearchSpace:
+def _checked_space(reference: str, spec: SweepSpec, console: Console) -> SearchSpace:
     """Load the space in this process and check it against the dataset and the settings."""
     from search_spaces import load_space
 
     loaded = load_space(reference)
-    _check_fit(loaded, config.dataset)
-    _check_weights(loaded, config.weights, console)
-    if config.overrides:
+    _check_fit(loaded, spec.dataset)
+    _check_weights(loaded, spec.weights, console)
+    if spec.overrides:
         from sweeps.sweep_file import check_overrides
 
-        baseline = dict(loaded.baseline) if config.baseline else None
-        check_overrides(reference, config.overrides, baseline, config.sweep_file or "overrides")
+        baseline = dict(loaded.baseline) if spec.baseline else None
+        check_overrides(reference, spec.overrides, baseline, spec.sweep_file or "overrides")
     return loaded
 
 
@@ -304,10 +302,11 @@ def run(
         config: A YAML sweep file (:mod:`sweeps.sweep_file`) giving any of these settings and
             ``parameters`` overrides; the keywords given here win over it. Its text is saved
             with the study.
-        **settings: Any other :class:`~sweeps.config.SweepConfig` field: ``trials``,
-            ``epochs``, ``sampler``, ``pruner``, ``seed``, ``patience``, ``baseline``,
-            ``weights``, ``workers``, ``gpus``, ``trials_per_gpu``, ``max_retries``,
-            ``tensorboard``, ``overrides`` (a sweep file's ``parameters``), ...
+        **settings: Any other setting of :class:`~sweeps.config.SweepSpec` (every
+            ``sweeps run`` option): ``trials``, ``epochs``, ``sampler``, ``pruner``, ``seed``,
+            ``patience``, ``baseline``, ``weights``, ``workers``, ``gpus``,
+            ``trials_per_gpu``, ``max_retries``, ``tensorboard``, ``overrides`` (a sweep
+            file's ``parameters``), ...
 
     Returns:
         The :class:`~sweeps.results.Study`; ``study.interrupted`` tells whether Ctrl-C stopped
@@ -323,28 +322,24 @@ def run(
     """
     from search_spaces import BUILTIN_SPACES, SearchSpace
 
+    _check_keywords(settings)
     if config is not None:
         placement = dict(
             space=space, dataset=dataset, storage=storage, study=study, artifacts=artifacts
         )
         placement, settings = _with_sweep_file(config, placement, settings)
         space, dataset, storage, study, artifacts = placement.values()
-    space = SweepConfig.space if space is None else space
-    dataset = SweepConfig.dataset if dataset is None else dataset
+    space = SweepSpec.space if space is None else space
+    dataset = SweepSpec.dataset if dataset is None else dataset
     storage = DEFAULT_STORAGE if storage is None else storage
-    known = {f.name for f in dataclasses.fields(SweepConfig)} - _PLACEMENT
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting {unknown[0]!r}; valid settings are {', '.join(sorted(known))}."
-        )
     from search_spaces.registry import resolved_reference
     from sweeps.data import auto_val_fraction, dataset_info, resolved_name
 
     # Saved with the study: a relative path would name another file or folder to a resume.
     reference = resolved_reference(_space_reference(space))
     dataset = resolved_name(dataset)
-    sweep_config = SweepConfig(space=reference, dataset=dataset, **settings).validate()
+    asked = None if artifacts is None else str(artifacts)
+    spec = SweepSpec(space=reference, dataset=dataset, artifacts=asked, **settings).validate()
     name = _check_study_name(study) if study is not None else None
     console = _console(quiet)
     # Our own spaces, and a module the caller has imported already, are checked here at
@@ -352,7 +347,7 @@ def run(
     # imported it, since its import may end the process (sys.exit, os._exit).
     in_process = reference in BUILTIN_SPACES or isinstance(space, types.ModuleType | SearchSpace)
     if in_process:
-        loaded = _checked_space(reference, sweep_config, console)
+        loaded = _checked_space(reference, spec, console)
     else:
         from search_spaces.registry import check_reference
 
@@ -365,23 +360,30 @@ def run(
     from sweeps.optuna_study import create_study, make_sampler
 
     # A sampler's missing package: one line, now.
-    make_sampler(sweep_config.sampler, sweep_config.seed)
-    if sweep_config.workers is None and not sweep_config.gpus:
-        sweep_config.workers = auto_workers(sweep_config.trials)  # saved: resume runs as many
-    slots = plan_slots(sweep_config)
+    make_sampler(spec.sampler, spec.seed)
+    # What the sweep works out is its state, saved with it: resume runs as many workers, on the
+    # same split, with its checkpoints in the same root.
+    workers = spec.workers
+    if workers is None and not spec.gpus:
+        workers = auto_workers(spec.trials)
+    slots = plan_slots(SweepConfig(spec, SweepState(workers=workers)))
     url = _normalized_url(storage)
     _check_writable(url)
-    sweep_config.artifacts = check_root(artifacts if artifacts else default_artifacts(url))
-    if sweep_config.val_fraction is None:
-        sweep_config.val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
+    root = check_root(artifacts if artifacts else default_artifacts(url))
+    val_fraction = spec.val_fraction
+    if val_fraction is None:
+        val_fraction = auto_val_fraction(dataset_info(dataset).train_size)
+    sweep_config = SweepConfig(
+        spec, SweepState(artifacts=root, workers=workers, val_fraction=val_fraction)
+    )
     # Read the dataset and build the first model once now: a broken file, an impossible split,
     # a space that cannot build or weights that do not fit are one line here rather than a
     # fatal error in every worker after the study exists.
     _preflight(sweep_config)
     if loaded is None:
-        loaded = _checked_space(reference, sweep_config, console)
+        loaded = _checked_space(reference, spec, console)
     name = name or _study_name(loaded, dataset)
-    sweep_config.study_folder = new_study_folder(name)
+    sweep_config = sweep_config.with_state(study_folder=new_study_folder(name))
     handle = create_study(
         sweep_config, url, name, dict(loaded.baseline) if sweep_config.baseline else None
     )
@@ -392,6 +394,14 @@ def run(
         f"{loaded.name} on {dataset}, {len(slots)} worker(s).",
     )
     return _dispatch(handle, slots, sweep_config.artifacts, console, first_run=True)
+
+
+def _check_keywords(settings: dict[str, Any]) -> None:
+    """Refuse a keyword that is no setting (sweeps.config.SweepSpec's declared keywords)."""
+    known = sorted(s.name for s in declared() if s.keyword and s.name not in _OWN_SETTINGS)
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}; valid settings are {', '.join(known)}.")
 
 
 def _check_study_name(name: str) -> str:
@@ -509,7 +519,7 @@ def _check_new_budget(handle: StudyHandle, trials: int) -> None:
 
     if trials < handle.config.trials:
         raise_budget(handle, trials)  # raises ConfigError, before it writes
-    dataclasses.replace(handle.config, trials=trials).validate()
+    declared_setting("trials").check_value(trials)  # in its range
 
 
 def join(
@@ -536,10 +546,8 @@ def join(
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import load_study as open_handle
 
-    local = SweepConfig(
-        workers=workers, gpus=list(gpus or []), trials_per_gpu=trials_per_gpu
-    ).validate()
-    slots = plan_slots(local)
+    devices = SweepSpec(workers=workers, gpus=list(gpus or []), trials_per_gpu=trials_per_gpu)
+    slots = plan_slots(SweepConfig(devices.validate()))  # this machine's, not the study's
     console = _console(quiet)
     root = check_root(artifacts) if artifacts else None
     handle = open_handle(study, storage)

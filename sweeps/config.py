@@ -1,38 +1,65 @@
-"""One dataclass for a whole sweep; it is saved with the study so ``resume`` needs no flags."""
+"""A sweep's settings, each declared once; and what its study worked out since, kept apart.
+
+Three records:
+
+- :class:`SweepSpec`: what the user asked for, frozen. Every setting is one field declared
+  with :func:`declare`: its type, default and help text, the range or choices its value must
+  take, and where a user gives it. From that one declaration come the ``sweeps run`` options
+  (:mod:`sweeps.cli.sweep_commands`), the sweep-file keys and their types
+  (:mod:`sweeps.sweep_file`) and the keywords :func:`sweeps.run` accepts (:mod:`sweeps.api`).
+  **Adding a setting is one field here**, plus the code that uses it; tests/test_settings.py
+  checks that the three surfaces offer exactly the declared settings.
+- :class:`SweepState`: what the sweep worked out or changed after it was asked (the
+  checkpoint root and the study's own folder, the workers and the validation share it chose,
+  the learning-rate ranges its workers measured, a budget raised by ``resume``). No user sets
+  it; the code that works a value out writes a new state, never the spec.
+- :class:`SweepConfig`: what a study runs by, its spec and its state. ``config.X`` reads the
+  state's value where the state has one, else the spec's: ``config.trials`` is the budget
+  as raised, ``config.val_fraction`` the share chosen.
+
+A study saves its config as one versioned JSON document (:meth:`SweepConfig.to_json`, in the
+``sweeps_sweep`` row); :func:`upgrade_saved` reads the forms earlier releases wrote.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
+import types
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.errors import ConfigError
+from sweeps.errors import ConfigError, StorageError
 from sweeps.phrasing import option
 
-__all__ = ["PRUNERS", "SAMPLERS", "SweepConfig", "auto_workers", "keep_count"]
+__all__ = [
+    "PLACE_KEYS",
+    "PRUNERS",
+    "SAMPLERS",
+    "SAVED_VERSION",
+    "Setting",
+    "SweepConfig",
+    "SweepSpec",
+    "SweepState",
+    "auto_workers",
+    "declare",
+    "declared",
+    "declared_setting",
+    "gpu_indices",
+    "keep_count",
+    "upgrade_saved",
+]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc")
 PRUNERS = ("none", "median", "hyperband")
-
-
-# Inclusive bounds of every integer setting. The upper bounds keep values inside what SQLite,
-# NumPy seeds and a sane sweep can hold, so a typo fails here instead of deep in a worker.
-_INT_RANGES = {
-    "trials": (1, 1_000_000),
-    "epochs": (1, 100_000),
-    "seed": (0, 2**31 - 1),
-    "patience": (0, 100_000),
-    "workers": (1, 1024),
-    "trials_per_gpu": (1, 64),
-    "max_trials_per_worker": (0, 1_000_000),
-    "max_worker_memory_mb": (0, 1_000_000_000),
-    "max_retries": (0, 1000),
-    "max_consecutive_failures": (1, 1_000_000),
-}
+# Where a sweep is recorded, not what it does: sweeps.run's own arguments and sweep-file keys,
+# and options every command shares (sweeps/cli/app.py). They are never saved in the spec.
+PLACE_KEYS = ("storage", "study")
 _MAX_GPU_INDEX = 1023
-_OPTIONAL_INTS = {"workers"}  # None means: choose (see auto_workers)
 TRIALS_PER_WORKER = 4  # auto_workers leaves the sampler this many trials per worker, at least
 
 
@@ -54,9 +81,10 @@ def auto_workers(trials: int) -> int:
     return max(1, min(usable_cores(), trials // TRIALS_PER_WORKER))
 
 
-def keep_count(policy: str) -> int | None:
+def keep_count(policy: str, name: str | None = None) -> int | None:
     """How many finished trials' checkpoints ``--keep-models`` keeps, best by validation first:
-    K for ``top-K``, None for ``all`` (every one), 0 for ``none``.
+    K for ``top-K``, None for ``all`` (every one), 0 for ``none``. ``name`` is the setting's
+    name in the message (default: the flag, or the keyword from Python).
 
     Raises:
         ConfigError: the policy is not ``top-K`` with K a positive integer, ``all`` or ``none``.
@@ -69,92 +97,340 @@ def keep_count(policy: str) -> int | None:
     if prefix == "top" and count.isdigit() and int(count) > 0:
         return int(count)
     raise ConfigError(
-        f"{option('--keep-models')} must be top-K (K a positive integer, e.g. top-5), all or none, "
-        f"but got {policy!r}."
+        f"{name or option('--keep-models')} must be top-K (K a positive integer, e.g. top-5), "
+        f"all or none, but got {policy!r}."
     )
 
 
-@dataclass
-class SweepConfig:
-    """What to search, on what, for how long, and with what machinery.
+def gpu_indices(text: str | None) -> list[int]:
+    """``--gpus`` as typed (``0,1``): the GPU indices it lists.
 
-    Defaults give a real sweep on the bundled ``digits`` dataset that finishes in about two
-    minutes on two CPU cores.
+    Raises:
+        ConfigError: a part is not an integer.
+    """
+    if not text:
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(
+            f"--gpus must be a comma-separated list of GPU indices such as 0,1, but got {text!r}."
+        ) from None
+
+
+def _check_gpus(value: Any, name: str) -> None:
+    if not all(isinstance(g, int) and 0 <= g <= _MAX_GPU_INDEX for g in value):
+        raise ConfigError(f"{name} must list GPU indices (0, 1, ...), but got {value!r}.")
+
+
+def _check_keep(value: Any, name: str) -> None:
+    keep_count(value, name)
+
+
+def _listed(words: tuple[str, ...]) -> str:
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+# The declaration ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One user setting as :func:`declare` declared it: how users give it, what it must be.
+
+    :func:`declared` fills in ``name``, ``hint`` (the field's type) and ``default``.
     """
 
-    space: str = "mnist_cnn"
-    dataset: str = "digits"
-    trials: int = 16  # finished (complete or pruned) trials across all workers and resumes
-    epochs: int = 20
-    sampler: str = "tpe"
-    pruner: str = "median"
-    seed: int = 0
-    # None: 0.1, raised for small datasets (sweeps.data.auto_val_fraction); saved resolved.
-    val_fraction: float | None = None
-    patience: int = 5  # early stopping on val accuracy; 0 turns it off
-    baseline: bool = True  # the space's notebook recipe is the first trial
-    weights: str | None = None  # pretrained weights for spaces that take them
-    # Measure each optimizer family's learning-rate range on this space and dataset before the
-    # first trial (sweeps.worker.lr_finder); the result is saved here, family -> [low, high].
-    lr_range_test: bool = True
-    # Ranges fitted to each trial's budget (search_spaces.tunables.TrainingBudget). Studies saved
-    # before they existed load with False, so their trials rebuild with the ranges they had.
-    fitted_ranges: bool = True
-    learning_rates: dict[str, list[float]] | None = None
-    keep_models: str = "top-5"  # checkpoints kept after trials end: top-K, all or none
-    # Orchestration.
-    workers: int | None = None  # CPU workers; None: auto_workers, resolved when created
-    gpus: list[int] = field(default_factory=list)
-    trials_per_gpu: int = 1
-    max_trials_per_worker: int = 0  # recycle a worker process after this many trials; 0 = never
-    max_worker_memory_mb: int = 0  # recycle when resident memory passes this; 0 = never
-    max_retries: int = 2  # retries of a trial that failed or whose worker died
-    max_consecutive_failures: int = 5  # this many failures in a row stop the sweep
-    artifacts: str | None = None  # checkpoint root; default: beside the SQLite file
-    study_folder: str | None = None  # this study's own folder under the root (set at creation)
-    tensorboard: bool = True  # per-trial TensorBoard logs beside the checkpoints
-    # Narrowed ranges, fixed values or dropped choices of the space's parameters, from a sweep
-    # file: name -> {"value": v} | {"values": [...]} | {"min": a, "max": b}. The hp adapter
-    # applies them to every trial; saved here, so resume needs no file.
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    sweep_file: str | None = None  # the sweep file's path, and its text as it was read
-    sweep_file_text: str | None = None
+    help: str  # the `sweeps run --help` text
+    cli: bool = True  # a `sweeps run` option, spelt --name-with-dashes (--x/--no-x for a flag)
+    file: bool | str = True  # a sweep-file key: under its name, or under this one
+    keyword: bool = True  # a sweeps.run keyword
+    at_least: int | None = None  # an integer's inclusive range
+    at_most: int | None = None
+    between: tuple[float, float] | None = None  # a number's exclusive range
+    choices: tuple[str, ...] = ()
+    check: Callable[[Any, str], None] | None = None  # raises ConfigError naming the setting
+    # The command line gives the value as text that this reads (inside the CLI's error
+    # boundary, so a bad value is the library's one line); the option's type is then str.
+    from_text: Callable[[str | None], Any] | None = None
+    described: str | None = None  # what a sweep file's value must be, when not by its type
+    name: str = ""
+    hint: Any = None
+    default: Any = None
 
-    def validate(self) -> SweepConfig:
-        """Check every value; raise ConfigError naming the first bad one and its fix."""
-        for name, (low, high) in _INT_RANGES.items():
-            value = getattr(self, name)
-            if value is None and name in _OPTIONAL_INTS:
-                continue
-            flag = option(f"--{name.replace('_', '-')}")
+    @property
+    def file_key(self) -> str | None:
+        """Its key in a sweep file; None when a file does not take it."""
+        if isinstance(self.file, str):
+            return self.file
+        return self.name if self.file else None
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+    @property
+    def optional(self) -> bool:
+        """None is a value of it (the default's meaning: sweeps chooses)."""
+        return type(None) in typing.get_args(self.hint)
+
+    @property
+    def kind(self) -> Any:
+        """Its type less None: ``int`` for ``int | None``."""
+        args = [a for a in typing.get_args(self.hint) if a is not type(None)]
+        if isinstance(self.hint, types.UnionType) or typing.get_origin(self.hint) is typing.Union:
+            return args[0]
+        return self.hint
+
+    def check_value(self, value: Any, name: str | None = None) -> None:
+        """Raise ConfigError when ``value`` is outside what the setting takes; the message
+        names it ``name`` (a sweep file's key), else as the reader writes it (``--trials`` on
+        the command line, ``trials`` from Python)."""
+        if value is None and self.optional:
+            return
+        called = name or option(self.flag)
+        if self.at_least is not None:
+            low, high = self.at_least, self.at_most
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                kind = "a positive integer" if low == 1 else f"an integer of {low} or more"
-                raise ConfigError(f"{flag} must be {kind} (at most {high}), but got {value!r}.")
-        if self.sampler not in SAMPLERS:
+                wanted = "a positive integer" if low == 1 else f"an integer of {low} or more"
+                raise ConfigError(f"{called} must be {wanted} (at most {high}), but got {value!r}.")
+        if self.between is not None:
+            low, high = self.between
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low < value < high
+            ):
+                raise ConfigError(
+                    f"{called} must be between {low:g} and {high:g}, but got {value!r}."
+                )
+        if self.choices and value not in self.choices:
             raise ConfigError(
-                f"{option('--sampler')} must be one of {', '.join(SAMPLERS)}, "
-                f"but got {self.sampler!r}."
+                f"{called} must be one of {', '.join(self.choices)}, but got {value!r}."
             )
-        keep_count(self.keep_models)  # raises on a malformed policy
-        if self.pruner not in PRUNERS:
-            raise ConfigError(
-                f"{option('--pruner')} must be one of {', '.join(PRUNERS)}, "
-                f"but got {self.pruner!r}."
-            )
-        if self.val_fraction is not None and (
-            isinstance(self.val_fraction, bool)
-            or not isinstance(self.val_fraction, int | float)
-            or not 0.0 < self.val_fraction < 0.5
-        ):
-            raise ConfigError(
-                f"{option('--val-fraction')} must be between 0 and 0.5, "
-                f"but got {self.val_fraction!r}."
-            )
-        if not all(isinstance(g, int) and 0 <= g <= _MAX_GPU_INDEX for g in self.gpus):
-            raise ConfigError(
-                f"{option('--gpus')} must list GPU indices (0, 1, ...), but got {self.gpus!r}."
-            )
+        if self.check is not None:
+            self.check(value, called)
+
+
+def declare(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    default_factory: Any = dataclasses.MISSING,
+    **how: Any,
+) -> Any:
+    """A :class:`SweepSpec` field and its :class:`Setting`; ``how`` is the rest of the
+    setting (``at_least``/``at_most``, ``choices``, ``cli=False``, ``file="key"``, ...)."""
+    setting = Setting(help=help, **how)
+    return field(default=default, default_factory=default_factory, metadata={"setting": setting})
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep is asked to do: what to search, on what, for how long, with what machinery.
+
+    Frozen: derive another with ``dataclasses.replace``. Defaults give a real sweep on the
+    bundled ``digits`` dataset that finishes in about two minutes on two CPU cores.
+    """
+
+    space: str = declare(
+        "mnist_cnn",
+        help="Search space: a name from `sweeps spaces`, pkg.module:attr or path/to/space.py.",
+    )
+    dataset: str = declare(
+        "digits",
+        help="Dataset: a name from `sweeps datasets`, cifar10-bin:DIR or folder:DIR.",
+    )
+    trials: int = declare(
+        16,
+        help="Finished trials to reach, across all workers and resumes.",
+        at_least=1,
+        at_most=1_000_000,
+    )
+    epochs: int = declare(20, help="Maximum epochs per trial.", at_least=1, at_most=100_000)
+    sampler: str = declare("tpe", help=f"{_listed(SAMPLERS)}.", choices=SAMPLERS)
+    pruner: str = declare("median", help=f"{_listed(PRUNERS)}.", choices=PRUNERS)
+    seed: int = declare(
+        0, help="Seed of the sampler, splits and initialisation.", at_least=0, at_most=2**31 - 1
+    )
+    patience: int = declare(
+        5,
+        help="Early-stopping patience in epochs; 0 turns it off.",
+        at_least=0,
+        at_most=100_000,
+    )
+    baseline: bool = declare(True, help="Run the notebook's recipe as the first trial.")
+    # None: sweeps chooses (sweeps.data.auto_val_fraction) and records it in the state.
+    val_fraction: float | None = declare(
+        None,
+        help="Share of the training split held out for validation (selection); default 0.1, "
+        "raised up to 0.2 for small datasets so it holds about 300 images.",
+        between=(0.0, 0.5),
+    )
+    lr_range_test: bool = declare(
+        True,
+        help="Measure each optimizer family's learning-rate range on this space and dataset "
+        "before the first trial, and search that range.",
+    )
+    weights: str | None = declare(None, help="Pretrained weights file for spaces that take one.")
+    keep_models: str = declare(
+        "top-5",
+        help="Checkpoints kept once trials end: top-K (the K best by validation), all or none.",
+        check=_check_keep,
+    )
+    # Orchestration. None: one per core (auto_workers), chosen at creation, kept in the state.
+    workers: int | None = declare(
+        None,
+        help="CPU worker processes (ignored with --gpus); default: one per core, at most "
+        "a quarter of --trials.",
+        at_least=1,
+        at_most=1024,
+    )
+    gpus: list[int] = declare(
+        help="GPU indices, e.g. 0,1,2,3.",
+        default_factory=list,
+        check=_check_gpus,
+        from_text=gpu_indices,
+        described="a list of GPU indices such as [0, 1]",
+    )
+    trials_per_gpu: int = declare(1, help="Workers sharing each GPU.", at_least=1, at_most=64)
+    max_trials_per_worker: int = declare(
+        0,
+        help="Recycle a worker process after this many trials; 0 = never.",
+        at_least=0,
+        at_most=1_000_000,
+    )
+    max_worker_memory_mb: int = declare(
+        0,
+        help="Recycle a worker whose resident memory passes this; 0 = never.",
+        at_least=0,
+        at_most=1_000_000_000,
+    )
+    max_retries: int = declare(
+        2, help="Retries of a failed or lost trial.", at_least=0, at_most=1000
+    )
+    max_consecutive_failures: int = declare(
+        5,
+        help="Stop the sweep after this many failures in a row.",
+        at_least=1,
+        at_most=1_000_000,
+    )
+    # As given; the root it resolves to (default: beside the SQLite file) is in the state.
+    artifacts: str | None = declare(
+        None,
+        help="Checkpoint folder (default: beside the SQLite file; shared across machines).",
+    )
+    tensorboard: bool = declare(
+        True, help="Write TensorBoard logs of every trial beside its checkpoints."
+    )
+    # Narrowed ranges, fixed values or dropped choices of the space's parameters:
+    # name -> {"value": v} | {"values": [...]} | {"min": a, "max": b}. The hp adapter applies
+    # them to every trial; saved with the study, so resume needs no file.
+    overrides: dict[str, dict[str, Any]] = declare(
+        help="The space's parameters narrowed, fixed or with choices dropped (a sweep file's "
+        "parameters).",
+        default_factory=dict,
+        file="parameters",
+        cli=False,
+    )
+    # The sweep file the sweep was started from (sweeps.run's config=): its path, and its text
+    # as saved (sweeps.sweep_file.saved_text).
+    sweep_file: str | None = declare(
+        None, help="The sweep file's path.", cli=False, file=False, keyword=False
+    )
+    sweep_file_text: str | None = declare(
+        None, help="The sweep file's text.", cli=False, file=False, keyword=False
+    )
+
+    def validate(self) -> SweepSpec:
+        """Check every value; raise ConfigError naming the first bad one and its fix."""
+        for setting in declared():
+            setting.check_value(getattr(self, setting.name))
         return self
+
+
+@functools.cache
+def declared() -> tuple[Setting, ...]:
+    """Every setting of :class:`SweepSpec`, in declaration order, name, type and default filled
+    in (types read with ``typing.get_type_hints``, as real types)."""
+    hints = typing.get_type_hints(SweepSpec)
+    found = []
+    for spec_field in dataclasses.fields(SweepSpec):
+        setting: Setting = spec_field.metadata["setting"]
+        default = (
+            spec_field.default
+            if spec_field.default is not dataclasses.MISSING
+            else spec_field.default_factory()
+        )
+        found.append(
+            dataclasses.replace(
+                setting, name=spec_field.name, hint=hints[spec_field.name], default=default
+            )
+        )
+    return tuple(found)
+
+
+def declared_setting(name: str) -> Setting:
+    """The declared setting ``name``."""
+    return next(s for s in declared() if s.name == name)
+
+
+# What the study worked out, and the two together ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """What a study worked out or changed after it was asked; no user sets it.
+
+    A value here, when set, is what the study runs by in place of the spec's (see
+    :class:`SweepConfig`).
+    """
+
+    artifacts: str | None = None  # the checkpoint root, resolved when the study was made
+    # The study's own folder under the root (made with it). None: a study made before study
+    # folders, whose folder is its name.
+    study_folder: str | None = None
+    workers: int | None = None  # the CPU workers chosen (auto_workers); None with --gpus
+    val_fraction: float | None = None  # the validation share chosen (auto_val_fraction)
+    # Each optimizer family's learning-rate range, measured by the first worker
+    # (sweeps.worker.lr_finder): family -> [low, high]. None: not measured (yet); {}: the
+    # range test ran and found none.
+    learning_rates: dict[str, list[float]] | None = None
+    trials: int | None = None  # the budget, once `resume --trials` raised it
+    # Trial ranges fitted to each trial's budget (search_spaces.tunables.TrainingBudget).
+    # False: a study saved before they existed; its trials keep the ranges they had.
+    fitted_ranges: bool = True
+
+
+_SPEC_FIELDS = frozenset(f.name for f in dataclasses.fields(SweepSpec))
+_STATE_FIELDS = frozenset(f.name for f in dataclasses.fields(SweepState))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a study runs by: what was asked (``spec``) and what was worked out (``state``).
+
+    ``config.X`` reads ``state.X`` where the state has a value, else ``spec.X``: the budget
+    as raised, the workers and validation share chosen, the checkpoint root resolved. Change a
+    study's state with :meth:`with_state`; the spec stays as asked.
+    """
+
+    spec: SweepSpec = field(default_factory=SweepSpec)
+    state: SweepState = field(default_factory=SweepState)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only fields: a dunder (pickle's, copy's) or a method of the spec is not ours.
+        if name in _STATE_FIELDS:
+            value = getattr(self.state, name)
+            if value is not None or name not in _SPEC_FIELDS:
+                return value
+        if name in _SPEC_FIELDS:
+            return getattr(self.spec, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def with_state(self, **changes: Any) -> SweepConfig:
+        """This config with its state's ``changes`` (a budget raised, ranges measured)."""
+        return dataclasses.replace(self, state=dataclasses.replace(self.state, **changes))
 
     @property
     def slots(self) -> int:
@@ -164,11 +440,66 @@ class SweepConfig:
         return self.workers or auto_workers(self.trials)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The saved form, as :func:`upgrade_saved` reads it."""
+        saved = {
+            "version": SAVED_VERSION,
+            "spec": dataclasses.asdict(self.spec),
+            "state": dataclasses.asdict(self.state),
+        }
+        return json.dumps(saved, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> SweepConfig:
-        data: dict[str, Any] = json.loads(text)
-        known = {f.name for f in dataclasses.fields(cls)}
-        data.setdefault("fitted_ranges", False)  # saved before ranges were fitted
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """A saved config of any release (see :func:`upgrade_saved`).
+
+        Raises:
+            StorageError: it was saved by a newer sweeps, in a form this one cannot read.
+        """
+        saved = upgrade_saved(json.loads(text))
+        # A key this release does not know (a setting a later release added) is left out.
+        spec = {k: v for k, v in saved["spec"].items() if k in _SPEC_FIELDS}
+        state = {k: v for k, v in saved["state"].items() if k in _STATE_FIELDS}
+        return cls(SweepSpec(**spec), SweepState(**state))
+
+
+# The saved form and its upgrade ------------------------------------------------------------
+
+SAVED_VERSION = 2
+
+
+def upgrade_saved(saved: dict[str, Any]) -> dict[str, Any]:
+    """A study's saved config, of any release, in the form this one writes.
+
+    The forms:
+
+    1. Every release before the spec and the state were apart: one flat mapping of the old
+       ``SweepConfig``'s fields, with no ``"version"`` key. The values it held were those the
+       study ran by (the workers and validation share chosen, the checkpoint root, the budget
+       as raised), so they become the state's and, for the spec's own fields, the spec's too.
+       Releases before fitted trial ranges saved no ``fitted_ranges``: those studies read as
+       ``False``, so their trials rebuild with the ranges they had.
+    2. ``{"version": 2, "spec": {...}, "state": {...}}``.
+
+    A setting added since needs no upgrade: a saved spec without it reads with its default.
+    Bump :data:`SAVED_VERSION` and add a step here only when a saved study must read otherwise.
+
+    Raises:
+        StorageError: ``saved`` is of a form newer than this release reads.
+    """
+    version = saved.get("version", 1)
+    if not isinstance(version, int) or version > SAVED_VERSION:
+        raise StorageError(
+            f"this study's settings were saved by a newer sweeps (form {version!r}; this one "
+            f"reads up to {SAVED_VERSION}); upgrade sweeps to open it."
+        )
+    if version == 1:
+        saved = _version_2_from_1(saved)
+    return saved
+
+
+def _version_2_from_1(flat: dict[str, Any]) -> dict[str, Any]:
+    resolved = ("artifacts", "study_folder", "workers", "val_fraction", "learning_rates", "trials")
+    state = {name: flat[name] for name in resolved if name in flat}
+    state["fitted_ranges"] = flat.get("fitted_ranges", False)
+    spec = {k: v for k, v in flat.items() if k in _SPEC_FIELDS}
+    return {"version": 2, "spec": spec, "state": state}

@@ -19,7 +19,7 @@ from storage.models import Sweep
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from storage.queries import find_sweep
 from storage.records import create_sweep
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, declared_setting
 from sweeps.errors import ConfigError
 from sweeps.optuna_storage import open_optuna_storage
 from sweeps.phrasing import either, next_step, option, python_call, setting, sweeps_command
@@ -366,8 +366,8 @@ def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
             f"{option('--trials')} can only raise the budget of {handle.name!r} "
             f"({handle.config.trials}), but got {trials!r}; give {handle.config.trials} or more."
         )
-    handle.config.trials = trials
-    handle.config.validate()
+    declared_setting("trials").check_value(trials)  # in its range
+    handle.config = handle.config.with_state(trials=trials)  # the spec stays as asked
     with session_scope(handle.engine) as session:
         session.execute(
             sa.update(Sweep)

@@ -162,7 +162,8 @@ class Study(View):
     @property
     def config(self) -> SweepConfig:
         """The sweep's saved configuration (what ``resume`` continues with), as stored now:
-        workers add to it (the measured learning-rate ranges)."""
+        ``config.spec`` as asked, ``config.state`` as worked out since (the workers chosen,
+        the measured learning-rate ranges, a raised budget)."""
         from storage.queries import find_sweep
 
         self._sweep = find_sweep(self._engine, self.name) or self._sweep

@@ -12,17 +12,18 @@ A sweep file is what W&B users call a sweep config::
       learning_rate: {min: 1.0e-4, max: 1.0e-2}  # narrow a range
       batch_size: {value: 64}                 # fix a parameter
 
-Keys are :class:`~sweeps.config.SweepConfig` fields plus ``storage`` and ``study``;
-command-line flags (or :func:`sweeps.run` keywords) override the file. The overrides are saved
-in the study's config, so ``sweeps resume`` needs neither the file nor the flags, and the
-worker's hp adapter applies them to every trial. Loading a file never imports TensorFlow;
-checking its ``parameters`` against the space builds the space once in a CPU-only child
-process (:mod:`sweeps.worker.questions`), so the dispatcher's process never touches a GPU.
+Keys are the settings :class:`~sweeps.config.SweepSpec` declares for files (its
+``overrides`` as ``parameters``) plus ``storage`` and ``study``, each checked against its
+declared type and range; command-line flags (or :func:`sweeps.run` keywords) override the
+file. The overrides are saved in the study's config, so ``sweeps resume`` needs neither the
+file nor the flags, and the worker's hp adapter applies them to every trial. Loading a file
+never imports TensorFlow; checking its ``parameters`` against the space builds the space once
+in a CPU-only child process (:mod:`sweeps.worker.questions`), so the dispatcher's process
+never touches a GPU.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeps.config import SweepConfig
+from sweeps.config import PLACE_KEYS, Setting, declared
 from sweeps.errors import ConfigError
 
 __all__ = [
@@ -42,12 +43,6 @@ __all__ = [
     "saved_text",
 ]
 
-# Keys of a sweep file that are not SweepConfig fields: where the sweep is recorded.
-_PLACE_KEYS = ("storage", "study")
-# SweepConfig fields a file does not set: filled in by run() itself.
-# Fields sweeps fills in itself: a file cannot set them.
-_INTERNAL = ("overrides", "sweep_file", "sweep_file_text", "study_folder", "learning_rates")
-PARAMETERS_KEY = "parameters"
 OVERRIDE_FORMS = (
     "{value: V} (fix it), {values: [A, B]} (keep only these choices) or {min: A, max: B}"
 )
@@ -61,10 +56,14 @@ def _number(value: Any) -> Any:
     return value
 
 
+def _file_settings() -> dict[str, Setting]:
+    """The declared settings a sweep file gives, by their key (sweeps/config.py)."""
+    return {s.file_key: s for s in declared() if s.file_key}
+
+
 def file_keys() -> list[str]:
     """The keys a sweep file may hold, sorted."""
-    fields = [f.name for f in dataclasses.fields(SweepConfig) if f.name not in _INTERNAL]
-    return sorted([*fields, *_PLACE_KEYS, PARAMETERS_KEY])
+    return sorted([*_file_settings(), *PLACE_KEYS])
 
 
 @dataclass(frozen=True)
@@ -80,40 +79,38 @@ def _type_error(path: str, key: str, wanted: str, value: Any) -> ConfigError:
     return ConfigError(f"{path}: {key} must be {wanted}, but got {value!r}.")
 
 
-def _check_type(path: str, key: str, value: Any) -> Any:
-    """The value of one top-level key, in the type its SweepConfig field takes."""
-    kinds = {f.name: f.type for f in dataclasses.fields(SweepConfig)}
-    kind = str(kinds.get(key, "str | None"))
-    if key == "gpus":
+def _check_type(path: str, key: str, value: Any, setting: Setting | None) -> Any:
+    """The value of one top-level key, in the type its declared setting takes (a place key's:
+    a string, or nothing)."""
+    kind, optional = (str, True) if setting is None else (setting.kind, setting.optional)
+    if value is None and optional:
+        return None
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _type_error(path, key, "true or false", value)
+        return value
+    if kind is int:  # the range is the setting's check, after every key's type
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(path, key, "an integer", value)
+        return value
+    if kind is float:
+        value = _number(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _type_error(path, key, "a number", value)
+        return float(value)
+    if kind == list[int]:  # one index, "0,1", or a list
         if isinstance(value, int) and not isinstance(value, bool):
             return [value]
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, list) and all(str(v).isdigit() for v in value):
             return [int(v) for v in value]
-        raise _type_error(path, key, "a list of GPU indices such as [0, 1]", value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise _type_error(path, key, "true or false", value)
+        raise _type_error(path, key, setting.described or "a list of integers", value)
+    if kind is str:
+        if not isinstance(value, str) or not value:
+            raise _type_error(path, key, "a non-empty string", value)
         return value
-    if kind == "int | None" and value is None:
-        return None
-    if kind in ("int", "int | None"):  # the range is SweepConfig.validate's to check
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _type_error(path, key, "an integer", value)
-        return value
-    if kind == "float | None" and value is None:
-        return None
-    if kind in ("float", "float | None"):
-        value = _number(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _type_error(path, key, "a number", value)
-        return float(value)
-    if value is None and "None" in kind:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _type_error(path, key, "a non-empty string", value)
-    return value
+    raise TypeError(f"sweep files cannot read {key!r} of type {kind}: teach _check_type it")
 
 
 def _override(path: str, name: Any, spec: Any) -> dict[str, Any]:
@@ -348,25 +345,24 @@ def load_sweep_file(path: str | Path) -> SweepFile:
             f"{where}: a sweep file is a mapping of keys such as space: and trials:, "
             f"but got a {type(data).__name__}."
         )
-    valid = file_keys()
-    settings: dict[str, Any] = {}
+    valid, declared_keys = file_keys(), _file_settings()
+    settings: dict[str, Any] = {}  # run() keywords: a setting under its name
     for key, value in data.items():
         if key not in valid:
             raise ConfigError(f"{where}: unknown key {key!r}; valid keys are {', '.join(valid)}.")
-        if key == PARAMETERS_KEY:
+        setting = declared_keys.get(key)
+        if setting is not None and setting.name == "overrides":
             if not isinstance(value, dict):
-                raise ConfigError(
-                    f"{where}: parameters must map parameter names to {OVERRIDE_FORMS}."
-                )
-            settings["overrides"] = {name: _override(where, name, s) for name, s in value.items()}
+                raise ConfigError(f"{where}: {key} must map parameter names to {OVERRIDE_FORMS}.")
+            settings[setting.name] = {n: _override(where, n, s) for n, s in value.items()}
         else:
-            settings[key] = _check_type(where, key, value)
-    config_keys = {k: v for k, v in settings.items() if k not in (*_PLACE_KEYS, "space", "dataset")}
-    try:  # the ranges of every value, with the file's key names in the message
-        SweepConfig(**config_keys).validate()
-    except ConfigError as exc:
-        message = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
-        raise ConfigError(f"{where}: {message}") from None
+            settings[setting.name if setting else key] = _check_type(where, key, value, setting)
+    for key, setting in declared_keys.items():  # the ranges, the file's key names in messages
+        if setting.name in settings:
+            try:
+                setting.check_value(settings[setting.name], key)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
     text = saved_text(text, settings.get("storage"))
     return SweepFile(path=str(file.resolve()), text=text, settings=settings)
 

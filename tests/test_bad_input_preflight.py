@@ -260,7 +260,7 @@ def test_weights_that_fit_pass_the_preflight(inputs, tmp_path) -> None:
     """The check refuses the wrong weights, not weights: the right ones build and load."""
     import keras
 
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
     from sweeps.spawn import run_in_child
 
     base = keras.Sequential(
@@ -268,10 +268,10 @@ def test_weights_that_fit_pass_the_preflight(inputs, tmp_path) -> None:
     )
     right = tmp_path / "right.weights.h5"
     base.save_weights(right)
-    config = SweepConfig(
+    spec = SweepSpec(
         space=str(inputs["pretrained"]), dataset=f"folder:{inputs['images']}", weights=str(right)
     ).validate()
-    config.val_fraction = 0.2
+    config = SweepConfig(spec, SweepState(val_fraction=0.2))
     report = run_in_child("sweeps.worker.preflight:preflight", config)
     assert report["param_count"] > 0
 
@@ -375,7 +375,7 @@ def test_the_run_that_loses_a_race_for_a_name_is_told_so(tmp_path, monkeypatch) 
     """Both runs pass the name check before either creates the study (a barrier holds them
     there); the loser must not be told the study 'was not made by sweeps'."""
     from sweeps import optuna_study
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
     from sweeps.errors import ConfigError
 
     url = f"sqlite:///{tmp_path / 'race.db'}"
@@ -394,7 +394,7 @@ def test_the_run_that_loses_a_race_for_a_name_is_told_so(tmp_path, monkeypatch) 
     outcomes: list[object] = []
 
     def create() -> None:
-        config = SweepConfig(trials=2, epochs=1, study_folder="race-x").validate()
+        config = SweepConfig(SweepSpec(trials=2, epochs=1), SweepState(study_folder="race-x"))
         try:
             outcomes.append(optuna_study.create_study(config, url, "race", None))
         except ConfigError as exc:
@@ -414,12 +414,12 @@ def test_an_optuna_study_of_that_name_is_still_called_foreign(tmp_path) -> None:
     import optuna
 
     from sweeps import optuna_study
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
     from sweeps.errors import ConfigError
 
     url = f"sqlite:///{tmp_path / 'foreign.db'}"
     optuna.create_study(study_name="theirs", storage=url)
-    config = SweepConfig(trials=2, epochs=1, study_folder="theirs-x").validate()
+    config = SweepConfig(SweepSpec(trials=2, epochs=1), SweepState(study_folder="theirs-x"))
     with pytest.raises(ConfigError, match="not made by sweeps"):
         optuna_study.create_study(config, url, "theirs", None)
 

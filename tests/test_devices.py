@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.config import SweepConfig, usable_cores
+from sweeps.config import SweepConfig, SweepSpec, usable_cores
 from sweeps.devices import GPU, Slot, discover_gpus, plan_slots
 from tests.conftest import invoke
 
@@ -44,7 +44,7 @@ def test_discovery_reads_nvidia_smis_csv(fake_smi) -> None:
 
 
 def test_k_workers_per_listed_gpu_share_its_memory(fake_smi) -> None:
-    config = SweepConfig(gpus=[1, 0], trials_per_gpu=2).validate()
+    config = SweepConfig(SweepSpec(gpus=[1, 0], trials_per_gpu=2).validate())
     threads = max(1, usable_cores() // 4)
     # In the order the GPUs were listed; each process capped at its share of 90% of the card.
     assert plan_slots(config) == [
@@ -54,7 +54,7 @@ def test_k_workers_per_listed_gpu_share_its_memory(fake_smi) -> None:
         Slot(3, "gpu:0", threads, int(81559 * 0.9 / 2)),
     ]
     # One worker per GPU takes the whole card, with memory growth instead of a cap.
-    alone = plan_slots(SweepConfig(gpus=[0]).validate())
+    alone = plan_slots(SweepConfig(SweepSpec(gpus=[0]).validate()))
     assert alone == [Slot(0, "gpu:0", max(1, usable_cores()), 0)]
 
 

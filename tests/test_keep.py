@@ -18,7 +18,7 @@ from storage import TrialStatus
 from storage.engine import session_scope
 from storage.optuna_tables import OptunaState, trials
 from storage.queries import ResultRow
-from sweeps.config import SweepConfig, keep_count
+from sweeps.config import SweepSpec, keep_count
 from sweeps.optuna_study import enqueue_retry, load_study
 from sweeps.worker.keep import lineages_to_prune, prune_checkpoints
 from tests.conftest import invoke
@@ -155,7 +155,7 @@ def test_keep_all_deletes_nothing(swept) -> None:
 @pytest.mark.parametrize("policy", ["top-0", "top", "best-3", "top-3.5", "some"])
 def test_a_malformed_policy_is_one_line_before_anything_exists(cli, tmp_path, policy) -> None:
     with pytest.raises(sweeps.ConfigError, match="^keep_models must be top-K"):  # Python's words
-        SweepConfig(keep_models=policy).validate()
+        SweepSpec(keep_models=policy).validate()
     result = invoke(cli, "run", "--keep-models", policy, "--storage", tmp_path / "s.db")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "--keep-models must be top-K" in result.stderr
@@ -163,5 +163,5 @@ def test_a_malformed_policy_is_one_line_before_anything_exists(cli, tmp_path, po
 
 
 def test_the_default_keeps_a_few() -> None:
-    assert SweepConfig().keep_models == "top-5" and keep_count("top-5") == 5
+    assert SweepSpec().keep_models == "top-5" and keep_count("top-5") == 5
     assert keep_count("all") is None and keep_count("none") == 0

@@ -46,7 +46,7 @@ def _optuna_trials(tmp_path: Path, study: str) -> list[optuna.trial.FrozenTrial]
 
 def test_a_nan_loss_is_diverged_with_its_last_finite_epoch(tmp_path: Path) -> None:
     from search_spaces import load_space
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
     from sweeps.data import load_splits
     from sweeps.worker.trainer import TrialRun, train_trial
 
@@ -56,7 +56,9 @@ def test_a_nan_loss_is_diverged_with_its_last_finite_epoch(tmp_path: Path) -> No
     outcome = train_trial(
         TrialRun(
             trial=study.ask(),
-            config=SweepConfig(space=OUTCOMES, epochs=4, patience=0, fitted_ranges=False),
+            config=SweepConfig(
+                SweepSpec(space=OUTCOMES, epochs=4, patience=0), SweepState(fitted_ranges=False)
+            ),
             space=load_space(OUTCOMES),
             splits=load_splits("digits"),
             checkpoint_dir=tmp_path,
@@ -189,14 +191,16 @@ def test_a_deterministic_failure_is_not_retried(tmp_path: Path) -> None:
 def test_the_failures_in_a_row_stop_counts_only_faults(
     tmp_path: Path, newest_first: list[str], stops: bool
 ) -> None:
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
     from sweeps.optuna_study import create_study
     from sweeps.protocol import WorkerOptions
     from sweeps.worker.trial_loop import TrialLoop
 
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    config = SweepConfig(max_consecutive_failures=3, artifacts=str(tmp_path), workers=1)
-    handle = create_study(config.validate(), url, "faults", None)
+    spec = SweepSpec(max_consecutive_failures=3, workers=1).validate()
+    handle = create_study(
+        SweepConfig(spec, SweepState(artifacts=str(tmp_path))), url, "faults", None
+    )
     start = datetime(2026, 1, 1)
     for i, status in enumerate(reversed(newest_first)):
         add_trial(handle, status, finished_at=start + timedelta(minutes=i))

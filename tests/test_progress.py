@@ -122,11 +122,11 @@ def test_a_restarted_worker_is_timed_from_its_restart() -> None:
 def test_the_display_starts_from_what_the_store_holds(tmp_path: Path) -> None:
     """A resume (or a joining machine) shows the trials finished before it and their best val:
     the dispatcher reads them from the store (no workers here: nothing else happens)."""
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
     from sweeps.dispatcher import Dispatcher
     from sweeps.optuna_study import create_study
 
-    config = SweepConfig(trials=5, epochs=2).validate()
+    config = SweepConfig(SweepSpec(trials=5, epochs=2).validate())
     handle = create_study(config, f"sqlite:///{tmp_path / 's.db'}", "seeded", None)
     scripted = [  # outcome, val, test: a diverged trial has no model
         (TrialStatus.COMPLETE, 0.85, 0.80),
@@ -174,13 +174,13 @@ def test_the_dispatcher_counts_from_its_workers_events_not_by_polling(
     store is counted only when the display starts and once at the end."""
     from storage.transaction_log import TransactionLog
     from sweeps import dispatcher
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import create_study
 
     monkeypatch.setattr(dispatcher, "COUNT_EVERY_SECONDS", 3600.0)
-    config = SweepConfig(trials=2, epochs=1, workers=1, pruner="none", patience=0, val_fraction=0.1)
-    config.validate()
+    spec = SweepSpec(trials=2, epochs=1, workers=1, pruner="none", patience=0, val_fraction=0.1)
+    config = SweepConfig(spec.validate())
     handle = create_study(config, f"sqlite:///{tmp_path / 's.db'}", "evented", None)
     console = _console()
     with TransactionLog() as log:

@@ -174,10 +174,10 @@ def test_a_baseline_still_at_chance_makes_the_rule_wait_for_it() -> None:
 def test_the_reason_names_the_rule_that_pruned() -> None:
     from types import SimpleNamespace
 
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
     from sweeps.worker.trainer import _pruned_reason
 
-    config = SweepConfig(space="mnist_cnn", dataset="digits", pruner="median")
+    config = SweepConfig(SweepSpec(space="mnist_cnn", dataset="digits", pruner="median"))
     study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, classes=10))
     trial = study.ask()
     stuck = _pruned_reason(trial, config, SimpleNamespace(best_val_accuracy=0.11), 2)

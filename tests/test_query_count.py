@@ -11,7 +11,7 @@ import pytest
 
 from storage import TrialStatus, records
 from storage.transaction_log import counting_queries
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec
 from sweeps.optuna_study import create_study
 from tests.conftest import invoke
 from tests.scripted_trials import add_trial
@@ -43,7 +43,7 @@ def _store(folder: Path, trials: int, studies: int = 1) -> str:
     url = f"sqlite:///{folder / 'store.db'}"
     folder.mkdir()
     for s in range(studies):
-        handle = create_study(SweepConfig(trials=trials), url, f"s{s}", baseline=None)
+        handle = create_study(SweepConfig(SweepSpec(trials=trials)), url, f"s{s}", baseline=None)
         members = []
         for i in range(trials):
             status = ENDINGS[i % len(ENDINGS)]

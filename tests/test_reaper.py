@@ -10,14 +10,14 @@ from storage import records
 from storage.engine import session_scope
 from storage.models import TrialResult, WorkerRecord, utcnow
 from storage.queries import trial_detail
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec
 from sweeps.optuna_study import LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, create_study
 from sweeps.reaper import reap_dead_workers
 
 
 def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    handle = create_study(SweepConfig(trials=3), url, "remote", baseline=None)
+    handle = create_study(SweepConfig(SweepSpec(trials=3)), url, "remote", baseline=None)
     study_id, engine = handle.study_id, handle.engine
     worker = records.register_worker(engine, study_id, "other-host", 4242, "gpu:0")
     assert records.claim_slot(engine, study_id, worker)

@@ -176,10 +176,10 @@ def test_mask_url_and_scrub_hide_every_credential(url: str) -> None:
 
 def test_a_sweep_file_saved_unmasked_by_an_older_release_is_printed_masked(capsys) -> None:
     from sweeps.cli.query_commands import echo_sweep_file
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
 
     raw = f"# {SECRET}\nstorage: postgresql://u:{SECRET}@h/db\ntrials: 2\n"
-    echo_sweep_file(SweepConfig(sweep_file="/x/sweep.yaml", sweep_file_text=raw))
+    echo_sweep_file(SweepConfig(SweepSpec(sweep_file="/x/sweep.yaml", sweep_file_text=raw)))
     printed = capsys.readouterr().out
     assert SECRET not in printed and "trials: 2" in printed and "u:***@h" in printed
 

@@ -103,11 +103,13 @@ def test_a_slot_is_free_once_its_trial_failed_or_its_worker_is_gone(tmp_path) ->
 
 def test_ranking_uses_validation_only(tmp_path) -> None:
     """Scripted results: the best test accuracy must not lift a trial's rank."""
-    from sweeps.config import SweepConfig
+    from sweeps.config import SweepConfig, SweepSpec
     from sweeps.optuna_study import create_study
     from tests.scripted_trials import add_trial
 
-    handle = create_study(SweepConfig(trials=5), f"sqlite:///{tmp_path / 'r.db'}", "s", None)
+    handle = create_study(
+        SweepConfig(SweepSpec(trials=5)), f"sqlite:///{tmp_path / 'r.db'}", "s", None
+    )
     scripted = [  # status, val, test
         ("complete", 0.90, 0.99),
         ("complete", 0.95, 0.80),

@@ -3,7 +3,6 @@ the worker, the shipped examples (each run for real), and one line for every bad
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import yaml
 
 import sweeps
 from search_spaces import BUILTIN_SPACES, load_space
-from sweeps.config import SweepConfig
+from sweeps.config import declared
 from sweeps.sweep_file import check_overrides, file_keys, load_sweep_file, saved_text
 from tests.conftest import REPO, invoke
 
@@ -213,29 +212,27 @@ def test_the_baseline_may_be_excluded_when_it_does_not_run() -> None:
     check_overrides("mnist_cnn", overrides, None)  # baseline: false
 
 
-# Fields sweeps fills in itself, spelled out here rather than read from sweeps.sweep_file: a
-# field wrongly left out of sweep files must fail this test, not be copied into it.
-INTERNAL_FIELDS = {"overrides", "sweep_file", "sweep_file_text", "study_folder", "learning_rates"}
+# Settings a file does not give, spelled out here rather than read from sweeps.config: a
+# setting wrongly left out of sweep files must fail this test, not be copied into it.
+NOT_FILE_KEYS = {"sweep_file", "sweep_file_text"}  # run() fills them in from the file itself
 
 
 @pytest.mark.parametrize(
-    "field", [f for f in dataclasses.fields(SweepConfig) if f.name not in INTERNAL_FIELDS],
-    ids=lambda f: f.name,
-)  # fmt: skip
-def test_every_sweepconfig_field_but_internals_is_a_file_key(tmp_path, field) -> None:
-    """Each field, at its default value, loads from a real sweep file into run()'s keywords."""
-    value = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    "setting", [s for s in declared() if s.name not in NOT_FILE_KEYS], ids=lambda s: s.name
+)
+def test_every_declared_setting_but_the_file_s_own_is_a_file_key(tmp_path, setting) -> None:
+    """Each setting, at its default value, loads from a real sweep file into run()'s keywords."""
     path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump({field.name: value}))
-    assert load_sweep_file(path).settings == {field.name: value}
-    assert field.name in file_keys()
+    path.write_text(yaml.safe_dump({setting.file_key: setting.default}))
+    assert load_sweep_file(path).settings == {setting.name: setting.default}
+    assert setting.file_key in file_keys()
 
 
-def test_internal_fields_and_place_keys() -> None:
-    names = {f.name for f in dataclasses.fields(SweepConfig)}
-    assert INTERNAL_FIELDS <= names  # the list above names real fields
-    assert not INTERNAL_FIELDS & set(file_keys())
+def test_the_file_s_own_settings_and_place_keys() -> None:
+    assert {s.name for s in declared() if s.file_key is None} == NOT_FILE_KEYS
+    assert not NOT_FILE_KEYS & set(file_keys())
     assert {"study", "storage", "parameters"} <= set(file_keys())
+    assert "overrides" not in file_keys()  # a file writes them as parameters
 
 
 def test_the_hp_adapter_applies_overrides_to_every_question() -> None:

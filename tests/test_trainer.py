@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from search_spaces import load_space
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec, SweepState
 from sweeps.worker import checkpoint
 from sweeps.worker.trainer import TrialRun, train_trial
 
@@ -40,7 +40,8 @@ def _trial(params: dict) -> optuna.Trial:
 def _run(trial, splits, folder, *, space="mlp", epochs=2, resume=False, patience=0, **kw):
     # Generic ranges: these fixed parameters (batch 128 in a 2-epoch trial) are outside what a
     # budget this small allows.
-    config = SweepConfig(space=space, epochs=epochs, patience=patience, fitted_ranges=False)
+    spec = SweepSpec(space=space, epochs=epochs, patience=patience)
+    config = SweepConfig(spec, SweepState(fitted_ranges=False))
     return TrialRun(
         trial=trial,
         config=config,

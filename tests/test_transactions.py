@@ -11,7 +11,7 @@ from typing import Any
 
 from storage import records
 from storage.queries import find_sweep, ranked_rows, trial_counts, workers_of
-from sweeps.config import SweepConfig
+from sweeps.config import SweepConfig, SweepSpec, SweepState
 from sweeps.optuna_study import create_study
 
 
@@ -36,7 +36,7 @@ def _hold_the_write_lock(path: Path) -> sqlite3.Connection:
 
 def test_reads_proceed_while_another_connection_holds_the_write_lock(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
-    handle = create_study(SweepConfig(trials=2), url, "locked", baseline=None)
+    handle = create_study(SweepConfig(SweepSpec(trials=2)), url, "locked", baseline=None)
     engine, study_id = handle.engine, handle.study_id
     worker = records.register_worker(engine, study_id, "host", 1, "cpu")
     handle.study.enqueue_trial({})
@@ -81,10 +81,11 @@ def test_a_trial_writes_five_transactions_besides_one_per_epoch(tmp_path: Path) 
     from sweeps.worker.trial_loop import TrialLoop
 
     url, epochs = f"sqlite:///{tmp_path / 'sweeps.db'}", 2
-    config = SweepConfig(
+    spec = SweepSpec(
         space="mnist_cnn", dataset="digits", trials=1, epochs=epochs, workers=1, pruner="none",
-        patience=0, val_fraction=0.1, lr_range_test=False, artifacts=str(tmp_path / "art"),
+        patience=0, val_fraction=0.1, lr_range_test=False,
     )  # fmt: skip
+    config = SweepConfig(spec, SweepState(artifacts=str(tmp_path / "art")))
     handle = create_study(config, url, "counted", baseline=None)  # every parameter sampled
     options = WorkerOptions(study_name="counted", storage_url=url, artifacts=config.artifacts)
     loop = TrialLoop(options, should_stop=lambda: False, emit=lambda _: None, host="h", pid=1)

@@ -1,8 +1,15 @@
-"""Commands that run trials: ``run``, ``resume``, ``worker``; and ``status``, ``devices``."""
+"""Commands that run trials: ``run``, ``resume``, ``worker``; and ``status``, ``devices``.
+
+``run``'s settings are not declared here: each is a field of
+:class:`~sweeps.config.SweepSpec`, offered as an option by :func:`with_settings_options`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -20,21 +27,7 @@ from sweeps.cli.app import (
     reports_errors,
 )
 from sweeps.cli.query_commands import echo_sweep_file
-from sweeps.config import SweepConfig
-from sweeps.errors import ConfigError
-
-_defaults = SweepConfig()
-
-
-def _parse_gpus(gpus: str | None) -> list[int]:
-    if not gpus:
-        return []
-    try:
-        return [int(part) for part in gpus.split(",") if part.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"--gpus must be a comma-separated list of GPU indices such as 0,1, but got {gpus!r}."
-        ) from None
+from sweeps.config import Setting, SweepConfig, SweepSpec, declared, gpu_indices
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:
@@ -47,8 +40,50 @@ def _exit_code(study: sweeps.Study) -> int:
     return 130 if study.interrupted else 0
 
 
+def _cli_settings() -> list[Setting]:
+    """The declared settings that are ``sweeps run`` options (sweeps/config.py)."""
+    return [s for s in declared() if s.cli]
+
+
+def _option(setting: Setting) -> inspect.Parameter:
+    """One declared setting as a Typer option: its name, type, default and help. Typer spells
+    the flag from the name (``--max-retries``; ``--tensorboard/--no-tensorboard`` for a
+    flag). A setting read from text (``--gpus 0,1``) is a string option, read in the command."""
+    kind = Optional[str] if setting.from_text else setting.hint
+    default = None if setting.from_text else setting.default
+    return inspect.Parameter(
+        setting.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, typer.Option(help=setting.help)],
+    )
+
+
+def with_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Offer every declared setting of :class:`~sweeps.config.SweepSpec` that is a command-line
+    option as an option of ``command``, which takes them as ``**settings`` (already read:
+    ``--gpus 0,1`` is ``[0, 1]``). Typer builds a command's options from its signature, so
+    this gives ``command`` the signature with those options in place of ``**settings``."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    options = [_option(s) for s in _cli_settings()]
+    readers = {s.name: s.from_text for s in _cli_settings() if s.from_text}
+
+    def read(settings: dict[str, Any]) -> dict[str, Any]:
+        return {k: readers[k](v) if k in readers else v for k, v in settings.items()}
+
+    @functools.wraps(command)
+    def with_settings(*args: Any, **kwargs: Any) -> Any:
+        settings = {k: kwargs.pop(k) for k in [s.name for s in _cli_settings()] if k in kwargs}
+        return command(*args, **kwargs, **read(settings))
+
+    with_settings.__signature__ = signature.replace(parameters=[*own, *options])
+    return with_settings
+
+
 @app.command()
 @reports_errors
+@with_settings_options
 def run(
     ctx: typer.Context,
     config: Annotated[
@@ -61,91 +96,12 @@ def run(
             "(see examples/); flags given here win over it.",
         ),
     ] = None,
-    space: Annotated[
-        str,
-        typer.Option(
-            help="Search space: a name from `sweeps spaces`, pkg.module:attr or path/to/space.py."
-        ),
-    ] = _defaults.space,
-    dataset: Annotated[
-        str,
-        typer.Option(help="Dataset: a name from `sweeps datasets`, cifar10-bin:DIR or folder:DIR."),
-    ] = _defaults.dataset,
-    trials: Annotated[
-        int, typer.Option(help="Finished trials to reach, across all workers and resumes.")
-    ] = _defaults.trials,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs per trial.")] = _defaults.epochs,
-    sampler: Annotated[
-        str, typer.Option(help="tpe, random, gp, cmaes or qmc.")
-    ] = _defaults.sampler,
-    pruner: Annotated[str, typer.Option(help="none, median or hyperband.")] = _defaults.pruner,
     storage: StorageOption = DEFAULT_STORAGE,
     study: Annotated[
         Optional[str],
         typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME)."),
     ] = None,
-    seed: Annotated[
-        int, typer.Option(help="Seed of the sampler, splits and initialisation.")
-    ] = _defaults.seed,
-    patience: Annotated[
-        int, typer.Option(help="Early-stopping patience in epochs; 0 turns it off.")
-    ] = _defaults.patience,
-    baseline: Annotated[
-        bool, typer.Option(help="Run the notebook's recipe as the first trial.")
-    ] = True,
-    val_fraction: Annotated[
-        Optional[float],
-        typer.Option(
-            help="Share of the training split held out for validation (selection); default "
-            "0.1, raised up to 0.2 for small datasets so it holds about 300 images."
-        ),
-    ] = None,
-    lr_range_test: Annotated[
-        bool,
-        typer.Option(
-            help="Measure each optimizer family's learning-rate range on this space and "
-            "dataset before the first trial, and search that range."
-        ),
-    ] = _defaults.lr_range_test,
-    weights: Annotated[
-        Optional[str], typer.Option(help="Pretrained weights file for spaces that take one.")
-    ] = None,
-    keep_models: Annotated[
-        str,
-        typer.Option(
-            help="Checkpoints kept once trials end: top-K (the K best by validation), all or none."
-        ),
-    ] = _defaults.keep_models,
-    workers: Annotated[
-        Optional[int],
-        typer.Option(
-            help="CPU worker processes (ignored with --gpus); default: one per core, at most "
-            "a quarter of --trials."
-        ),
-    ] = _defaults.workers,
-    gpus: Annotated[Optional[str], typer.Option(help="GPU indices, e.g. 0,1,2,3.")] = None,
-    trials_per_gpu: Annotated[int, typer.Option(help="Workers sharing each GPU.")] = 1,
-    max_trials_per_worker: Annotated[
-        int, typer.Option(help="Recycle a worker process after this many trials; 0 = never.")
-    ] = 0,
-    max_worker_memory_mb: Annotated[
-        int, typer.Option(help="Recycle a worker whose resident memory passes this; 0 = never.")
-    ] = 0,
-    max_retries: Annotated[
-        int, typer.Option(help="Retries of a failed or lost trial.")
-    ] = _defaults.max_retries,
-    max_consecutive_failures: Annotated[
-        int, typer.Option(help="Stop the sweep after this many failures in a row.")
-    ] = _defaults.max_consecutive_failures,
-    artifacts: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Checkpoint folder (default: beside the SQLite file; shared across machines)."
-        ),
-    ] = None,
-    tensorboard: Annotated[
-        bool, typer.Option(help="Write TensorBoard logs of every trial beside its checkpoints.")
-    ] = _defaults.tensorboard,
+    **settings: Any,
 ) -> None:
     """Start a sweep and run it to its trial budget.
 
@@ -153,32 +109,8 @@ def run(
 
     Example: sweeps run --config examples/002_leaky_cnn.yaml --trials 8
     """
-    options = dict(
-        space=space,
-        dataset=dataset,
-        storage=storage,
-        study=study,
-        artifacts=artifacts,
-        trials=trials,
-        epochs=epochs,
-        sampler=sampler,
-        pruner=pruner,
-        seed=seed,
-        patience=patience,
-        baseline=baseline,
-        lr_range_test=lr_range_test,
-        val_fraction=val_fraction,
-        weights=weights,
-        keep_models=keep_models,
-        workers=workers,
-        gpus=_parse_gpus(gpus),
-        trials_per_gpu=trials_per_gpu,
-        max_trials_per_worker=max_trials_per_worker,
-        max_worker_memory_mb=max_worker_memory_mb,
-        max_retries=max_retries,
-        max_consecutive_failures=max_consecutive_failures,
-        tensorboard=tensorboard,
-    )
+    # Every other option is a setting of sweeps.config.SweepSpec: declared there, once.
+    options = dict(storage=storage, study=study, **settings)
     if config is not None:  # the file gives the rest: keep only the flags typed
         options = {k: v for k, v in options.items() if _typed(ctx, k)}
     result = sweeps.run(config=config, **options)
@@ -240,7 +172,7 @@ def worker(
         name,
         storage,
         workers=workers,
-        gpus=_parse_gpus(gpus),
+        gpus=gpu_indices(gpus),
         trials_per_gpu=trials_per_gpu,
         artifacts=artifacts,
     )
@@ -317,9 +249,8 @@ def devices(
             or "none found (nvidia-smi absent or reports none)"
         )
     )
-    config = SweepConfig(
-        workers=workers, gpus=_parse_gpus(gpus), trials_per_gpu=trials_per_gpu
-    ).validate()
+    spec = SweepSpec(workers=workers, gpus=gpu_indices(gpus), trials_per_gpu=trials_per_gpu)
+    config = SweepConfig(spec.validate())
     table = Table("slot", "device", "threads", "GPU memory cap")
     for slot in plan_slots(config, found):
         table.add_row(

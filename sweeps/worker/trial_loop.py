@@ -219,9 +219,7 @@ class TrialLoop:
     def _save_learning_rates(self, measured: dict[str, list[float]], skipped: str | None) -> None:
         """Save the ranges with the study (an empty result too: the other workers stop
         waiting for one) and say what they are."""
-        import dataclasses
-
-        self.config = dataclasses.replace(self.config, learning_rates=measured)
+        self.config = self.config.with_state(learning_rates=measured)  # the study's state
         records.update_config(self.engine, self.study_id, self.config.to_json())
         self.handle.config = self.config
         if measured:
