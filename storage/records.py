@@ -62,12 +62,27 @@ __all__ = [
 ]
 
 
-def update_config(engine: Engine, study_id: int, config_json: str) -> None:
-    """Replace a sweep's saved configuration (a measurement made for it, a raised budget)."""
+def update_config(
+    engine: Engine, study_id: int, change: Callable[[str], str], **columns: Any
+) -> str:
+    """Change a sweep's saved configuration (a measurement made for it, a raised budget) and
+    return the new one: ``change`` maps the saved JSON to the new JSON inside one write
+    transaction, so two processes changing different parts of it (a worker saving the
+    learning rates it measured, ``resume --trials`` raising the budget) never overwrite each
+    other's. ``columns`` are other columns of the sweep's row to set with it."""
     with session_scope(engine) as session:
-        session.execute(
-            sa.update(Sweep).where(Sweep.study_id == study_id).values(config_json=config_json)
+        # The row is locked before it is read: SQLite's write transactions begin IMMEDIATE,
+        # and PostgreSQL takes the row lock of FOR UPDATE.
+        saved = session.scalar(
+            sa.select(Sweep.config_json).where(Sweep.study_id == study_id).with_for_update()
         )
+        changed = change(saved)
+        session.execute(
+            sa.update(Sweep)
+            .where(Sweep.study_id == study_id)
+            .values(config_json=changed, **columns)
+        )
+    return changed
 
 
 def delete_sweep(engine: Engine, study_id: int) -> None:

@@ -357,9 +357,7 @@ def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
         ConfigError: ``trials`` is below the current budget (lowering it would discard what
             was asked; start a new study for a smaller sweep).
     """
-    import sqlalchemy as sa
-
-    from storage.engine import session_scope
+    from storage import records
 
     if trials < handle.config.trials:
         raise ConfigError(
@@ -368,11 +366,10 @@ def raise_budget(handle: StudyHandle, trials: int) -> StudyHandle:
         )
     declared_setting("trials").check_value(trials)  # in its range
     handle.config = handle.config.with_state(trials=trials)  # the spec stays as asked
-    with session_scope(handle.engine) as session:
-        session.execute(
-            sa.update(Sweep)
-            .where(Sweep.study_id == handle.study_id)
-            .values(budget=trials, config_json=handle.config.to_json())
-        )
+    records.update_config(
+        handle.engine, handle.study_id,
+        lambda text: SweepConfig.from_json(text).with_state(trials=trials).to_json(),
+        budget=trials,
+    )  # fmt: skip
     handle.sweep.budget = trials
     return handle

@@ -123,3 +123,31 @@ def test_ranking_uses_validation_only(tmp_path) -> None:
     frame = ranked_trials(engine, sweep)
     assert list(frame["trial"]) == [1, 2, 0, 4]  # ties: complete before pruned
     assert list(frame["rank"]) == [1, 2, 3, 4]
+
+
+def test_a_raised_budget_and_measured_learning_rates_do_not_overwrite_each_other(
+    tmp_path,
+) -> None:
+    """A worker loaded the study's config, then `resume --trials 9` raised the budget in
+    another process, then the worker saved the learning rates it measured: the saved config
+    keeps both (each writer changes its own part inside one write transaction)."""
+    from storage.queries import find_sweep
+    from sweeps.config import SweepConfig, SweepSpec, SweepState
+    from sweeps.optuna_study import create_study, load_study, raise_budget
+    from sweeps.protocol import WorkerOptions
+    from sweeps.worker.trial_loop import TrialLoop
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    config = SweepConfig(SweepSpec(trials=4), SweepState(artifacts=str(tmp_path / "art")))
+    create_study(config, url, "s", None)
+    options = WorkerOptions(study_name="s", storage_url=url, artifacts=config.artifacts)
+    worker = TrialLoop(options, should_stop=lambda: False, emit=lambda _: None, host="h", pid=1)
+    raise_budget(load_study("s", url), 9)  # after the worker loaded the config
+    worker._save_learning_rates({"adam": [1e-4, 1e-3]}, None)
+    saved = SweepConfig.from_json(find_sweep(worker.engine, "s").config_json)
+    assert saved.trials == 9 and saved.spec.trials == 4  # the spec stays as asked
+    assert saved.learning_rates == {"adam": [1e-4, 1e-3]}
+    raise_budget(load_study("s", url), 12)  # and the other way round
+    saved = SweepConfig.from_json(find_sweep(worker.engine, "s").config_json)
+    assert (saved.trials, saved.learning_rates) == (12, {"adam": [1e-4, 1e-3]})
+    worker.close()

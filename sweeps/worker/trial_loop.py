@@ -219,9 +219,14 @@ class TrialLoop:
     def _save_learning_rates(self, measured: dict[str, list[float]], skipped: str | None) -> None:
         """Save the ranges with the study (an empty result too: the other workers stop
         waiting for one) and say what they are."""
+        from sweeps.config import SweepConfig
+
         self.config = self.config.with_state(learning_rates=measured)  # the study's state
-        records.update_config(self.engine, self.study_id, self.config.to_json())
         self.handle.config = self.config
+        records.update_config(
+            self.engine, self.study_id,
+            lambda text: SweepConfig.from_json(text).with_state(learning_rates=measured).to_json(),
+        )  # fmt: skip
         if measured:
             text = ", ".join(f"{f} {low:.2g}..{high:.2g}" for f, (low, high) in measured.items())
             self.emit(WorkerMessage(self.options.slot, text=f"learning rates: {text}"))
