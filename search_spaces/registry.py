@@ -13,7 +13,6 @@ from typing import Any
 from search_spaces.base import SearchSpace, SpaceInfo
 from search_spaces.preprocessing import NORMALIZATIONS
 from search_spaces.tunables import AUGMENTATIONS
-from sweeps.errors import SweepsError
 
 __all__ = [
     "BUILTIN_SPACES",
@@ -44,11 +43,11 @@ BUILTIN_SPACES: dict[str, str] = {
 ENTRY_POINT_GROUP = "sweeps.search_spaces"
 
 
-class SpaceError(SweepsError, ValueError):
+class SpaceError(ValueError):
     """A space reference cannot be resolved, or the module breaks the space contract.
 
-    Bad input, under sweeps' one error root (:mod:`sweeps.errors` imports nothing, so a space
-    package importing this one pulls in no more of sweeps); still a ValueError, as before."""
+    The space layer's own error (this package imports nothing from sweeps): sweeps translates
+    it at its boundary (:mod:`sweeps.space_access`) into ``sweeps.errors.SpaceError``."""
 
 
 def _entry_points() -> dict[str, Any]:

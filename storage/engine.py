@@ -27,8 +27,6 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sweeps.errors import StorageError
-
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
     "StorageURLError",
@@ -56,9 +54,11 @@ _READS_ONLY = "sweeps_reads_only"
 _reading: ContextVar[bool] = ContextVar("sweeps_reading", default=False)
 
 
-class StorageURLError(StorageError, ValueError):
-    """A storage URL is malformed or the database behind it cannot be reached (a
-    :class:`sweeps.StorageError`, under sweeps' one error root; still a ValueError)."""
+class StorageURLError(ValueError):
+    """A storage URL is malformed or the database behind it cannot be reached.
+
+    The storage layer's own error (this package imports nothing from sweeps): sweeps translates
+    it at its boundary (:mod:`sweeps.store_access`) into ``sweeps.errors.StorageError``."""
 
 
 # Query parameters that carry credentials (libpq's password, sslpassword; tokens, keys and

@@ -24,7 +24,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from storage.engine import mask_url
 from storage.models import Base, Sweep
-from sweeps.errors import StorageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -56,9 +55,11 @@ READS = ("1", "2", "3")
 _ADVISORY_LOCK = 0x5357_4545_5053  # "SWEEPS"
 
 
-class SchemaVersionError(StorageError):
-    """The store's tables are at a version this code cannot read or write; one line (a
-    :class:`sweeps.StorageError`, under sweeps' one error root)."""
+class SchemaVersionError(Exception):
+    """The store's tables are at a version this code cannot read or write; one line.
+
+    The storage layer's own error: sweeps translates it at its boundary
+    (:mod:`sweeps.store_access`) into ``sweeps.errors.StorageError``."""
 
 
 def alembic_config(connection: Connection, scripts: Path = MIGRATIONS) -> Config:

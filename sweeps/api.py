@@ -125,15 +125,15 @@ def _check_weights(space: SearchSpace, weights: str | None, console: Console) ->
             f"space {space.name!r} takes no pretrained weights, but got "
             f"{setting('--weights', weights)}; drop {option('--weights')}."
         )
-    from search_spaces.pretrained import resolve_weights
+    from sweeps.space_access import resolve_weights
 
     resolve_weights(weights, space.name, module.WEIGHTS_FILE, module.WEIGHTS_URL)
 
 
 def _normalized_url(storage: str) -> str:
-    from storage import normalize_url
+    from sweeps.store_access import normalized_url
 
-    return normalize_url(storage)  # its StorageURLError is a StorageError
+    return normalized_url(storage)
 
 
 def _study_name(space: SearchSpace, dataset: str) -> str:
@@ -193,7 +193,7 @@ def _preflight(config: SweepConfig) -> None:
 
 def _checked_space(reference: str, spec: SweepSpec, console: Console) -> SearchSpace:
     """Load the space in this process and check it against the dataset and the settings."""
-    from search_spaces import load_space
+    from sweeps.space_access import load_space
 
     loaded = load_space(reference)
     _check_fit(loaded, spec.dataset)
@@ -316,7 +316,7 @@ def run(
         ConfigError: an unknown or out-of-range setting, or a study name already in use.
         DatasetError: an unknown dataset, or its files are missing or broken.
         StorageError: the storage URL is malformed or unreachable.
-        search_spaces.SpaceError: the space cannot be found or breaks the space contract.
+        SpaceError: the space cannot be found or breaks the space contract.
         FatalSweepError: the sweep stopped because every trial would fail (the message says
             why); the study is recorded and :func:`resume` continues it once fixed.
     """
@@ -332,8 +332,8 @@ def run(
     space = SweepSpec.space if space is None else space
     dataset = SweepSpec.dataset if dataset is None else dataset
     storage = DEFAULT_STORAGE if storage is None else storage
-    from search_spaces.registry import resolved_reference
     from sweeps.data import auto_val_fraction, dataset_info, resolved_name
+    from sweeps.space_access import resolved_reference
 
     # Saved with the study: a relative path would name another file or folder to a resume.
     reference = resolved_reference(_space_reference(space))
@@ -349,7 +349,7 @@ def run(
     if in_process:
         loaded = _checked_space(reference, spec, console)
     else:
-        from search_spaces.registry import check_reference
+        from sweeps.space_access import check_reference
 
         check_reference(reference)  # a missing file: one line now, without the child
         loaded = None
@@ -426,12 +426,11 @@ def _check_study_name(name: str) -> str:
 
 
 def _check_writable(url: str) -> None:
-    from storage import StorageURLError
-    from storage.engine import check_writable
+    from sweeps.store_access import check_writable
 
     try:
         check_writable(url)
-    except StorageURLError as exc:
+    except StorageError as exc:
         store = _masked(url)
         reading = next_step(
             sweeps_command("best", storage=store),
@@ -467,7 +466,7 @@ def resume(
         ConfigError: ``trials`` is below the study's budget, or ``artifacts`` holds no
             folder of this study.
         DatasetError: the study's dataset can no longer be read.
-        search_spaces.SpaceError: the study's space can no longer be imported or built.
+        SpaceError: the study's space can no longer be imported or built.
         FatalSweepError: the sweep stopped again because every trial would fail.
     """
     from storage.queries import trial_counts

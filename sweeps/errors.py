@@ -1,10 +1,11 @@
 """The exceptions of sweeps: one root, kept apart below it by who is at fault.
 
 ``SweepsError`` is the root of every exception sweeps raises to its caller, each with a
-one-line message; ``search_spaces.SpaceError`` and the store's ``storage.StorageURLError`` and
-``SchemaVersionError`` derive from it too, so one ``except SweepsError`` catches them all. This
-module imports nothing, so ``search_spaces`` and ``storage`` import it without the rest of
-sweeps.
+one-line message, so one ``except SweepsError`` catches them all. The lower layers keep their
+own errors (``search_spaces.SpaceError``; the store's ``storage.StorageURLError`` and
+``SchemaVersionError``) and import nothing from sweeps: sweeps translates them at its boundary,
+where it calls into them (:mod:`sweeps.space_access`, :mod:`sweeps.store_access`), into
+``SpaceError`` and ``StorageError`` here, as requests wraps urllib3's errors in its own.
 
 Below the root: bad input (``ConfigError``, ``DatasetError``, ``StorageError``, ``SpaceError``),
 which the CLI prints as one line with exit code 2; ``FatalSweepError``, a fault that dooms every
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "FatalSweepError",
+    "SpaceError",
     "StorageError",
     "SweepsError",
     "TaskFailedError",
@@ -44,6 +46,12 @@ class DatasetError(SweepsError):
 class StorageError(SweepsError):
     """A storage URL is malformed or unreachable, a study does not exist, or the store's
     tables are at a schema this sweeps cannot use (written by a newer one, say)."""
+
+
+class SpaceError(SweepsError):
+    """A space reference cannot be resolved, the space module breaks the space contract, or
+    its first model cannot be built on the dataset (raised from ``search_spaces.SpaceError``
+    where sweeps calls into that package, with the same message)."""
 
 
 class FatalSweepError(SweepsError):

@@ -73,11 +73,12 @@ def setting(flag: str, value: object, keyword: str | None = None) -> str:
 
 
 def _is_default_store(url: str, default: str) -> bool:
-    from storage import StorageURLError, normalize_url
+    from sweeps.errors import StorageError
+    from sweeps.store_access import normalized_url  # here: store_access phrases its errors
 
     try:
-        return normalize_url(default) == url
-    except StorageURLError:
+        return normalized_url(default) == url
+    except StorageError:
         return False
 
 

@@ -571,11 +571,10 @@ class Study(View):
 
 def open_study(study_name: str | None, storage: str) -> Study:
     """A recorded study, read-only (None: the newest); raises StorageError when not found."""
-    from storage import normalize_url
-    from sweeps.store_access import load_sweep
+    from sweeps.store_access import load_sweep, normalized_url
 
     sweep, engine = load_sweep(study_name, storage)  # the storage URL is checked here
-    return Study(sweep, engine, normalize_url(storage))
+    return Study(sweep, engine, normalized_url(storage))
 
 
 def all_ensembles(storage: str) -> pd.DataFrame:

@@ -93,8 +93,8 @@ def run_in_child(target: str, *args: Any, **kwargs: Any) -> Any:
     Ctrl-C (KeyboardInterrupt) stops the child at once and is raised again here.
 
     Raises:
-        SweepsError: (any subclass, search_spaces.SpaceError among them) the task's own
-            error, same type and message.
+        SweepsError: (any subclass, SpaceError among them) the task's own error, same type
+            and message.
         TaskFailedError: any other failure of the task, or the child died without answering.
     """
     if not _TARGET.fullmatch(target):

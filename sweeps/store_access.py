@@ -1,22 +1,63 @@
-"""Open a store and find a sweep in it, without importing Optuna (the query commands' path)."""
+"""Open a store and find a sweep in it, without importing Optuna (the query commands' path).
+
+Every place in sweeps that normalises a storage URL, opens an engine on it or checks its
+schema goes through here. ``storage`` imports nothing from sweeps, so it raises its own errors
+(``StorageURLError``, ``SchemaVersionError``); :func:`store_errors` raises them again as
+:class:`sweeps.errors.StorageError`, under sweeps' one root and with the same message, as
+:mod:`sweeps.space_access` does for the spaces' errors.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
 
-from storage import check_reachable, create_engine, mask_url, normalize_url
+from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
+from storage.engine import check_writable as check_sqlite_writable
 from storage.engine import read_only_engine, reader
 from storage.models import Sweep
 from storage.optuna_schema import check_optuna_schema
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
-from storage.schema import check_readable, upgrade_schema
+from storage.schema import SchemaVersionError, check_readable, upgrade_schema
 from sweeps.errors import StorageError
 from sweeps.phrasing import next_step, option, sweeps_command
 
-__all__ = ["load_sweep", "missing_study", "open_store"]
+__all__ = [
+    "check_writable",
+    "load_sweep",
+    "missing_study",
+    "normalized_url",
+    "open_store",
+    "store_errors",
+]
+
+
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Raise the storage layer's errors (a bad or unreachable URL, a schema this code cannot
+    use) as sweeps' StorageError, with the same message."""
+    try:
+        yield
+    except (StorageURLError, SchemaVersionError) as err:
+        raise StorageError(str(err)) from err
+
+
+def normalized_url(storage: str) -> str:
+    """The SQLAlchemy URL for ``storage`` (a bare path means a SQLite file); StorageError when
+    it is malformed, in memory, a folder, or in a folder that does not exist."""
+    with store_errors():
+        return normalize_url(storage)
+
+
+def check_writable(url: str) -> None:
+    """StorageError when a SQLite store (or its folder) cannot be written; the message says
+    only why, so the caller adds what to do instead, in its reader's words."""
+    with store_errors():
+        check_sqlite_writable(url)
 
 
 def _start() -> str:
@@ -24,9 +65,8 @@ def _start() -> str:
 
 
 def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
-    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError
-    (storage's StorageURLError is one), and so does a store whose tables (ours or Optuna's)
-    are at a version this code cannot use (SchemaVersionError).
+    """Normalise and reach the storage URL; bad or unreachable ones raise StorageError, and
+    so does a store whose tables (ours or Optuna's) are at a version this code cannot use.
 
     With ``must_exist`` the store is opened read-only, as the query commands need: a SQLite
     file that is not there is an error rather than created empty, and nothing in an existing
@@ -34,7 +74,7 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
     Otherwise it is opened for writing, and our tables are created or upgraded to this code's
     schema first; an upgrade is reported in one line on stderr.
     """
-    url = normalize_url(storage)
+    url = normalized_url(storage)
     if must_exist:
         database = make_url(url).database
         if url.startswith("sqlite") and not Path(str(database)).expanduser().exists():
@@ -42,18 +82,17 @@ def open_store(storage: str, *, must_exist: bool = False) -> tuple[str, Engine]:
                 f"storage {database!r} does not exist; run {_start()} first "
                 f"or point {option('--storage')} at an existing store."
             )
-        engine = read_only_engine(url)
-    else:
-        engine = create_engine(url)
-    check_reachable(engine)
-    check_optuna_schema(engine)  # first: a store we cannot read is left as it was
-    if must_exist:
-        with reader(engine).connect() as connection:
-            check_readable(connection)
-    else:
-        upgraded = upgrade_schema(engine)
-        if upgraded:
-            print(upgraded, file=sys.stderr)
+    with store_errors():
+        engine = read_only_engine(url) if must_exist else create_engine(url)
+        check_reachable(engine)
+        check_optuna_schema(engine)  # first: a store we cannot read is left as it was
+        if must_exist:
+            with reader(engine).connect() as connection:
+                check_readable(connection)
+        else:
+            upgraded = upgrade_schema(engine)
+            if upgraded:
+                print(upgraded, file=sys.stderr)
     return url, engine
 
 

@@ -44,7 +44,8 @@ def exact(value: object) -> str:
 
 def notebook_of(space: str) -> str | None:
     """The seed notebook of a sweep's space, when it is a built-in one (no Keras import)."""
-    from search_spaces import BUILTIN_SPACES, load_space
+    from search_spaces import BUILTIN_SPACES
+    from sweeps.space_access import load_space
 
     if space not in BUILTIN_SPACES:
         return None

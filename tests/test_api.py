@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import sweeps
-from search_spaces import SpaceError, load_space
+from search_spaces import load_space
 from tests.conftest import REPO
 from tests.orchestration_helpers import Output, Pause, finished, kill_group
 
@@ -170,7 +170,7 @@ def test_study_a_trial_and_a_ranking_print_readably_and_render_in_jupyter(swept)
 
 def test_bad_input_raises_typed_errors_and_creates_nothing(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'never.db'}"
-    with pytest.raises(SpaceError, match="unknown space 'nope'"):
+    with pytest.raises(sweeps.SpaceError, match="unknown space 'nope'"):
         sweeps.run(space="nope", storage=url)
     with pytest.raises(sweeps.ConfigError, match="^trials must be a positive integer"):
         sweeps.run(trials=0, storage=url)

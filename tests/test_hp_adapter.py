@@ -11,7 +11,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from search_spaces import SpaceError
+from sweeps.errors import SpaceError
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 

@@ -1,7 +1,8 @@
 """The house's boundaries, checked on the source: who may reach the worker side (the
 dispatcher's process entry, and spawn targets named by string), no import cycles, Optuna through
 its public API only, the trial recipe in one place, TensorFlow imported only on the worker side,
-Python children started one way, and one error root."""
+Python children started one way, one error root, and the lower layers (storage, search_spaces)
+importing nothing from sweeps, which reaches their errors through one wrapper each."""
 
 from __future__ import annotations
 
@@ -354,14 +355,17 @@ def test_the_normalisation_check_catches_a_mode_spelled_elsewhere() -> None:
     assert spelled("mnist = (60000, 10000, 'keras.datasets.mnist', 'unit', read)") == []
 
 
-# One error root: every exception a caller of sweeps can meet derives from SweepsError (which
-# imports nothing, so search_spaces and storage derive from it too), so a handler catches the
-# root or one branch, never a tuple of ours.
+# One error root: every exception sweeps raises to its caller derives from SweepsError, so a
+# handler catches the root or one branch, never a tuple of ours. The lower layers (storage,
+# search_spaces) keep their own errors and import nothing from sweeps: sweeps raises them again
+# under its root where it calls into them (see THROUGH_WRAPPERS below), so the root's classes
+# are looked for in sweeps alone.
 ERROR_ROOT = "SweepsError"
 # Exceptions that never reach a caller, and why.
 OUTSIDE_THE_ROOT = {
     "TrialFailedError": "fails one trial inside a worker, which records it; never raised out",
 }
+LOWER_LAYERS = ("storage", "search_spaces")
 
 
 def _exception_classes(trees: dict[str, ast.AST]) -> dict[str, list[str]]:
@@ -412,26 +416,30 @@ def _tuples_of_ours(trees: dict[str, ast.AST]) -> list[str]:
     return offenders
 
 
-def _trees() -> dict[str, ast.AST]:
-    return {name: ast.parse(path.read_text()) for name, path in _modules().items()}
+def _trees(*packages: str) -> dict[str, ast.AST]:
+    return {
+        name: ast.parse(path.read_text())
+        for name, path in _modules().items()
+        if name.split(".")[0] in packages
+    }
 
 
-def test_every_exception_a_caller_meets_derives_from_one_root() -> None:
-    trees = _trees()
+def test_every_exception_sweeps_raises_derives_from_one_root() -> None:
+    trees = _trees("sweeps")
     classes = _exception_classes(trees)
-    assert {"SpaceError", "StorageURLError", "SchemaVersionError", "ConfigError"} <= set(classes)
+    assert {"SpaceError", "StorageError", "ConfigError", "TaskFailedError"} <= set(classes)
     assert not _outside_the_root(trees)
     assert set(OUTSIDE_THE_ROOT) <= set(classes), "an exemption names no exception"
 
 
 def test_no_handler_catches_a_tuple_of_our_exceptions() -> None:
-    assert not _tuples_of_ours(_trees())
+    assert not _tuples_of_ours(_trees("sweeps"))
 
 
 def test_the_root_checks_catch_a_second_root_and_a_tuple() -> None:
     code = {
         "sweeps.errors": ast.parse("class SweepsError(Exception): ...\nclass A(SweepsError): ..."),
-        "storage.x": ast.parse(
+        "sweeps.x": ast.parse(
             "class B(ValueError): ...\nclass C(A): ...\nclass _Private(Exception): ...\n"
             "class NotAnError: ...\n"
             "try:\n    pass\nexcept (A, C):\n    pass\n"
@@ -440,7 +448,152 @@ def test_the_root_checks_catch_a_second_root_and_a_tuple() -> None:
         ),
     }
     assert _outside_the_root(code) == ["B"]
-    assert _tuples_of_ours(code) == ["storage.x:7 catches A, C"]
+    assert _tuples_of_ours(code) == ["sweeps.x:7 catches A, C"]
+
+
+def _imports_of_sweeps(tree: ast.AST) -> list[str]:
+    """Every import of sweeps in ``tree``: at module level, in functions, under TYPE_CHECKING."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append(node.module)
+    return [name for name in found if name.split(".")[0] == "sweeps"]
+
+
+def test_the_lower_layers_import_nothing_from_sweeps() -> None:
+    """The rooms: storage and search_spaces import nothing from sweeps, not even its errors."""
+    trees = _trees(*LOWER_LAYERS)
+    assert {"storage.engine", "search_spaces.registry"} <= set(trees)
+    offenders = [
+        f"{name} imports {imported}"
+        for name, tree in trees.items()
+        for imported in _imports_of_sweeps(tree)
+    ]
+    assert not offenders, offenders
+
+
+def test_the_lower_layer_check_catches_any_import_of_sweeps() -> None:
+    def imports(code: str) -> list[str]:
+        return _imports_of_sweeps(ast.parse(code))
+
+    assert imports("from sweeps.errors import SweepsError") == ["sweeps.errors"]
+    assert imports("def f():\n    import sweeps") == ["sweeps"]
+    assert imports("if TYPE_CHECKING:\n    from sweeps import api") == ["sweeps"]
+    assert not imports("from storage.engine import mask_url\nimport sqlalchemy")
+    assert not imports("from .engine import mask_url")
+
+
+def test_the_sweeps_package_imports_none_of_our_modules_on_import() -> None:
+    """``import sweeps`` stays light (its names load on first use): ``sweeps --help``, bad
+    input and every spawned child start without SQLAlchemy and the store's models."""
+    offenders = [
+        imported
+        for imported, _ in _imports(_modules()["sweeps"], top_level_only=True)
+        if imported.split(".")[0] in PACKAGES
+    ]
+    assert not offenders, offenders
+
+
+# Where sweeps calls into a lower layer in a way that can raise that layer's own error: the
+# names (and the lower errors themselves) that only the named wrapper module may import from
+# that layer, since it raises the layer's errors again under sweeps' root. Everything else in
+# sweeps calls the wrapper's function of the same role.
+THROUGH_WRAPPERS = {
+    "sweeps.space_access": (
+        "search_spaces",
+        {
+            "SpaceError",
+            "load_space",
+            "check_reference",
+            "resolved_reference",
+            "resolve_weights",
+            "check_baseline",
+        },
+    ),
+    "sweeps.store_access": (
+        "storage",
+        {
+            "StorageURLError",
+            "SchemaVersionError",
+            "normalize_url",
+            "create_engine",
+            "read_only_engine",
+            "check_reachable",
+            "check_writable",
+            "check_optuna_schema",
+            "check_readable",
+            "upgrade_schema",
+        },
+    ),
+}
+
+
+def _around_the_wrappers(name: str, tree: ast.AST) -> list[str]:
+    """How module ``name`` reaches a wrapped entry of a lower layer other than through its
+    wrapper module: ``from LAYER... import ENTRY``, or ``MODULE.ENTRY`` on a module of the
+    layer that it imported."""
+    offenders = []
+    for wrapper, (layer, entries) in THROUGH_WRAPPERS.items():
+        if name == wrapper:
+            continue
+        modules_of_layer = set()  # the names this module binds to the layer's modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == layer:
+                        modules_of_layer.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                if node.module.split(".")[0] != layer:
+                    continue
+                for alias in node.names:
+                    if alias.name in entries:
+                        offenders.append(f"{name}:{node.lineno} imports {alias.name} from {layer}")
+                    else:
+                        modules_of_layer.add(alias.asname or alias.name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in entries:
+                root = node.value
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id in modules_of_layer:
+                    offenders.append(f"{name}:{node.lineno} calls {ast.unparse(node)}")
+    return offenders
+
+
+def test_sweeps_reaches_the_lower_layers_errors_only_through_the_wrappers() -> None:
+    trees = _trees("sweeps")
+    assert set(THROUGH_WRAPPERS) <= set(trees), "a wrapper module named here is gone"
+    offenders = [
+        offence for name, tree in trees.items() for offence in _around_the_wrappers(name, tree)
+    ]
+    assert not offenders, offenders
+    # The wrappers themselves do reach what they wrap: the check looks at the right names.
+    for wrapper in THROUGH_WRAPPERS:
+        assert _around_the_wrappers("sweeps.elsewhere", trees[wrapper]), wrapper
+
+
+def test_the_wrapper_check_catches_a_direct_call() -> None:
+    def offenders(code: str, name: str = "sweeps.api") -> list[str]:
+        return _around_the_wrappers(name, ast.parse(code))
+
+    assert offenders("def f():\n    from search_spaces import load_space")
+    assert offenders("from search_spaces.registry import check_reference")
+    assert offenders("from search_spaces.pretrained import resolve_weights")
+    assert offenders("from search_spaces import SpaceError")
+    assert offenders("from storage import StorageURLError, mask_url")
+    assert offenders("from storage.schema import upgrade_schema")
+    assert offenders("import storage.engine\nstorage.engine.create_engine(url)")
+    assert offenders("from search_spaces import registry as r\nr.load_space(ref)")
+    assert offenders("from storage import engine\nengine.check_writable(url)")
+    assert not offenders("from sweeps.space_access import load_space\nload_space(ref)")
+    assert not offenders("from sweeps.store_access import check_writable, normalized_url")
+    assert not offenders("from sweeps.errors import SpaceError, StorageError")
+    assert not offenders("from search_spaces import BUILTIN_SPACES, space_names")
+    assert not offenders("from storage.engine import mask_url, store_writable")
+    assert not offenders("from search_spaces import load_space", "sweeps.space_access")
+    assert not offenders("from storage import normalize_url", "sweeps.store_access")
 
 
 # TensorFlow out of the parent: outside the worker package (and the spaces, whose build runs
@@ -566,24 +719,3 @@ def test_the_child_check_catches_another_way_to_start_one() -> None:
     assert not offenders("run_in_child('sweeps.worker.questions:asked_ranges', ref, {})")
     assert not offenders("context.Process(target=_child)", "sweeps.spawn")
     assert not offenders("process.join(); os.kill(pid, signal.SIGTERM)")
-
-
-def test_the_error_root_imports_nothing_of_the_house() -> None:
-    """search_spaces and storage reach sweeps only for the root, which must stay light: it
-    imports none of our modules, nor does the sweeps package on import (its names load on
-    first use), so importing the root never pulls in the rest of sweeps."""
-    modules = _modules()
-    offenders = [
-        f"{name} imports {imported}"
-        for name, path in modules.items()
-        if name.startswith(("storage", "search_spaces"))
-        for imported, _ in _imports(path, top_level_only=False)
-        if imported.split(".")[0] == "sweeps" and not imported.startswith("sweeps.errors")
-    ]
-    for light in ("sweeps.errors", "sweeps"):
-        offenders += [
-            f"{light} imports {imported}"
-            for imported, _ in _imports(modules[light], top_level_only=True)
-            if imported.split(".")[0] in PACKAGES
-        ]
-    assert not offenders, offenders

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 
 import sweeps
-from search_spaces import SpaceError
 from sweeps.model_api import ensemble_members, trial_spec
 from sweeps.spawn import TaskFailedError, run_in_child
 from tests.conftest import REPO, invoke
@@ -510,7 +509,7 @@ def test_spawned_errors_come_back_with_their_type(store, tmp_path) -> None:
     study = sweeps.load_study(RESIZED, store)
     spec = trial_spec(study._sweep, study.show(int(study.best(1).iloc[0].trial)))
     unknown = dataclasses.replace(spec, config=dataclasses.replace(spec.config, space="nope"))
-    with pytest.raises(SpaceError, match="unknown space 'nope'"):
+    with pytest.raises(sweeps.SpaceError, match="unknown space 'nope'"):
         run_in_child("sweeps.worker.export:export_model", unknown, str(tmp_path / "a.keras"))
     (tmp_path / "empty").mkdir()
     no_weights = dataclasses.replace(spec, checkpoint_dir=str(tmp_path / "empty"))

@@ -264,6 +264,20 @@ def test_a_store_of_a_newer_sweeps_is_refused_in_one_line_and_left_as_it_was(
     assert store_rows(legacy) == before
 
 
+@pytest.mark.parametrize("must_exist", [True, False])
+def test_sweeps_raises_the_schema_error_again_under_its_root(legacy: Path, must_exist) -> None:
+    """storage keeps its own SchemaVersionError; opening the store from sweeps raises it as
+    sweeps.StorageError, with the same message and the cause kept."""
+    from sweeps.errors import StorageError
+    from sweeps.store_access import open_store
+
+    _stamp(legacy, NEWER)
+    with pytest.raises(StorageError, match=f"newer sweeps \\(schema {NEWER};") as caught:
+        open_store(str(legacy), must_exist=must_exist)
+    assert type(caught.value.__cause__) is SchemaVersionError
+    assert str(caught.value) == str(caught.value.__cause__)
+
+
 def test_a_newer_store_on_postgresql_is_refused_before_anything_changes(postgres_url) -> None:
     engine = create_engine(postgres_url)
     upgrade_schema(engine)

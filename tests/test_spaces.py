@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import types
 
 import keras
 import keras_tuner as kt
@@ -502,6 +503,31 @@ def test_unresolvable_references(tmp_path):
         load_space("no_such_package.spaces")
     with pytest.raises(SpaceError, match="has no attribute 'NOPE'"):
         load_space("search_spaces.mlp:NOPE")
+
+
+def test_sweeps_raises_the_spaces_error_again_under_its_root(tmp_path):
+    """search_spaces keeps its own SpaceError (it imports nothing from sweeps); sweeps' wrappers
+    raise it as sweeps.SpaceError, a SweepsError, with the same message and the cause kept."""
+    import sweeps
+    from sweeps import space_access
+
+    def refuse(hp, spec):  # a pretrained space refusing its weights inside build
+        raise SpaceError("x: weights file 'w.h5' does not exist; pass an existing weights file.")
+
+    calls = [
+        (space_access.load_space, "nonesuch"),
+        (space_access.check_reference, str(tmp_path / "missing.py")),
+        (space_access.resolve_weights, str(tmp_path / "nope.h5"), "x", "f.h5", "https://x"),
+        (space_access.build_model, types.SimpleNamespace(build=refuse), None, None),
+    ]
+    for function, *args in calls:
+        with pytest.raises(sweeps.SpaceError) as caught:
+            function(*args)
+        assert isinstance(caught.value, sweeps.SweepsError)
+        assert not isinstance(caught.value, SpaceError)  # sweeps' own, not the layer's
+        assert type(caught.value.__cause__) is SpaceError, function.__name__
+        assert str(caught.value) == str(caught.value.__cause__)
+    assert space_access.resolved_reference("mlp") == "mlp"
 
 
 def test_baseline_keys_build_never_asks_are_named(third_party, tmp_path):

@@ -25,6 +25,28 @@ def test_paths_become_sqlite_urls_and_bad_urls_are_named(tmp_path: Path) -> None
     assert mask_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
 
 
+def test_sweeps_raises_the_stores_url_errors_again_under_its_root(tmp_path: Path) -> None:
+    """storage keeps its own StorageURLError (it imports nothing from sweeps); sweeps' store
+    access raises it as sweeps.StorageError with the same message and the cause kept."""
+    from sweeps.errors import StorageError
+    from sweeps.store_access import normalized_url, open_store
+
+    assert normalized_url(str(tmp_path / "a.db")) == f"sqlite:///{tmp_path / 'a.db'}"
+    for bad in ("://nothing", "/no/such/dir/x.db", str(tmp_path)):
+        for open_it in (normalized_url, open_store):
+            with pytest.raises(StorageError) as caught:
+                open_it(bad)
+            assert type(caught.value.__cause__) is StorageURLError, (bad, open_it)
+            with pytest.raises(StorageURLError) as lower:
+                normalize_url(bad)
+            assert str(caught.value) == str(lower.value)
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("not SQLite")
+    with pytest.raises(StorageError, match="cannot open storage") as caught:
+        open_store(str(not_a_database), must_exist=True)
+    assert type(caught.value.__cause__) is StorageURLError
+
+
 def _claimer(url: str, study_id: int, workers: list[int], start, results) -> None:
     """Claim a slot for each of ``workers`` (a process's worth of them) as fast as it can."""
     engine = create_engine(url)

@@ -23,7 +23,8 @@ def spaces(
 
     Example: sweeps spaces leaky_cnn
     """
-    from search_spaces import load_space, space_names
+    from search_spaces import space_names
+    from sweeps.space_access import load_space
 
     console = Console(width=140)
     references = [name] if name else space_names()

@@ -28,11 +28,12 @@ from typing import Any
 import keras
 import optuna
 
-from search_spaces import SearchSpace, load_space
+from search_spaces import SearchSpace
 from search_spaces.preprocessing import InputBlock
 from sweeps.data import Splits, load_splits
 from sweeps.errors import ConfigError
 from sweeps.model_tasks import ExportResult, InputContract, TrialSpec, metadata_path
+from sweeps.space_access import load_space
 from sweeps.trial_questions import TrialSettings, settings_for_trial
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
@@ -76,7 +77,7 @@ def trial_answers(spec: TrialSpec, splits: Splits) -> tuple[SearchSpace, Any, Tr
     (:mod:`sweeps.worker.recipe`) rebuilds it from.
 
     Raises:
-        search_spaces.SpaceError: the space cannot be loaded.
+        SpaceError: the space cannot be loaded.
     """
     config = spec.config
     space = load_space(config.space)
@@ -88,7 +89,7 @@ def rebuild_network(spec: TrialSpec, splits: Splits) -> Network:
     """Build the trial's network as its trial did: same seed, same answers, same input plan.
 
     Raises:
-        search_spaces.SpaceError: the space cannot be loaded, or the stored parameters no
+        SpaceError: the space cannot be loaded, or the stored parameters no
             longer fit it (the space changed since the sweep).
     """
     space, hp, settings = trial_answers(spec, splits)

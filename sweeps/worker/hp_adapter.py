@@ -17,7 +17,7 @@ from typing import Any
 import keras_tuner as kt
 import optuna
 
-from search_spaces import SpaceError
+from sweeps.errors import SpaceError
 
 __all__ = ["OptunaHyperParameters"]
 

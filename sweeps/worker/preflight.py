@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 
-from search_spaces import SearchSpace, SpaceError, load_space
+from search_spaces import SearchSpace
 from sweeps.config import SweepConfig
 from sweeps.data import Splits, load_splits
+from sweeps.errors import SpaceError
+from sweeps.space_access import load_space
 from sweeps.tf_logs import SHOW_ENV
 from sweeps.trial_questions import ask_trial_questions, settings_for_trial
 
@@ -49,7 +51,7 @@ def preflight(config: SweepConfig) -> dict[str, Any]:
     to unpickle it.
 
     Raises:
-        search_spaces.SpaceError: the space cannot be imported or built, its BASELINE holds a
+        SpaceError: the space cannot be imported or built, its BASELINE holds a
             value its own question does not allow, its model does not fit the dataset, or
             the weights file does not fit its model.
         DatasetError: the dataset cannot be read, decoded or split.

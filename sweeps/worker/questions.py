@@ -14,7 +14,8 @@ import dataclasses
 import os
 from typing import Any
 
-from search_spaces import InputSpec, SearchSpace, load_space
+from search_spaces import InputSpec, SearchSpace
+from sweeps.space_access import load_space
 from sweeps.tf_logs import import_tensorflow_quietly
 from sweeps.trial_questions import ask_trial_questions
 
@@ -90,7 +91,7 @@ def describe_tunables(references: list[str]) -> list[list[dict[str, str]]]:
     the caller unpickles them without KerasTuner.
 
     Raises:
-        search_spaces.SpaceError: a space cannot be loaded.
+        SpaceError: a space cannot be loaded.
     """
     _on_the_cpu()
     return [_rows(load_space(reference)) for reference in references]
@@ -101,7 +102,7 @@ def asked_ranges(reference: str, defaults: dict[str, Any]) -> dict[str, dict[str
     (range or choices, step, sampling), answered with ``defaults`` in place of the BASELINE's.
 
     Raises:
-        search_spaces.SpaceError: the space cannot be loaded.
+        SpaceError: the space cannot be loaded.
     """
     _on_the_cpu()
     ranges = {}

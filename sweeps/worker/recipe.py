@@ -20,6 +20,7 @@ from search_spaces import InputSpec, SearchSpace, tunables
 from search_spaces.preprocessing import InputBlock
 from sweeps.data import Augmentation, PipelineOptions, Splits, make_pipelines
 from sweeps.data.pipeline import input_block
+from sweeps.space_access import build_model
 from sweeps.trial_questions import TrialSettings, ask_trial_questions
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def build_network(space: SearchSpace, hp: Any, splits: Splits, settings: TrialSe
     if settings.batch_size:
         recipe = dataclasses.replace(recipe, batch_size=settings.batch_size)
     plan = input_plan(space, splits, settings.weights)
-    model = space.build(hp, plan.spec)
+    model = build_model(space, hp, plan.spec)
     augmentation = Augmentation(recipe.flip, recipe.translation, recipe.rotation)
     options = PipelineOptions(
         batch_size=recipe.batch_size,

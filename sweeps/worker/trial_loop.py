@@ -12,7 +12,6 @@ import optuna
 from optuna.trial import TrialState
 from sqlalchemy.orm import Session
 
-from search_spaces import load_space
 from storage import FAULTS, TrialStatus, WorkerState, records
 from storage.engine import scrub
 from storage.optuna_tables import BATCH_SIZE_ATTR, SECONDS_PER_EPOCH_ATTR
@@ -39,6 +38,7 @@ from sweeps.protocol import (
     WorkerMessage,
     WorkerOptions,
 )
+from sweeps.space_access import load_space
 from sweeps.worker.keep import prune_checkpoints
 from sweeps.worker.trainer import EpochRecord, TrialOutcome
 
