@@ -13,7 +13,7 @@ from storage.engine import (
     normalize_url,
     session_scope,
 )
-from storage.models import (
+from storage.tables import (
     FAULTS,
     FINISHED,
     TRAINED,

@@ -19,7 +19,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from storage.engine import reader, session_scope
-from storage.models import (
+from storage.optuna_schema import check_optuna_schema
+from storage.optuna_tables import (
+    BATCH_SIZE_ATTR,
+    OptunaState,
+    decode_param,
+    trial_params,
+    trial_user_attributes,
+    trials,
+)
+from storage.optuna_tables import studies as optuna_studies
+from storage.tables import (
     FINISHED,
     TRAINED,
     ClassMetric,
@@ -33,16 +43,6 @@ from storage.models import (
     TrialStatus,
     WorkerRecord,
 )
-from storage.optuna_schema import check_optuna_schema
-from storage.optuna_tables import (
-    BATCH_SIZE_ATTR,
-    OptunaState,
-    decode_param,
-    trial_params,
-    trial_user_attributes,
-    trials,
-)
-from storage.optuna_tables import studies as optuna_studies
 from storage.trial_status import status_column, with_status
 
 if TYPE_CHECKING:  # pandas costs half a second to import: only the frame builders load it

@@ -1,8 +1,8 @@
-"""The write side of our tables: sweeps, budget slots, workers, trial results, epochs; and a
+"""The write side of our tables: sweeps, claims on the budget, workers, trial results, epochs; and a
 trial's result attributes in Optuna's table, the one write we make there.
 
 A worker's trial costs the store five write transactions besides one per epoch, Optuna's
-included: its claim of a budget slot (:func:`claim_slot`), Optuna's ask, its start
+included: its claim on the budget (:func:`claim_trial`), Optuna's ask, its start
 (:func:`start_trial`), its model's facts with the parameters the build asked
 (:func:`update_result`), each epoch with the value Optuna was told (:func:`record_epoch`), and
 its end (:func:`end_trial`) with its result attributes (:func:`write_result_attrs`), in Optuna's
@@ -22,7 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from storage.engine import reader, session_scope
-from storage.models import (
+from storage.optuna_schema import check_optuna_schema
+from storage.optuna_tables import FINISHED_STATES, OptunaState, trial_user_attributes, trials
+from storage.tables import (
     ClassMetric,
     Ensemble,
     EnsembleMember,
@@ -35,11 +37,9 @@ from storage.models import (
     WorkerState,
     utcnow,
 )
-from storage.optuna_schema import check_optuna_schema
-from storage.optuna_tables import FINISHED_STATES, OptunaState, trial_user_attributes, trials
 
 __all__ = [
-    "claim_slot",
+    "claim_trial",
     "create_sweep",
     "delete_sweep",
     "end_trial",
@@ -50,7 +50,7 @@ __all__ = [
     "record_evaluation",
     "record_refit",
     "register_worker",
-    "release_slot",
+    "release_claim",
     "set_result_attrs",
     "set_worker",
     "stale_workers",
@@ -108,12 +108,13 @@ def create_sweep(
         )
 
 
-def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
-    """Take a budget slot for ``worker_id``'s next trial; False when every slot is a finished
-    trial or held by a worker (True at once when this worker holds one already).
+def claim_trial(engine: Engine, study_id: int, worker_id: int) -> bool:
+    """Claim one trial of the budget for ``worker_id``'s next trial; False when the budget is
+    used up by finished trials and other workers' claims (True at once when this worker holds
+    a claim already).
 
-    Nothing counts the slots: the budget's use is read where it is true, Optuna's finished
-    trials plus the slots workers hold, so it cannot drift. A worker holds its slot until its
+    Nothing counts the claims: the budget's use is read where it is true, Optuna's finished
+    trials plus the claims workers hold, so it cannot drift. A worker holds its claim until its
     trial is told (then the trial counts), or until the trial fails or the worker is reaped
     (then it is free again). Claims queue on the sweep's row (SQLite's BEGIN IMMEDIATE; FOR
     UPDATE elsewhere), so however many workers claim at once, the budget is never overshot.
@@ -148,8 +149,8 @@ def claim_slot(engine: Engine, study_id: int, worker_id: int) -> bool:
         return True
 
 
-def release_slot(engine: Engine, worker_id: int) -> None:
-    """Give a slot back (the trial failed or never started), so another trial can take it."""
+def release_claim(engine: Engine, worker_id: int) -> None:
+    """Give a claim back (the trial failed or never started), so another trial can take it."""
     set_worker(engine, worker_id, holds_claim=False)
 
 
@@ -321,7 +322,7 @@ def end_trial(
     **values: Any,
 ) -> None:
     """A worker's trial ended, in the transaction that tells Optuna so (sweeps.held_writes):
-    the trial's result row, and the worker idle again, its slot given back (a trial that
+    the trial's result row, and the worker idle again, its claim given back (a trial that
     counts against the budget is counted by Optuna from now on)."""
     session.execute(
         sa.update(TrialResult)
@@ -427,6 +428,6 @@ def record_ensemble(
 
 
 def record_refit(engine: Engine, *, trial_id: int, **values: Any) -> None:
-    """Store a trial's refit (see :class:`storage.models.Refit`), replacing an earlier one."""
+    """Store a trial's refit (see :class:`storage.tables.Refit`), replacing an earlier one."""
     with session_scope(engine) as session:
         session.merge(Refit(trial_id=trial_id, created_at=utcnow(), **values))

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from storage.engine import mask_url
-from storage.models import Base, Sweep
+from storage.tables import Base, Sweep
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,7 +43,7 @@ __all__ = [
 
 VERSION_TABLE = "sweeps_schema_version"
 MIGRATIONS = Path(__file__).with_name("migrations")
-# The revision storage.models describes: the head of MIGRATIONS (a test checks they agree).
+# The revision storage.tables describes: the head of MIGRATIONS (a test checks they agree).
 HEAD = "3"
 # What a store written before the version table holds (our tables, no version).
 UNVERSIONED = "1"
@@ -151,7 +151,7 @@ def upgrade_schema(engine: Engine, scripts: Path = MIGRATIONS) -> str | None:
         logging.getLogger("alembic").setLevel(logging.WARNING)  # we report in one line
 
         if revision is None and not _has_our_tables(connection):
-            # A new store: the tables as storage.models makes them, at the head (as Optuna does).
+            # A new store: the tables as storage.tables makes them, at the head (as Optuna does).
             Base.metadata.create_all(connection)
             command.stamp(config, "head")
             return None

@@ -19,8 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.models import TrialStatus
 from storage.optuna_tables import OptunaState, trial_user_attributes, trials
+from storage.tables import TrialStatus
 
 __all__ = ["OUTCOME_ATTR", "outcomes", "status_column", "trial_status", "with_status"]
 

@@ -24,7 +24,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from storage.models import TrialStatus
+    from storage.tables import TrialStatus
     from sweeps.api import DEFAULT_STORAGE, join, load_study, resume, run, studies
     from sweeps.config import PRUNERS, SAMPLERS, SweepConfig, SweepSpec, SweepState
     from sweeps.errors import (
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 # Each public name and the module it lives in.
 _HOMES = {
-    "TrialStatus": "storage.models",
+    "TrialStatus": "storage.tables",
     **dict.fromkeys(
         ("DEFAULT_STORAGE", "join", "load_study", "resume", "run", "studies"), "sweeps.api"
     ),

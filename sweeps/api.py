@@ -472,8 +472,7 @@ def resume(
     from storage.queries import trial_counts
     from sweeps.artifacts import resume_root
     from sweeps.devices import plan_slots
-    from sweeps.optuna_study import load_study as open_handle
-    from sweeps.optuna_study import raise_budget
+    from sweeps.optuna_study import open_handle, raise_budget
 
     console = _console(quiet)
     handle = open_handle(study, storage)
@@ -543,7 +542,7 @@ def join(
     from storage.queries import trial_counts
     from sweeps.artifacts import check_root
     from sweeps.devices import plan_slots
-    from sweeps.optuna_study import load_study as open_handle
+    from sweeps.optuna_study import open_handle
 
     devices = SweepSpec(workers=workers, gpus=list(gpus or []), trials_per_gpu=trials_per_gpu)
     slots = plan_slots(SweepConfig(devices.validate()))  # this machine's, not the study's

@@ -25,8 +25,8 @@ from typing import Any
 
 from rich.console import Console
 
-from storage.models import utcnow
 from storage.queries import ranked_rows, results_recorded, trial_counts
+from storage.tables import utcnow
 from sweeps.devices import Slot
 from sweeps.optuna_study import StudyHandle
 from sweeps.phrasing import next_step

@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Engine
 
-    from storage.models import Sweep, TrialResult
     from storage.queries import TrialDetail
+    from storage.tables import Sweep, TrialResult
     from sweeps.artifacts import ArtifactsRoot
 
 __all__ = [
@@ -156,8 +156,8 @@ def resolve_trial(engine: Engine, sweep: Sweep, trial: int | None) -> TrialDetai
         ConfigError: no such trial, it did not finish (complete or pruned), or the study has
             no finished trial yet.
     """
-    from storage.models import TRAINED
     from storage.queries import ranked_trials, trial_detail
+    from storage.tables import TRAINED
 
     if trial is None:
         best = ranked_trials(engine, sweep, limit=1, trained_only=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from storage.models import TrialStatus
+from storage.tables import TrialStatus
 from storage.trial_status import OUTCOME_ATTR, trial_status
 
 if TYPE_CHECKING:

@@ -15,10 +15,10 @@ import sqlalchemy.exc
 from sqlalchemy.engine import Engine
 
 from storage import mask_url
-from storage.models import Sweep
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from storage.queries import find_sweep
 from storage.records import create_sweep
+from storage.tables import Sweep
 from sweeps.config import SweepConfig, declared_setting
 from sweeps.errors import ConfigError
 from sweeps.optuna_storage import open_optuna_storage
@@ -32,7 +32,7 @@ __all__ = [
     "create_study",
     "delete_study",
     "enqueue_retry",
-    "load_study",
+    "open_handle",
     "make_pruner",
     "make_sampler",
     "raise_budget",
@@ -227,7 +227,7 @@ def create_study(
     # The config lives in our sweep row only: a copy in Optuna's attributes would go stale.
     study_id = optuna_storage.get_study_id_from_name(study_name)
     create_sweep(engine, study_id, study_name, config.to_json(), config.trials)
-    return load_study(study_name, storage, engine=engine, url=url)
+    return open_handle(study_name, storage, engine=engine, url=url)
 
 
 def _another_name() -> str:
@@ -270,7 +270,7 @@ def delete_study(handle: StudyHandle) -> None:
         shutil.rmtree(study_path(config.artifacts, config.study_folder), ignore_errors=True)
 
 
-def load_study(
+def open_handle(
     study_name: str,
     storage: str,
     *,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from storage.models import TrialStatus
+from storage.tables import TrialStatus
 from sweeps.phrasing import option, setting
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from storage import TrialStatus, WorkerState, records
 from storage.engine import reader, session_scope
-from storage.models import WorkerRecord
+from storage.tables import WorkerRecord
 from storage.trial_status import OUTCOME_ATTR
 from sweeps.optuna_study import StudyHandle, enqueue_retry
 

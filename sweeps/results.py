@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from sqlalchemy.engine import Engine
 
-    from storage.models import Refit, Sweep
     from storage.queries import StoredEvaluation, TrialCounts
+    from storage.tables import Refit, Sweep
     from sweeps.artifacts import ArtifactsRoot
     from sweeps.dispatcher import DispatchResult
     from sweeps.model_api import (

@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine, make_url
 from storage import StorageURLError, check_reachable, create_engine, mask_url, normalize_url
 from storage.engine import check_writable as check_sqlite_writable
 from storage.engine import read_only_engine, reader
-from storage.models import Sweep
 from storage.optuna_schema import check_optuna_schema
 from storage.queries import find_sweep, latest_study_name, list_studies, optuna_study_names
 from storage.schema import SchemaVersionError, check_readable, upgrade_schema
+from storage.tables import Sweep
 from sweeps.errors import StorageError
 from sweeps.phrasing import next_step, option, sweeps_command
 

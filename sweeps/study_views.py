@@ -14,8 +14,8 @@ from sweeps.display import Grid, Line, View
 from sweeps.phrasing import either, next_step, setting, sweeps_command
 
 if TYPE_CHECKING:
-    from storage.models import EpochMetric, TrialResult
     from storage.queries import TrialDetail
+    from storage.tables import EpochMetric, TrialResult
     from sweeps.config import SweepConfig
     from sweeps.results import Study
 
@@ -245,7 +245,7 @@ class TrialView(View):
 
     def _model_facts(self) -> Iterator[Line | Grid]:
         """Whether the trial's model is kept, its refit, and its per-class evaluation."""
-        from storage.models import TRAINED
+        from storage.tables import TRAINED
 
         study, r = self._study, self.result
         if self.status not in TRAINED:

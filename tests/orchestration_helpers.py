@@ -56,7 +56,7 @@ def finished(url: str, study: str) -> int:
 def results(url: str) -> dict[int, dict[str, Any]]:
     """Our result rows by trial number, each with its status (derived as every query derives
     it: storage.trial_status)."""
-    from storage.models import TrialResult
+    from storage.tables import TrialResult
     from storage.trial_status import status_column, with_status
 
     r = TrialResult

@@ -597,9 +597,9 @@ def _sweep_with(cli, url: str, sampler: str) -> None:
 
 def _workers_sampler(url: str, study: str):
     """The sampler a worker of ``study`` asks its trials from (the workers' own way in)."""
-    from sweeps.optuna_study import load_study
+    from sweeps.optuna_study import open_handle
 
-    return load_study(study, url).study.sampler
+    return open_handle(study, url).study.sampler
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ from storage.engine import session_scope
 from storage.optuna_tables import OptunaState, trials
 from storage.queries import ResultRow
 from sweeps.config import SweepSpec, keep_count
-from sweeps.optuna_study import enqueue_retry, load_study
+from sweeps.optuna_study import enqueue_retry, open_handle
 from sweeps.worker.keep import lineages_to_prune, prune_checkpoints
 from tests.conftest import invoke
 
@@ -120,7 +120,7 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
     folders = {n: Path(study.show(n).result.checkpoint_dir) for n in (best, second, third, fourth)}
     assert all(folder.is_dir() for folder in folders.values())  # "all" kept every one
 
-    handle = load_study("keep", swept)
+    handle = open_handle("keep", swept)
     handle.config.keep_models = "top-1"
     # The fourth is running again (a worker died and nobody reaped it yet); the third has a
     # retry queued that will continue from its folder.
@@ -148,7 +148,7 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
 
 @pytest.mark.slow
 def test_keep_all_deletes_nothing(swept) -> None:
-    handle = load_study("keep", swept)
+    handle = open_handle("keep", swept)
     assert handle.config.keep_models == "all" and prune_checkpoints(handle) == []
 
 

@@ -221,11 +221,11 @@ def _status_literals(tree: ast.AST) -> list[int]:
 
 
 def test_trial_statuses_are_spelled_once() -> None:
-    """Status strings live in storage.models' enums; code elsewhere names the members."""
+    """Status strings live in storage.tables' enums; code elsewhere names the members."""
     hits = [
         f"{path.relative_to(REPO)}:{line}"
         for name, path in _modules().items()
-        if name != "storage.models"
+        if name != "storage.tables"
         for line in _status_literals(ast.parse(path.read_text()))
     ]
     assert not hits, hits

@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from storage import create_engine
-from storage.models import Refit, Sweep
 from storage.queries import ensembles_of, evaluations_of, refit_of
 from storage.records import record_ensemble, record_evaluation, record_refit
 from storage.schema import upgrade_schema
+from storage.tables import Refit, Sweep
 from tests.old_stores import schema_1_without_a_version
 
 CLASSES = [

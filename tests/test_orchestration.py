@@ -121,7 +121,7 @@ def test_ctrl_c_or_sigterm_stops_gracefully_and_resume_finishes_the_budget(
     assert sweeps.load_study("interrupted", url).status().counts.failed == 0
     listed = sweeps.studies(url).set_index("study").loc["interrupted"]
     assert (listed["failed"], listed["lost"], listed["interrupted"]) == (0, 0, 1)
-    # Nothing is left running or holding a slot once the budget is met.
+    # Nothing is left running or holding a claim once the budget is met.
     assert not query(url, "SELECT 1 FROM sweeps_worker WHERE holds_claim")
     assert not query(url, "SELECT 1 FROM trials WHERE state = 'RUNNING'")
 

@@ -20,7 +20,7 @@ from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from storage.models import TrialStatus  # noqa: E402
+from storage.tables import TrialStatus  # noqa: E402
 from sweeps.optuna_figures import TOP_CURVES, draw  # noqa: E402
 from sweeps.plots import plot_study, sweep_figure  # noqa: E402
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from storage.models import TrialStatus
+from storage.tables import TrialStatus
 from sweeps.progress import SweepProgress
 from sweeps.protocol import EpochEnded, TrialEnded, TrialStarted
 from tests.conftest import invoke

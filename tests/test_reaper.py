@@ -8,8 +8,8 @@ import optuna
 
 from storage import records
 from storage.engine import session_scope
-from storage.models import TrialResult, WorkerRecord, utcnow
 from storage.queries import trial_detail
+from storage.tables import TrialResult, WorkerRecord, utcnow
 from sweeps.config import SweepConfig, SweepSpec
 from sweeps.optuna_study import LINEAGE_ATTR, RESUME_ATTR, RETRY_OF_ATTR, create_study
 from sweeps.reaper import reap_dead_workers
@@ -20,7 +20,7 @@ def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_pat
     handle = create_study(SweepConfig(SweepSpec(trials=3)), url, "remote", baseline=None)
     study_id, engine = handle.study_id, handle.engine
     worker = records.register_worker(engine, study_id, "other-host", 4242, "gpu:0")
-    assert records.claim_slot(engine, study_id, worker)
+    assert records.claim_trial(engine, study_id, worker)
     trial = handle.study.ask()
     trial.report(0.5, 1)
     trial_id = handle.trial_id(trial.number)
@@ -54,6 +54,6 @@ def test_a_silent_remote_worker_is_reaped_and_its_trial_queued_to_resume(tmp_pat
         result = session.get(TrialResult, trial_id)
         assert "other-host:4242" in result.failure_reason and result.finished_at
         assert session.get(WorkerRecord, worker).state == "dead"
-        assert not session.get(WorkerRecord, worker).holds_claim  # its slot is free
+        assert not session.get(WorkerRecord, worker).holds_claim  # its claim is free
     assert trial_detail(engine, handle.sweep, trial.number).status == "lost"
     assert reap_dead_workers(handle, grace_seconds=60) == []  # reaped once only

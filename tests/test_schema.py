@@ -25,7 +25,6 @@ import pytest
 import sqlalchemy as sa
 
 from storage import create_engine
-from storage.models import Base
 from storage.optuna_schema import OPTUNA_SCHEMAS, check_optuna_schema
 from storage.schema import (
     HEAD,
@@ -37,6 +36,7 @@ from storage.schema import (
     stored_revision,
     upgrade_schema,
 )
+from storage.tables import Base
 from tests.conftest import invoke
 from tests.digests import store_rows
 from tests.old_stores import schema_1_without_a_version
@@ -121,7 +121,7 @@ def test_head_is_the_last_revision_of_the_scripts() -> None:
 
 
 def _differences(engine: sa.Engine) -> list[str]:
-    """What Alembic's autogenerate finds between the database and storage.models."""
+    """What Alembic's autogenerate finds between the database and storage.tables."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -135,7 +135,7 @@ def test_the_migrations_make_the_tables_that_storage_models_makes(
     request, tmp_path: Path, backend: str
 ) -> None:
     """Revision 1 is today's schema exactly: migrating an empty database to the head gives the
-    tables, columns, indexes and constraints that storage.models creates."""
+    tables, columns, indexes and constraints that storage.tables creates."""
     from alembic import command
 
     url = (
@@ -335,7 +335,7 @@ SWEEP_COLUMNS = "study_id, study_name, config_json, budget, created_at"
 def test_schema_2_drops_the_claim_counter_and_keeps_every_sweep(
     request, tmp_path: Path, backend: str
 ) -> None:
-    """Schema 2 reads the budget's use where it is true (Optuna's finished trials, the slots
+    """Schema 2 reads the budget's use where it is true (Optuna's finished trials, the claims
     workers hold): the counter beside them goes, every sweep stays; going back to schema 1
     brings the counter back at 0, which that release's dispatcher recounts on start."""
     from alembic import command

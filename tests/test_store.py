@@ -1,4 +1,4 @@
-"""The store: URLs, exact budget claims under real concurrency, slots given back, ranking."""
+"""The store: URLs, exact budget claims under real concurrency, claims given back, ranking."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from storage import StorageURLError, create_engine, mask_url, normalize_url
 from storage.engine import session_scope
-from storage.models import WorkerRecord
 from storage.queries import ranked_trials
-from storage.records import claim_slot, create_sweep, register_worker, release_slot
+from storage.records import claim_trial, create_sweep, register_worker, release_claim
 from storage.schema import upgrade_schema
+from storage.tables import WorkerRecord
 
 
 def test_paths_become_sqlite_urls_and_bad_urls_are_named(tmp_path: Path) -> None:
@@ -48,10 +48,10 @@ def test_sweeps_raises_the_stores_url_errors_again_under_its_root(tmp_path: Path
 
 
 def _claimer(url: str, study_id: int, workers: list[int], start, results) -> None:
-    """Claim a slot for each of ``workers`` (a process's worth of them) as fast as it can."""
+    """Claim a trial of the budget for each of ``workers`` (a process's worth) as fast as it can."""
     engine = create_engine(url)
     start.wait()
-    results.put([w for w in workers if claim_slot(engine, study_id, w)])
+    results.put([w for w in workers if claim_trial(engine, study_id, w)])
 
 
 def _finished_study(url: str, budget: int, finished: int) -> tuple[object, int]:
@@ -94,8 +94,8 @@ def _race(url: str, processes: int, budget: int, finished: int) -> list[int]:
     return taken
 
 
-def test_eight_processes_racing_for_slots_on_sqlite_take_exactly_the_budget(tmp_path) -> None:
-    """24 workers in 8 processes for the 13 - 2 slots that 2 finished trials leave."""
+def test_eight_processes_racing_for_claims_on_sqlite_take_exactly_the_budget(tmp_path) -> None:
+    """24 workers in 8 processes for the 13 - 2 trials that 2 finished trials leave."""
     taken = _race(f"sqlite:///{tmp_path / 'race.db'}", processes=8, budget=13, finished=2)
     assert len(taken) == 11
 
@@ -105,22 +105,22 @@ def test_processes_racing_on_postgresql_take_exactly_the_budget(postgres_url) ->
     assert len(taken) == 6
 
 
-def test_a_slot_is_free_once_its_trial_failed_or_its_worker_is_gone(tmp_path) -> None:
-    """Nothing counts the slots: Optuna's finished trials and the slots held are read."""
+def test_a_claim_is_free_once_its_trial_failed_or_its_worker_is_gone(tmp_path) -> None:
+    """Nothing counts the claims: Optuna's finished trials and the claims held are read."""
     engine, study_id = _finished_study(f"sqlite:///{tmp_path / 'c.db'}", budget=3, finished=1)
     a = register_worker(engine, study_id, "h", 1, "cpu")
     b = register_worker(engine, study_id, "h", 2, "cpu")
     c = register_worker(engine, study_id, "h", 3, "cpu")
-    assert claim_slot(engine, study_id, a) and claim_slot(engine, study_id, b)
-    assert claim_slot(engine, study_id, a)  # a holds one already: still one
-    assert not claim_slot(engine, study_id, c)  # 1 finished + 2 held
-    release_slot(engine, b)  # b's trial failed: its slot is free again
-    assert claim_slot(engine, study_id, c)
-    # a is reaped: its slot is free at once, nothing to repair.
+    assert claim_trial(engine, study_id, a) and claim_trial(engine, study_id, b)
+    assert claim_trial(engine, study_id, a)  # a holds one already: still one
+    assert not claim_trial(engine, study_id, c)  # 1 finished + 2 held
+    release_claim(engine, b)  # b's trial failed: its claim is free again
+    assert claim_trial(engine, study_id, c)
+    # a is reaped: its claim is free at once, nothing to repair.
     with session_scope(engine) as session:
         session.get(WorkerRecord, a).holds_claim = False
-    assert claim_slot(engine, study_id, b)
-    assert not claim_slot(engine, study_id, a)
+    assert claim_trial(engine, study_id, b)
+    assert not claim_trial(engine, study_id, a)
 
 
 def test_ranking_uses_validation_only(tmp_path) -> None:
@@ -155,7 +155,7 @@ def test_a_raised_budget_and_measured_learning_rates_do_not_overwrite_each_other
     keeps both (each writer changes its own part inside one write transaction)."""
     from storage.queries import find_sweep
     from sweeps.config import SweepConfig, SweepSpec, SweepState
-    from sweeps.optuna_study import create_study, load_study, raise_budget
+    from sweeps.optuna_study import create_study, open_handle, raise_budget
     from sweeps.protocol import WorkerOptions
     from sweeps.worker.trial_loop import TrialLoop
 
@@ -164,12 +164,12 @@ def test_a_raised_budget_and_measured_learning_rates_do_not_overwrite_each_other
     create_study(config, url, "s", None)
     options = WorkerOptions(study_name="s", storage_url=url, artifacts=config.artifacts)
     worker = TrialLoop(options, should_stop=lambda: False, emit=lambda _: None, host="h", pid=1)
-    raise_budget(load_study("s", url), 9)  # after the worker loaded the config
+    raise_budget(open_handle("s", url), 9)  # after the worker loaded the config
     worker._save_learning_rates({"adam": [1e-4, 1e-3]}, None)
     saved = SweepConfig.from_json(find_sweep(worker.engine, "s").config_json)
     assert saved.trials == 9 and saved.spec.trials == 4  # the spec stays as asked
     assert saved.learning_rates == {"adam": [1e-4, 1e-3]}
-    raise_budget(load_study("s", url), 12)  # and the other way round
+    raise_budget(open_handle("s", url), 12)  # and the other way round
     saved = SweepConfig.from_json(find_sweep(worker.engine, "s").config_json)
     assert (saved.trials, saved.learning_rates) == (12, {"adam": [1e-4, 1e-3]})
     worker.close()

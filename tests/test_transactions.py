@@ -56,7 +56,7 @@ def test_reads_proceed_while_another_connection_holds_the_write_lock(tmp_path: P
         assert not reads.is_alive(), "a read waited for another connection's write lock"
         assert reads.result == (1, 2, 1, [], 1)
         # The lock is real: a write waits for it.
-        claim = _InThread(lambda: records.claim_slot(engine, study_id, worker))
+        claim = _InThread(lambda: records.claim_trial(engine, study_id, worker))
         claim.join(timeout=1)
         assert claim.is_alive(), "a write went through another connection's write lock"
     finally:
@@ -74,8 +74,8 @@ def test_a_trial_writes_five_transactions_besides_one_per_epoch(tmp_path: Path) 
     from optuna.trial import TrialState
 
     from storage.engine import session_scope
-    from storage.models import EpochMetric, TrialResult, WorkerRecord
     from storage.queries import trial_detail
+    from storage.tables import EpochMetric, TrialResult, WorkerRecord
     from storage.transaction_log import TransactionLog
     from sweeps.protocol import WorkerExit, WorkerOptions
     from sweeps.worker.trial_loop import TrialLoop

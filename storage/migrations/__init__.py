@@ -2,7 +2,7 @@
 configures Alembic in code, so no ``alembic.ini`` is needed. Their version is kept in the table
 ``sweeps_schema_version``, apart from Optuna's ``alembic_version`` in the same database.
 
-To change a table: change :mod:`storage.models`, then add a revision numbered one past the
+To change a table: change :mod:`storage.tables`, then add a revision numbered one past the
 head and set :data:`storage.schema.HEAD` to it::
 
     import alembic.command, sqlalchemy as sa
@@ -13,6 +13,6 @@ head and set :data:`storage.schema.HEAD` to it::
         )
 
 A revision's script describes the tables as they are at that revision, never through
-``storage.models`` (which moves on), and keeps every row. tests/test_schema.py checks that a
-store migrated from nothing to the head has the tables ``storage.models`` creates.
+``storage.tables`` (which moves on), and keeps every row. tests/test_schema.py checks that a
+store migrated from nothing to the head has the tables ``storage.tables`` creates.
 """

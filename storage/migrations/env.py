@@ -4,8 +4,8 @@ leaves the store as it was (SQLite and PostgreSQL undo DDL with the rest)."""
 
 from alembic import context
 
-from storage.models import Base
 from storage.schema import VERSION_TABLE
+from storage.tables import Base
 
 
 def _ours(name: str | None, type_: str, _parents: dict) -> bool:

@@ -1,9 +1,9 @@
 """A worker process: pin the device, import TensorFlow once, then run trials until the budget.
 
-The loop per trial: take a budget slot (when Optuna's finished trials and the slots other
-workers hold leave one; storage.records.claim_slot), ask Optuna for a trial
+The loop per trial: claim a trial of the budget (when Optuna's finished trials and the claims
+other workers hold leave one; storage.records.claim_trial), ask Optuna for a trial
 (a queued retry or baseline first), train it, tell Optuna how it ended. A failed trial gives
-its slot back. It is queued again only when a second run may succeed, a bounded number of
+its claim back. It is queued again only when a second run may succeed, a bounded number of
 times: after a transient fault, from its checkpoint; out of memory, at half its batch size. A
 failure the same parameters would raise again is recorded, not retried. An interrupted trial is
 queued to continue from its checkpoint (sweeps.worker.trial_loop's ``_retry``).

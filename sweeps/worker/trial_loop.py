@@ -25,7 +25,7 @@ from sweeps.optuna_study import (
     RESUME_ATTR,
     RETRY_OF_ATTR,
     enqueue_retry,
-    load_study,
+    open_handle,
     retries_left,
 )
 from sweeps.protocol import (
@@ -86,7 +86,7 @@ class TrialLoop:
         pid: int,
     ):
         self.options, self.should_stop, self.emit = options, should_stop, emit
-        self.handle = load_study(
+        self.handle = open_handle(
             options.study_name, options.storage_url, sampler_seed_offset=options.slot
         )
         self.config = self.handle.config
@@ -133,14 +133,14 @@ class TrialLoop:
                 return WorkerExit.DONE
             if self._should_recycle():
                 return WorkerExit.RECYCLE
-            if not records.claim_slot(self.engine, self.study_id, self.worker_id):
+            if not records.claim_trial(self.engine, self.study_id, self.worker_id):
                 _wait(1.0, self.should_stop)  # every slot is in flight; one may fail and free up
                 continue
             asked_at = time.perf_counter()
             try:
                 trial = self.handle.study.ask()
             except BaseException:
-                records.release_slot(self.engine, self.worker_id)
+                records.release_claim(self.engine, self.worker_id)
                 raise
             trial_id = self.handle.trial_id(trial.number)
             # Its parameters and reports ride with our writes of it (sweeps.held_writes).

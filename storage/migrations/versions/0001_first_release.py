@@ -5,7 +5,7 @@ none it has: a store of those releases holds the tables of its first run, and th
 (evaluations, ensembles, refits) only once they were first written. So upgrading such a store
 from no version through this revision brings it to schema 1 without copying a row.
 
-The tables are written out here, not taken from storage.models, which moves on with later
+The tables are written out here, not taken from storage.tables, which moves on with later
 revisions. Their float columns are Double, as SQLAlchemy 2.1 maps ``Mapped[float]`` (DOUBLE on
 SQLite, DOUBLE PRECISION on PostgreSQL).
 

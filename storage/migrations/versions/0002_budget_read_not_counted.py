@@ -1,12 +1,12 @@
 """Schema 2: the sweep row no longer counts the budget's claimed slots.
 
 Schema 1 kept ``sweeps_sweep.claimed``, a counter of the trials finished or in flight, beside
-the two things it counted (Optuna's finished trials, the slots workers hold); a repair,
+the two things it counted (Optuna's finished trials, the claims workers hold); a repair,
 ``reconcile_claims``, reset it whenever they drifted apart. A claim now reads them directly
-(storage.records.claim_slot), so the counter and its range check go.
+(storage.records.claim_trial), so the counter and its range check go.
 
 SQLite cannot drop a column that a CHECK constraint names: the table is made again, as
-storage.models makes it, and its rows copied (Alembic's batch mode would leave a renamed
+storage.tables makes it, and its rows copied (Alembic's batch mode would leave a renamed
 table's DDL behind it, no longer the DDL that a new store has). PostgreSQL drops both in place.
 
 Revision ID: 2
@@ -28,7 +28,7 @@ KEPT = ("study_id", "study_name", "config_json", "budget", "created_at")
 
 
 def _sweep_table(*, with_claimed: bool) -> sa.Table:
-    """The sweep table of schema 2 (as storage.models declares it), or of schema 1."""
+    """The sweep table of schema 2 (as storage.tables declares it), or of schema 1."""
     columns = [
         sa.Column("study_id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("study_name", sa.String(512), nullable=False, unique=True),

@@ -6,7 +6,7 @@ every release wrote). The queries now derive it from those (storage.trial_status
 and the index that ranked by it go. A finished trial whose outcome was never recorded as an
 attribute first gets it from the copy, so no store loses a word of what it said.
 
-SQLite: the table is made again, as storage.models makes it, and its rows copied (as revision
+SQLite: the table is made again, as storage.tables makes it, and its rows copied (as revision
 2 does, for the same reason: Alembic's batch mode would leave a renamed table's DDL behind it).
 PostgreSQL drops the column in place.
 
@@ -55,7 +55,7 @@ UPDATE {TABLE} SET status = (
 
 
 def _result_table(*, with_status: bool) -> sa.Table:
-    """The result table of schema 3 (as storage.models declares it), or of schema 2."""
+    """The result table of schema 3 (as storage.tables declares it), or of schema 2."""
     status = [sa.Column("status", sa.String(16), nullable=False)] if with_status else []
     rank = ("study_id", "status", "val_accuracy") if with_status else ("study_id", "val_accuracy")
     return sa.Table(

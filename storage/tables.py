@@ -81,9 +81,9 @@ class Base(DeclarativeBase):
 class Sweep(Base):
     """One per Optuna study: the saved configuration and the budget.
 
-    How much of the budget is used is not stored: Optuna's finished trials plus the slots
+    How much of the budget is used is not stored: Optuna's finished trials plus the claims
     workers hold (``WorkerRecord.holds_claim``), read when a worker claims one
-    (storage.records.claim_slot). Schema 1 kept a counter beside them that could drift.
+    (storage.records.claim_trial). Schema 1 kept a counter beside them that could drift.
     """
 
     __tablename__ = "sweeps_sweep"
@@ -177,7 +177,7 @@ class WorkerRecord(Base):
     pid: Mapped[int]
     device: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(16), default=WorkerState.IDLE)
-    # Holds a budget slot: for its trial from before the ask until the trial is told.
+    # Holds a claim on the budget: for its trial from before the ask until the trial is told.
     holds_claim: Mapped[bool] = mapped_column(default=False)
     trial_id: Mapped[int | None]
     trial_number: Mapped[int | None]
