@@ -26,6 +26,7 @@ _INT_RANGES = {
     "patience": (0, 100_000),
     "workers": (1, 1024),
     "trials_per_gpu": (1, 64),
+    "worker_cpus": (1, 1024),
     "max_trials_per_worker": (0, 1_000_000),
     "max_worker_memory_mb": (0, 1_000_000_000),
     "max_retries": (0, 1000),
@@ -106,6 +107,7 @@ class SweepConfig:
     workers: int | None = None  # CPU workers; None: auto_workers, resolved when created
     gpus: list[int] = field(default_factory=list)
     trials_per_gpu: int = 1
+    worker_cpus: int = 1  # CPUs each Ray actor asks of the cluster (--ray); its TF threads
     max_trials_per_worker: int = 0  # recycle a worker process after this many trials; 0 = never
     max_worker_memory_mb: int = 0  # recycle when resident memory passes this; 0 = never
     max_retries: int = 2  # retries of a trial that failed or whose worker died

@@ -25,6 +25,20 @@ from sweeps.errors import ConfigError
 
 _defaults = SweepConfig()
 
+# Ray (issue 19): the options of `run`, `resume` and `worker` that place workers on a cluster.
+RayOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray",
+        help="Run the workers as Ray actors on the cluster at this address (HOST:PORT, or auto "
+        "for this machine's cluster): one per free GPU, else --workers actors "
+        "(pip install 'sweeps[ray]').",
+    ),
+]
+WorkerCpusOption = Annotated[
+    int, typer.Option(help="CPUs each Ray worker asks for and trains with (with --ray).")
+]
+
 
 def _parse_gpus(gpus: str | None) -> list[int]:
     if not gpus:
@@ -125,6 +139,8 @@ def run(
     ] = _defaults.workers,
     gpus: Annotated[Optional[str], typer.Option(help="GPU indices, e.g. 0,1,2,3.")] = None,
     trials_per_gpu: Annotated[int, typer.Option(help="Workers sharing each GPU.")] = 1,
+    ray: RayOption = None,
+    worker_cpus: WorkerCpusOption = _defaults.worker_cpus,
     max_trials_per_worker: Annotated[
         int, typer.Option(help="Recycle a worker process after this many trials; 0 = never.")
     ] = 0,
@@ -152,6 +168,8 @@ def run(
     Example: sweeps run --space leaky_cnn --dataset digits --trials 20 --epochs 8
 
     Example: sweeps run --config examples/002_leaky_cnn.yaml --trials 8
+
+    Example: sweeps run --ray auto --storage postgresql://user@db-host/sweeps --trials 64
     """
     options = dict(
         space=space,
@@ -173,6 +191,8 @@ def run(
         workers=workers,
         gpus=_parse_gpus(gpus),
         trials_per_gpu=trials_per_gpu,
+        ray=ray,
+        worker_cpus=worker_cpus,
         max_trials_per_worker=max_trials_per_worker,
         max_worker_memory_mb=max_worker_memory_mb,
         max_retries=max_retries,
@@ -201,6 +221,7 @@ def resume(
             "(the folder holding the study's folder)."
         ),
     ] = None,
+    ray: RayOption = None,
 ) -> None:
     """Continue an interrupted study to its trial budget, from its saved configuration.
 
@@ -209,7 +230,7 @@ def resume(
     Example: sweeps resume --study mnist_cnn-digits-20261121-101500
     """
     name = chosen_study(legacy_study, study, "resume") or sweeps.load_study(None, storage).name
-    result = sweeps.resume(name, storage, trials=trials, artifacts=artifacts)
+    result = sweeps.resume(name, storage, trials=trials, artifacts=artifacts, ray=ray)
     raise typer.Exit(_exit_code(result))
 
 
@@ -228,10 +249,14 @@ def worker(
         Optional[str],
         typer.Option(help="Checkpoint folder: the same shared folder on every machine."),
     ] = None,
+    ray: RayOption = None,
+    worker_cpus: WorkerCpusOption = 1,
 ) -> None:
     """Join an existing study from this machine (multi-host sweeps on PostgreSQL).
 
     Example: sweeps worker --study my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
+
+    Example: sweeps worker --ray auto --study my-study --storage postgresql://user@db-host/sweeps
     """
     name = chosen_study(legacy_study, study, "worker")
     if name is None:  # joining "the newest" of a shared server could join the wrong sweep
@@ -243,6 +268,8 @@ def worker(
         gpus=_parse_gpus(gpus),
         trials_per_gpu=trials_per_gpu,
         artifacts=artifacts,
+        ray=ray,
+        worker_cpus=worker_cpus,
     )
     raise typer.Exit(_exit_code(result))
 
@@ -269,11 +296,15 @@ def status(
         f"running, {counts.waiting} queued; {counts.failed} failed, {counts.lost} lost, "
         f"{counts.interrupted} interrupted, {counts.out_of_memory} out of memory"
     )
-    table = Table("worker", "device", "state", "trial", "epoch", "done", "last seen")
+    on_ray = state.workers["ray_node"].notna().any()  # the Ray column only where it says something
+    table = Table("worker", "device", *(["ray node"] if on_ray else []), "state", "trial")
+    for column in ("epoch", "done", "last seen"):
+        table.add_column(column)
     for w in state.workers.itertuples():
         table.add_row(
             w.worker,
             w.device,
+            *([_or_dash(w.ray_node)] if on_ray else []),
             w.state,
             _or_dash(w.trial),
             _or_dash(w.epoch),
