@@ -139,3 +139,40 @@ def test_no_cluster_at_the_address_is_one_line_at_once(cli, tmp_path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"--ray 127.0.0.1:{port}: no Ray cluster answers at" in lines[0]
     assert not store.exists()
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "cluster"
+
+
+def _options_of(command: str) -> set[str]:
+    from typer.main import get_command
+
+    from sweeps.cli import app
+
+    params = get_command(app).commands[command].params
+    return {opt for param in params for opt in (*param.opts, *param.secondary_opts)}
+
+
+def _slurm_worker_line() -> list[str]:
+    import shlex
+
+    text = (EXAMPLES / "slurm-workers.sbatch").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("srun sweeps worker")]
+    return shlex.split(line)[1:]
+
+
+def _k8s_worker_line() -> list[str]:
+    import yaml
+
+    job = yaml.safe_load((EXAMPLES / "k8s-workers-job.yaml").read_text())
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    return [*container["command"], *container["args"]]
+
+
+@pytest.mark.parametrize("line", [_slurm_worker_line, _k8s_worker_line], ids=["slurm", "k8s"])
+def test_the_cluster_examples_run_sweeps_worker_with_real_options(line) -> None:
+    words = line()
+    assert words[:2] == ["sweeps", "worker"]
+    given = {w for w in words if w.startswith("-")}
+    assert {"--study", "--storage", "--artifacts", "--gpus"} <= given
+    assert given <= _options_of("worker"), given - _options_of("worker")
