@@ -230,3 +230,42 @@ def test_a_lost_node_costs_its_epochs_and_a_lost_driver_resumes(
     for n in lost_trials:
         retry = next(t for t in trials.values() if t["retry_of"] == n)
         assert retry["resumed_from_epoch"] == 1 and retry["status"] == "complete", retry
+
+
+def test_sweeps_worker_adds_actors_and_status_shows_ray(tmp_path: Path, cli) -> None:
+    """A sweep on a one-GPU cluster; a node joins and `sweeps worker --ray` puts an actor on its
+    free GPU; with both paused mid-trial, status shows two Ray nodes and both GPUs in use."""
+    cluster, study = _cluster({"num_gpus": 1}), "joined"
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    pause = Pause(tmp_path, epoch=1)
+    args = _sweep_args(url, study, trials=3, epochs=2)
+    driver = sweeps_process("run", "--ray", cluster.address, *args, cwd=tmp_path, env=pause.env)
+    ran, joiner = Output(driver), None
+    try:
+        pause.wait(process=driver)
+        cluster.add_node(num_cpus=1, num_gpus=1, node_ip_address=HOST)
+        joiner = sweeps_process(
+            "worker", "--ray", cluster.address, "--study", study, "--storage", url,
+            cwd=tmp_path, env=pause.env,
+        )  # fmt: skip
+        joined = Output(joiner)
+
+        def both_paused():
+            alive = [w for w in _workers(url) if w["state"] in ("idle", "training")]
+            return len(alive) == 2 and all(w["epoch"] == 1 for w in alive) and alive
+
+        paused = wait_for(both_paused, 600, "both workers paused after epoch 1")
+        assert len({w["place"].ray_node for w in paused}) == 2
+        status = invoke(cli, "status", "--study", study, "--storage", url, "--ray", cluster.address)
+        assert status.exit_code == 0, status.output
+        assert "3 node(s), CPU 2/2 in use, GPU 2/2 in use" in status.stdout, status.stdout
+        pause.release()
+        assert "joining with 1 Ray worker(s) (1 CPU, 1 GPU each)" in joined.finish(600)
+        ran.finish(600)
+        assert driver.returncode == 0 and joiner.returncode == 0, ran.text + joined.text
+    finally:
+        kill_group(driver)
+        if joiner is not None:
+            kill_group(joiner)
+        cluster.shutdown()
+    assert finished(url, study) == 3

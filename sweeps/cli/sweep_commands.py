@@ -280,10 +280,16 @@ def status(
     legacy_study: LegacyStudyArgument = None,
     study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", help="Also show this Ray cluster's resources in use (or auto)."),
+    ] = None,
 ) -> None:
     """A study's trials by outcome against its budget, and its workers.
 
     Example: sweeps status --study mnist_cnn-digits-20261121-101500
+
+    Example: sweeps status --ray auto
     """
     opened = sweeps.load_study(chosen_study(legacy_study, study, "status"), storage)
     state = opened.status()
@@ -312,6 +318,14 @@ def status(
             w.last_seen.strftime("%H:%M:%S"),
         )
     Console().print(table)
+    if ray is not None:
+        from sweeps.cluster.connect import connect
+
+        cluster = connect(ray)
+        try:
+            typer.echo(cluster.in_use())
+        finally:
+            cluster.disconnect()
     echo_sweep_file(opened.config)
 
 

@@ -65,6 +65,15 @@ class RayCluster:
     owns_connection: bool = True  # False: the caller had connected already; leave it open
     _ray: ModuleType | None = field(default=None, repr=False)
 
+    def in_use(self) -> str:
+        """Ray's resources in use, as ``sweeps status`` prints them."""
+        cpus = sum(n.cpus for n in self.nodes)
+        gpus = sum(n.gpus for n in self.nodes)
+        text = f"CPU {cpus - self.free_cpus:g}/{cpus:g} in use"
+        if gpus:
+            text += f", GPU {gpus - self.free_gpus:g}/{gpus:g} in use"
+        return f"Ray cluster {self.address}: {len(self.nodes)} node(s), {text}"
+
     def worker_hosts(self, cpus: float, gpus: float) -> set[str]:
         """Hosts of the nodes large enough for an actor asking ``cpus`` and ``gpus``."""
         return {n.host for n in self.nodes if n.cpus >= cpus and n.gpus >= gpus}
