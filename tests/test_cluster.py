@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sweeps.cluster import ActorPlan, SharedChecks, check_sqlite_hosts, plan_actors
-from sweeps.cluster.shared_storage import MARKER, absolute_sqlite_url, mark_shared_folder
+from sweeps.cluster.shared_storage import MARKER, absolute_sqlite_url
 from sweeps.config import SweepConfig
 from sweeps.devices import WorkerPlace, describe_device
 from sweeps.errors import ConfigError
@@ -71,8 +71,9 @@ def test_an_actor_sees_the_drivers_token_or_names_its_node(tmp_path: Path) -> No
     checks = SharedChecks.written(folder, "10.0.0.1", "postgresql://u@db/sweeps")
     assert (folder / MARKER).read_text() == checks.token
     assert checks.problem("0123abcd@10.0.0.2", "10.0.0.2") is None
+    assert SharedChecks.written(folder, "10.0.0.1", "postgresql://u@db/sweeps") == checks
     # The same path on a node's own disk: there, but not the driver's folder.
-    mark_shared_folder(folder)
+    (folder / MARKER).write_text("another disk's token")
     problem = checks.problem("0123abcd@10.0.0.2", "10.0.0.2")
     assert problem == (
         f"the artifacts folder {folder} is not visible from Ray node 0123abcd@10.0.0.2: "
@@ -176,3 +177,13 @@ def test_the_cluster_examples_run_sweeps_worker_with_real_options(line) -> None:
     given = {w for w in words if w.startswith("-")}
     assert {"--study", "--storage", "--artifacts", "--gpus"} <= given
     assert given <= _options_of("worker"), given - _options_of("worker")
+
+
+def test_bad_worker_cpus_is_one_line_before_anything(cli, tmp_path) -> None:
+    store = tmp_path / "sweeps.db"
+    result = invoke(cli, "run", "--storage", store, "--ray", "auto", "--worker-cpus", 0)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "Error: --worker-cpus must be a positive integer (at most 1024), but got 0.\n"
+    )
+    assert not store.exists()

@@ -50,11 +50,17 @@ def check_sqlite_hosts(url: str, hosts: set[str]) -> None:
 
 
 def mark_shared_folder(folder: Path) -> str:
-    """Write a fresh token into ``folder`` for the actors to read back; returns it."""
+    """The token in ``folder`` for the actors to read back, written once per folder: every
+    driver of the study (``run``, ``resume``, ``worker --ray``) finds the same one, so one
+    driver's actors never fail on a token another driver rewrote."""
     folder.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_hex(16)
-    (folder / MARKER).write_text(token)
-    return token
+    marker = folder / MARKER
+    try:
+        with marker.open("x") as new:  # only the first driver writes it
+            new.write(secrets.token_hex(16))
+    except FileExistsError:
+        pass
+    return marker.read_text()
 
 
 @dataclass(frozen=True)
