@@ -9,6 +9,7 @@ TensorFlow sees none, so every worker trains on the CPU and records that it did.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +270,35 @@ def test_sweeps_worker_adds_actors_and_status_shows_ray(tmp_path: Path, cli) -> 
             kill_group(joiner)
         cluster.shutdown()
     assert finished(url, study) == 3
+
+
+def test_ctrl_c_stops_the_actors_gracefully_and_resume_continues(tmp_path: Path) -> None:
+    """Ctrl-C reaches the driver only (the actors are the raylets' children): it stops each
+    actor through Ray, whose running trial ends interrupted and continues on resume."""
+    import signal
+
+    cluster, study = _cluster({"num_gpus": 1}), "stopped"
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    pause = Pause(tmp_path, epoch=1)
+    args = _sweep_args(url, study, trials=2, epochs=2)
+    driver = sweeps_process("run", "--ray", cluster.address, *args, cwd=tmp_path, env=pause.env)
+    output = Output(driver)
+    try:
+        _, number, _ = pause.wait(process=driver)
+        os.killpg(driver.pid, signal.SIGINT)
+        output.wait_for("Ctrl-C again to stop at once")
+        pause.release()
+        text = output.finish(timeout=300)
+        assert driver.returncode == 130, text
+        assert results(url)[number]["status"] == "interrupted"
+        resume = sweeps_process(
+            "resume", "--ray", cluster.address, "--study", study, "--storage", url, cwd=tmp_path
+        )
+        text = Output(resume).finish(timeout=600)
+        assert resume.returncode == 0, text
+    finally:
+        kill_group(driver)
+        cluster.shutdown()
+    assert finished(url, study) == 2
+    retry = next(t for t in results(url).values() if t["retry_of"] == number)
+    assert retry["resumed_from_epoch"] == 1 and retry["status"] == "complete"
