@@ -128,6 +128,19 @@ def test_sqlite_across_two_hosts_is_refused_in_one_line(tmp_path: Path, cli) -> 
     assert not store.exists()
 
 
+def test_postgresql_runs_a_sweep_across_two_hosts(tmp_path: Path, cli, postgres_url) -> None:
+    cluster = _cluster({"num_gpus": 1}, {"num_gpus": 1, "node_ip_address": OTHER_HOST})
+    try:
+        args = _sweep_args(postgres_url, "two-hosts", 2, 1)
+        result = invoke(cli, "run", "--ray", cluster.address, *args, "--artifacts", tmp_path)
+    finally:
+        cluster.shutdown()
+    assert result.exit_code == 0, result.output
+    assert finished(postgres_url, "two-hosts") == 2
+    hosts = {w["place"].ray_node.split("@")[1] for w in _workers(postgres_url)}
+    assert hosts == {HOST, OTHER_HOST}
+
+
 def test_an_actor_on_a_node_that_cannot_see_the_folder_names_it(tmp_path: Path) -> None:
     """The check runs in a real actor on the other "host": its one line names that node."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
