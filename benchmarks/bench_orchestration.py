@@ -29,6 +29,8 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -44,8 +46,25 @@ TRANSACTION_EPOCHS = (1, 3)  # the two trial lengths whose difference is the per
 TARGET_WRITES = 5  # write transactions per trial besides one per epoch (issue 18)
 
 
-def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
-    url = f"sqlite:///{folder / f'w{workers}.db'}"
+def local_workers(handle, config: SweepConfig) -> None:
+    """Run the study's workers as local processes, one per slot: the default ``dispatch``."""
+    Dispatcher(
+        handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
+    ).run()
+
+
+def sweep(
+    folder: Path,
+    space: str,
+    workers: int,
+    trials: int,
+    epochs: int,
+    dispatch: Callable[..., None] = local_workers,
+    label: str = "",
+) -> dict[str, float]:
+    """Measure a sweep of ``trials`` baseline trials whose workers ``dispatch`` runs
+    (``dispatch(handle, config)``; bench_ray.py passes Ray actors)."""
+    url = f"sqlite:///{folder / f'{label}w{workers}.db'}"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     spec = SweepSpec(
         space=space,
@@ -64,11 +83,9 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         handle.study.enqueue_trial(baseline)
     from storage.transaction_log import TransactionLog
 
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.now()  # Optuna's clock: local time
     with TransactionLog() as log:  # this process runs the dispatcher only
-        Dispatcher(
-            handle, plan_slots(config), config.artifacts, console=Console(file=io.StringIO())
-        ).run()
+        dispatch(handle, config)
     wall = time.perf_counter() - started
     dispatcher = log.counts()
     engine = sa.create_engine(url)
@@ -94,6 +111,7 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         images = connection.execute(
             sa.text("SELECT avg(images_per_second) FROM sweeps_epoch_metric WHERE epoch > 1")
         ).scalar()
+        first_start = connection.execute(sa.text("SELECT min(datetime_start) FROM trials")).scalar()
     per_trial = [w - f for w, f in rows]
     trial_wall = statistics.mean(w for w, _ in rows)
     return {
@@ -107,12 +125,18 @@ def sweep(folder: Path, space: str, workers: int, trials: int, epochs: int) -> d
         # Worker-seconds of the whole sweep not spent inside fit, per trial.
         "sweep_overhead": (wall * workers - sum(f for _, f in rows)) / len(rows),
         "trial_wall": trial_wall,
+        # From the dispatch to the first trial's start: workers started, TensorFlow imported.
+        "start_up": (_as_datetime(first_start) - started_at).total_seconds(),
         "epoch_bookkeeping": statistics.median(f for _, f in rows) - statistics.median(in_fit),
         # The dispatcher's own store transactions over the sweep: its start, its reaps and
         # counts every few seconds (so they grow with the sweep's length), its end.
         "dispatcher_reads": sum(n for kind, n in dispatcher.items() if "read" in kind),
         "dispatcher_writes": sum(n for kind, n in dispatcher.items() if "write" in kind),
     }
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def loop_transactions(folder: Path, space: str, trials: int, epochs: int) -> Counter[str]:

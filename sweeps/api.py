@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from search_spaces import SearchSpace
+    from sweeps.cluster import RaySession
     from sweeps.devices import Slot
     from sweeps.optuna_study import StudyHandle
 
@@ -213,8 +214,10 @@ def _dispatch(
     console: Console,
     *,
     first_run: bool = False,
+    cluster: RaySession | None = None,
 ) -> Study:
-    """Run the workers to the budget; a fatal stop raises, an interrupt returns.
+    """Run the workers to the budget (as Ray actors on ``cluster``'s plan, which is closed
+    after); a fatal stop raises, an interrupt returns.
 
     A new study whose first dispatch stops before any trial started is removed again, so it
     neither blocks its name nor becomes the newest study that the query commands pick.
@@ -222,7 +225,16 @@ def _dispatch(
     from sweeps.dispatcher import Dispatcher
 
     started = time.perf_counter()
-    result = Dispatcher(handle, slots, artifacts, console=console).run()
+    if cluster is None:
+        result = Dispatcher(handle, slots, artifacts, console=console).run()
+    else:
+        from sweeps.cluster.dispatcher import RayDispatcher
+
+        try:
+            dispatcher = RayDispatcher(handle, cluster.plan, cluster.cluster, artifacts, console)
+            result = dispatcher.run()
+        finally:
+            cluster.close()
     minutes = (time.perf_counter() - started) / 60
     storage = _masked(handle.url)
     _say(
@@ -278,6 +290,7 @@ def run(
     artifacts: str | None = None,
     quiet: bool = False,
     config: str | Path | None = None,
+    ray: str | None = None,
     **settings: Any,
 ) -> Study:
     """Start a sweep and run it to its trial budget; returns the recorded study.
@@ -302,6 +315,10 @@ def run(
         config: A YAML sweep file (:mod:`sweeps.sweep_file`) giving any of these settings and
             ``parameters`` overrides; the keywords given here win over it. Its text is saved
             with the study.
+        ray: Run the workers as Ray actors on the cluster at this address (``"auto"``: the
+            cluster this machine belongs to): one per free GPU, else ``workers`` actors of
+            ``worker_cpus`` CPUs. Needs ``pip install 'sweeps[ray]'``; PostgreSQL when the
+            cluster spans hosts.
         **settings: Any other setting of :class:`~sweeps.config.SweepSpec` (every
             ``sweeps run`` option): ``trials``, ``epochs``, ``sampler``, ``pruner``, ``seed``,
             ``patience``, ``baseline``, ``weights``, ``workers``, ``gpus``,
@@ -340,6 +357,7 @@ def run(
     dataset = resolved_name(dataset)
     asked = None if artifacts is None else str(artifacts)
     spec = SweepSpec(space=reference, dataset=dataset, artifacts=asked, **settings).validate()
+    _require_ray(ray)
     name = _check_study_name(study) if study is not None else None
     console = _console(quiet)
     # Our own spaces, and a module the caller has imported already, are checked here at
@@ -364,9 +382,10 @@ def run(
     # What the sweep works out is its state, saved with it: resume runs as many workers, on the
     # same split, with its checkpoints in the same root.
     workers = spec.workers
-    if workers is None and not spec.gpus:
+    if workers is None and not spec.gpus and ray is None:
         workers = auto_workers(spec.trials)
-    slots = plan_slots(SweepConfig(spec, SweepState(workers=workers)))
+    # On Ray the workers are planned on its cluster, below.
+    slots = plan_slots(SweepConfig(spec, SweepState(workers=workers))) if ray is None else []
     url = _normalized_url(storage)
     _check_writable(url)
     root = check_root(artifacts if artifacts else default_artifacts(url))
@@ -384,16 +403,53 @@ def run(
         loaded = _checked_space(reference, spec, console)
     name = name or _study_name(loaded, dataset)
     sweep_config = sweep_config.with_state(study_folder=new_study_folder(name))
-    handle = create_study(
-        sweep_config, url, name, dict(loaded.baseline) if sweep_config.baseline else None
-    )
-    study_path(sweep_config.artifacts, sweep_config.study_folder).mkdir(parents=True)
+    cluster = _open_cluster(ray, sweep_config, url)
+    if cluster is not None:
+        slots = cluster.plan.slots()
+        if not sweep_config.gpus and not cluster.plan.num_gpus:
+            sweep_config = sweep_config.with_state(workers=cluster.plan.count)  # resume: as many
+    try:
+        handle = create_study(
+            sweep_config, url, name, dict(loaded.baseline) if sweep_config.baseline else None
+        )
+        study_path(sweep_config.artifacts, sweep_config.study_folder).mkdir(parents=True)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
     _say(
         console,
         f"Study {name} in {_masked(url)}: {sweep_config.trials} trials of "
-        f"{loaded.name} on {dataset}, {len(slots)} worker(s).",
+        f"{loaded.name} on {dataset}, {_workers_phrase(slots, cluster)}.",
     )
-    return _dispatch(handle, slots, sweep_config.artifacts, console, first_run=True)
+    return _dispatch(
+        handle, slots, sweep_config.artifacts, console, first_run=True, cluster=cluster
+    )
+
+
+def _require_ray(ray: str | None) -> None:
+    """Ray asked for but not installed: one line, before anything slow."""
+    if ray is not None:
+        from sweeps.cluster import import_ray
+
+        import_ray()
+
+
+def _open_cluster(ray: str | None, config: SweepConfig, url: str) -> RaySession | None:
+    """The Ray cluster's session when ``ray`` names one (checked before anything is made)."""
+    if ray is None:
+        return None
+    from sweeps.cluster import open_session
+
+    return open_session(ray, config, url)
+
+
+def _workers_phrase(slots: list[Slot], cluster: RaySession | None) -> str:
+    if cluster is None:
+        return f"{len(slots)} worker(s)"
+    plan = cluster.plan
+    each = f"{plan.num_cpus} CPU" + (f", {plan.num_gpus:g} GPU" if plan.num_gpus else "")
+    return f"{plan.count} Ray worker(s) ({each} each) on {cluster.cluster.address}"
 
 
 def _check_keywords(settings: dict[str, Any]) -> None:
@@ -448,6 +504,7 @@ def resume(
     trials: int | None = None,
     artifacts: str | Path | None = None,
     quiet: bool = False,
+    ray: str | None = None,
 ) -> Study:
     """Continue a study to its budget from its saved configuration.
 
@@ -460,6 +517,7 @@ def resume(
         artifacts: Where the study's checkpoints are now (the folder holding its folder),
             when they were moved apart from the store; default: where they were recorded, or
             beside the store when it moved together with them.
+        ray: Run the workers as Ray actors on the cluster at this address, as :func:`run`.
 
     Raises:
         StorageError: the store or the study does not exist.
@@ -475,6 +533,7 @@ def resume(
     from sweeps.optuna_study import open_handle, raise_budget
 
     console = _console(quiet)
+    _require_ray(ray)
     handle = open_handle(study, storage)
     if trials is not None:
         _check_new_budget(handle, trials)
@@ -499,16 +558,17 @@ def resume(
     # The dataset and the space as the workers will find them, before the budget is raised:
     # a folder removed since, or a space file edited since, changes nothing recorded.
     _preflight(handle.config)
+    cluster = _open_cluster(ray, handle.config, handle.url)
     if trials is not None:
         handle = raise_budget(handle, trials)
-    slots = plan_slots(handle.config)
+    slots = cluster.plan.slots() if cluster else plan_slots(handle.config)
     _say(
         console,
         f"Study {handle.name} in {_masked(handle.url)}: resuming, "
         f"{handle.config.trials - counts.finished} of {handle.config.trials} trials left, "
-        f"{len(slots)} worker(s).",
+        f"{_workers_phrase(slots, cluster)}.",
     )
-    return _dispatch(handle, slots, root, console)
+    return _dispatch(handle, slots, root, console, cluster=cluster)
 
 
 def _check_new_budget(handle: StudyHandle, trials: int) -> None:
@@ -529,11 +589,15 @@ def join(
     trials_per_gpu: int = 1,
     artifacts: str | None = None,
     quiet: bool = False,
+    ray: str | None = None,
+    worker_cpus: int = 1,
 ) -> Study:
     """Run workers of an existing study on this machine (multi-host sweeps on PostgreSQL).
 
     The configuration comes from the store; only the devices (and the shared checkpoint
     folder's mount point) are this machine's. Returns at once when the budget is met.
+    With ``ray``, the workers are Ray actors on that cluster instead: one per free GPU, else
+    ``workers`` actors of ``worker_cpus`` CPUs.
 
     Raises:
         StorageError: the store or the study does not exist.
@@ -544,8 +608,15 @@ def join(
     from sweeps.devices import plan_slots
     from sweeps.optuna_study import open_handle
 
-    devices = SweepSpec(workers=workers, gpus=list(gpus or []), trials_per_gpu=trials_per_gpu)
-    slots = plan_slots(SweepConfig(devices.validate()))  # this machine's, not the study's
+    devices = SweepSpec(
+        workers=workers,
+        gpus=list(gpus or []),
+        trials_per_gpu=trials_per_gpu,
+        worker_cpus=worker_cpus,
+    )
+    local = SweepConfig(devices.validate())  # this machine's, not the study's
+    _require_ray(ray)
+    slots = plan_slots(local) if ray is None else []
     console = _console(quiet)
     root = check_root(artifacts) if artifacts else None
     handle = open_handle(study, storage)
@@ -566,7 +637,11 @@ def join(
     from sweeps.artifacts import resume_root
 
     folder = root or resume_root(handle.config, handle.url)
-    return _dispatch(handle, slots, folder, console)
+    cluster = _open_cluster(ray, local, handle.url)
+    if cluster is not None:
+        slots = cluster.plan.slots()
+        _say(console, f"Study {handle.name}: joining with {_workers_phrase(slots, cluster)}.")
+    return _dispatch(handle, slots, folder, console, cluster=cluster)
 
 
 def load_study(study: str | None = None, storage: str = DEFAULT_STORAGE) -> Study:

@@ -294,6 +294,12 @@ class SweepSpec:
         described="a list of GPU indices such as [0, 1]",
     )
     trials_per_gpu: int = declare(1, help="Workers sharing each GPU.", at_least=1, at_most=64)
+    worker_cpus: int = declare(
+        1,
+        help="CPUs each Ray worker asks for and trains with (with --ray).",
+        at_least=1,
+        at_most=1024,
+    )
     max_trials_per_worker: int = declare(
         0,
         help="Recycle a worker process after this many trials; 0 = never.",

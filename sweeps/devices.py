@@ -9,12 +9,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sweeps.config import SweepConfig, usable_cores
 from sweeps.errors import ConfigError
 from sweeps.phrasing import option
 
-__all__ = ["GPU", "Slot", "discover_gpus", "plan_slots"]
+if TYPE_CHECKING:
+    from sweeps.protocol import WorkerOptions
+
+__all__ = ["GPU", "Slot", "WorkerPlace", "describe_device", "discover_gpus", "plan_slots"]
+
+_DEVICE_COLUMN = 64  # the store's column for a worker's device (storage.tables.WorkerRecord)
+_RAY_MARK = " ray:"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,28 @@ class Slot:
     @property
     def gpu(self) -> int | None:
         return int(self.device.split(":")[1]) if self.device.startswith("gpu:") else None
+
+
+@dataclass(frozen=True)
+class WorkerPlace:
+    """Where a worker recorded it trains: its device (and why, when not as asked), and the Ray
+    node of its actor; read back from the store's one device column."""
+
+    device: str
+    ray_node: str = ""  # "NODE@IP", NODE the first 8 hex digits of Ray's node id
+
+    @classmethod
+    def parse(cls, text: str) -> WorkerPlace:
+        device, _, node = text.partition(_RAY_MARK)
+        return cls(device, node)
+
+
+def describe_device(options: WorkerOptions) -> str:
+    """The device column of a worker: ``gpu:1``, ``cpu (gpu:0 not visible to TensorFlow)``,
+    with `` ray:NODE@IP`` for a Ray actor. One column, so stores of every release read it."""
+    text = options.device + (f" ({options.device_note})" if options.device_note else "")
+    suffix = f"{_RAY_MARK}{options.ray_node}" if options.ray_node else ""
+    return text[: _DEVICE_COLUMN - len(suffix)] + suffix
 
 
 def discover_gpus() -> list[GPU]:

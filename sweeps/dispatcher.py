@@ -31,7 +31,7 @@ from sweeps.devices import Slot
 from sweeps.optuna_study import StudyHandle
 from sweeps.phrasing import next_step
 from sweeps.progress import SweepProgress
-from sweeps.protocol import TrialEnded, WorkerExit, WorkerFatal, WorkerOptions
+from sweeps.protocol import Event, TrialEnded, WorkerExit, WorkerFatal, WorkerOptions
 from sweeps.reaper import reap_dead_workers
 from sweeps.spawn import without_main_module
 
@@ -100,8 +100,8 @@ class Dispatcher:
 
     # Processes ---------------------------------------------------------------------------
 
-    def _start(self, slot: Slot) -> None:
-        options = WorkerOptions(
+    def _options(self, slot: Slot) -> WorkerOptions:
+        return WorkerOptions(
             study_name=self.handle.name,
             storage_url=self.handle.url,
             slot=slot.index,
@@ -112,6 +112,9 @@ class Dispatcher:
             artifacts=self.artifacts,
             failures_since=self.started_at,
         )
+
+    def _start(self, slot: Slot) -> None:
+        options = self._options(slot)
         receiver, sender = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=_worker_entry,
@@ -146,11 +149,15 @@ class Dispatcher:
                 if process.is_alive():
                     process.kill()
 
+    def _reap(self) -> list[int]:
+        """Give back the trials of dead workers; returns their numbers."""
+        return reap_dead_workers(self.handle)
+
     # The watch loop -----------------------------------------------------------------------
 
     def run(self) -> DispatchResult:
         budget = self.handle.config.trials
-        self.given_back += reap_dead_workers(self.handle)  # their slots are free again
+        self.given_back += self._reap()  # their slots are free again
         # Signal handlers can only be set from the main thread (a notebook cell runs there);
         # elsewhere Ctrl-C arrives as KeyboardInterrupt and is turned into the same stop.
         in_main = threading.current_thread() is threading.main_thread()
@@ -174,7 +181,7 @@ class Dispatcher:
                 if process.is_alive():
                     process.kill()
             if self.interrupts > 1:
-                self.given_back += reap_dead_workers(self.handle)
+                self.given_back += self._reap()
         return DispatchResult(
             finished=self._finished(),
             budget=budget,
@@ -206,12 +213,12 @@ class Dispatcher:
                     self.done_slots.add(slot.index)
                     progress.worker_exited(slot.index)
                     if code != WorkerExit.DONE:
-                        self.given_back += reap_dead_workers(self.handle)
+                        self.given_back += self._reap()
                 elif code == WorkerExit.RECYCLE:
                     progress.worker_exited(slot.index, restarting="a fresh process")
                     self._start(slot)
                 else:  # killed or crashed: give its trial back now, then refill the slot
-                    lost = reap_dead_workers(self.handle)
+                    lost = self._reap()
                     self.given_back += lost
                     progress.note(
                         f"worker {slot.index} died (exit {code}); trial(s) "
@@ -232,7 +239,7 @@ class Dispatcher:
                         progress.worker_exited(slot.index, restarting=f"died, exit {code}")
                         self._start(slot)
             if time.monotonic() - last_reap > REAP_EVERY_SECONDS:
-                self.given_back += reap_dead_workers(self.handle)  # workers on other hosts
+                self.given_back += self._reap()  # workers on other hosts
                 last_reap = time.monotonic()
             if time.monotonic() - last_count > COUNT_EVERY_SECONDS:
                 progress.update_totals(self._finished())  # workers on other machines
@@ -252,12 +259,15 @@ class Dispatcher:
                     self.pipes = {k: v for k, v in self.pipes.items() if v is not pipe}
                     pipe.close()
                     continue
-                if isinstance(event, WorkerFatal):
-                    self.fatal_reason = event.reason
-                elif isinstance(event, TrialEnded):
-                    self.crashes[event.slot] = 0
-                progress.on_event(event)
+                self._on_event(progress, event)
             ready = wait(list(self.pipes.values()), timeout=0)
+
+    def _on_event(self, progress: SweepProgress, event: Event) -> None:
+        if isinstance(event, WorkerFatal):
+            self.fatal_reason = event.reason
+        elif isinstance(event, TrialEnded):
+            self.crashes[event.slot] = 0
+        progress.on_event(event)
 
     def _progress(self) -> SweepProgress:
         """The display, starting from what the store holds: a resume or a joining machine

@@ -49,6 +49,10 @@ class WorkerOptions:
     # Failures before this moment (UTC) do not count towards stopping the sweep: a resumed
     # sweep whose cause was fixed must not stop at once on the failures that stopped it.
     failures_since: datetime | None = None
+    # Why the worker trains elsewhere than asked ("gpu:0 not visible to TensorFlow"), set by
+    # the worker itself; and the Ray node it runs on ("NODE@IP"), set by its actor.
+    device_note: str = ""
+    ray_node: str = ""
 
 
 @dataclass(frozen=True)

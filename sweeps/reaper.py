@@ -1,15 +1,17 @@
 """Find workers that died and give their trials back, without waiting for anyone to ask.
 
-A worker is dead when its process is gone (same host) or its heartbeat is older than the grace
-period (any host). Its running trial is failed as "lost" and, while the study's retries last,
-queued again with the same parameters to continue from its last checkpoint; then its budget
-slot is free.
+A worker is dead when its process is gone (same host), when its heartbeat is older than the
+grace period (any host), or when the caller saw it die (a Ray actor whose node was lost: its
+driver knows at once, wherever the node was). Its running trial is failed as "lost" and, while
+the study's retries last, queued again with the same parameters to continue from its last
+checkpoint; then its claim on the budget is free.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 
 import optuna
 import sqlalchemy as sa
@@ -36,23 +38,31 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _dead_here(handle: StudyHandle) -> list[WorkerRecord]:
-    """Workers of this host whose process no longer exists."""
+def _dead_here(handle: StudyHandle, gone: set[tuple[str, int]]) -> list[WorkerRecord]:
+    """Workers of this host whose process no longer exists, and those known ``gone``."""
     host = socket.gethostname()
     with session_scope(reader(handle.engine)) as session:
         alive = session.scalars(
             sa.select(WorkerRecord).where(
                 WorkerRecord.study_id == handle.study_id,
-                WorkerRecord.host == host,
                 WorkerRecord.state.in_(WorkerState.alive()),
             )
         ).all()
-    return [w for w in alive if not pid_alive(w.pid)]
+    return [
+        w for w in alive if (w.host, w.pid) in gone or (w.host == host and not pid_alive(w.pid))
+    ]
 
 
-def reap_dead_workers(handle: StudyHandle, grace_seconds: float = GRACE_SECONDS) -> list[int]:
-    """Reap dead workers of the study; returns the numbers of the trials given back."""
-    dead = {w.id: w for w in _dead_here(handle)}
+def reap_dead_workers(
+    handle: StudyHandle,
+    grace_seconds: float = GRACE_SECONDS,
+    gone: Iterable[tuple[str, int]] = (),
+) -> list[int]:
+    """Reap dead workers of the study; returns the numbers of the trials given back.
+
+    ``gone``: (host, pid) of workers the caller knows are dead, on any host.
+    """
+    dead = {w.id: w for w in _dead_here(handle, set(gone))}
     stale = records.stale_workers(handle.engine, handle.study_id, grace_seconds)
     dead.update({w.id: w for w in stale})
     given_back = []

@@ -275,12 +275,15 @@ class Study(View):
         import pandas as pd
 
         from storage.queries import trial_counts, workers_of
+        from sweeps.devices import WorkerPlace
 
         workers = pd.DataFrame(
             [
                 {
                     "worker": w.name,
-                    "device": w.device,
+                    # The device column holds a Ray actor's node too.
+                    "device": WorkerPlace.parse(w.device).device,
+                    "ray_node": WorkerPlace.parse(w.device).ray_node or None,
                     "state": w.state,
                     "trial": w.trial_number,
                     "epoch": w.epoch,
@@ -289,7 +292,16 @@ class Study(View):
                 }
                 for w in workers_of(self._engine, self._sweep.study_id)
             ],
-            columns=["worker", "device", "state", "trial", "epoch", "done", "last_seen"],
+            columns=[
+                "worker",
+                "device",
+                "ray_node",
+                "state",
+                "trial",
+                "epoch",
+                "done",
+                "last_seen",
+            ],
         )
         workers = workers.astype({"trial": "Int64", "epoch": "Int64"})  # None stays missing
         return StudyStatus(

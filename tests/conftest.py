@@ -13,6 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Ray clusters of the tests stay on loopback: without this Ray swaps 127.0.0.1 for the
+# machine's external address (read when Ray is imported, so set before any test imports it).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_ENV = "SWEEPS_TEST_POSTGRES_URL"

@@ -54,9 +54,12 @@ def _imports_of(tree: ast.AST, *, top_level_only: bool) -> list[tuple[str, ast.A
     return found
 
 
-# The one way outside sweeps/worker/ to reach the worker side besides the dispatcher's process
-# entry: a literal "sweeps.worker.MODULE:FUNCTION" as the first argument of the spawn helper,
-# imported by name inside the spawned child.
+# The places a worker loop runs in, which import the worker package there: the dispatcher's
+# process entry and the Ray actor's run (in the actor's process).
+WORKER_ENTRIES = {("sweeps.dispatcher", "_worker_entry"), ("sweeps.cluster.actor", "run")}
+# The one way outside sweeps/worker/ to reach the worker side besides those entries: a literal
+# "sweeps.worker.MODULE:FUNCTION" as the first argument of the spawn helper, imported by name
+# inside the spawned child.
 SPAWN_HELPER = "run_in_child"
 SPAWN_TARGET = re.compile(r"sweeps\.worker\.(\w+):(\w+)")
 NAMES_WORKER = re.compile(r"sweeps\.worker(\.\w+)*(:\w+)?")
@@ -69,7 +72,7 @@ def _worker_references(name: str, tree: ast.AST) -> list[str]:
     for imported, scope in _imports_of(tree, top_level_only=False):
         if imported == "sweeps.worker" or imported.startswith("sweeps.worker."):
             where = getattr(scope, "name", "<module>")
-            if (name, where) != ("sweeps.dispatcher", "_worker_entry"):
+            if (name, where) not in WORKER_ENTRIES:
                 offenders.append(f"{name} ({where}) imports {imported}")
     targets = {
         id(node.args[0])
@@ -124,6 +127,8 @@ def test_the_worker_check_catches_a_static_import_or_a_stray_name() -> None:
     assert not offenders(
         "def _worker_entry():\n    import sweeps.worker.process", "sweeps.dispatcher"
     )
+    assert not offenders("def run():\n    import sweeps.worker.process", "sweeps.cluster.actor")
+    assert offenders("def place():\n    import sweeps.worker.process", "sweeps.cluster.actor")
     assert offenders("importlib.import_module('sweeps.worker.export')")
     assert offenders("run_in_child('sweeps.worker.export')")  # no function named
     assert offenders("other('sweeps.worker.export:export_model')")

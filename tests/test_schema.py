@@ -131,7 +131,7 @@ def _differences(engine: sa.Engine) -> list[str]:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_the_migrations_make_the_tables_that_storage_models_makes(
+def test_the_migrations_make_the_tables_that_storage_tables_makes(
     request, tmp_path: Path, backend: str
 ) -> None:
     """Revision 1 is today's schema exactly: migrating an empty database to the head gives the

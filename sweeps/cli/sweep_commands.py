@@ -27,7 +27,20 @@ from sweeps.cli.app import (
     reports_errors,
 )
 from sweeps.cli.query_commands import echo_sweep_file
-from sweeps.config import Setting, SweepConfig, SweepSpec, declared, gpu_indices
+from sweeps.config import Setting, SweepConfig, SweepSpec, declared, declared_setting, gpu_indices
+
+# Ray (issue 19): where `run`, `resume` and `worker` place their workers. Not a setting of the
+# sweep (it is not saved: a resume may run on another cluster), so declared here.
+RayOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--ray",
+        help="Run the workers as Ray actors on the cluster at this address (HOST:PORT, or auto "
+        "for this machine's cluster): one per free GPU, else --workers actors "
+        "(pip install 'sweeps[ray]').",
+    ),
+]
+WorkerCpusOption = Annotated[int, typer.Option(help=declared_setting("worker_cpus").help)]
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:
@@ -101,6 +114,7 @@ def run(
         Optional[str],
         typer.Option("--study", "-S", help="Study name (default: SPACE-DATASET-TIME)."),
     ] = None,
+    ray: RayOption = None,
     **settings: Any,
 ) -> None:
     """Start a sweep and run it to its trial budget.
@@ -108,9 +122,11 @@ def run(
     Example: sweeps run --space leaky_cnn --dataset digits --trials 20 --epochs 8
 
     Example: sweeps run --config examples/002_leaky_cnn.yaml --trials 8
+
+    Example: sweeps run --ray auto --storage postgresql://user@db-host/sweeps --trials 64
     """
     # Every other option is a setting of sweeps.config.SweepSpec: declared there, once.
-    options = dict(storage=storage, study=study, **settings)
+    options = dict(storage=storage, study=study, ray=ray, **settings)
     if config is not None:  # the file gives the rest: keep only the flags typed
         options = {k: v for k, v in options.items() if _typed(ctx, k)}
     result = sweeps.run(config=config, **options)
@@ -133,6 +149,7 @@ def resume(
             "(the folder holding the study's folder)."
         ),
     ] = None,
+    ray: RayOption = None,
 ) -> None:
     """Continue an interrupted study to its trial budget, from its saved configuration.
 
@@ -141,7 +158,7 @@ def resume(
     Example: sweeps resume --study mnist_cnn-digits-20261121-101500
     """
     name = chosen_study(legacy_study, study, "resume") or sweeps.load_study(None, storage).name
-    result = sweeps.resume(name, storage, trials=trials, artifacts=artifacts)
+    result = sweeps.resume(name, storage, trials=trials, artifacts=artifacts, ray=ray)
     raise typer.Exit(_exit_code(result))
 
 
@@ -160,10 +177,14 @@ def worker(
         Optional[str],
         typer.Option(help="Checkpoint folder: the same shared folder on every machine."),
     ] = None,
+    ray: RayOption = None,
+    worker_cpus: WorkerCpusOption = 1,
 ) -> None:
     """Join an existing study from this machine (multi-host sweeps on PostgreSQL).
 
     Example: sweeps worker --study my-study --storage postgresql://user@db-host/sweeps --gpus 0,1
+
+    Example: sweeps worker --ray auto --study my-study --storage postgresql://user@db-host/sweeps
     """
     name = chosen_study(legacy_study, study, "worker")
     if name is None:  # joining "the newest" of a shared server could join the wrong sweep
@@ -175,6 +196,8 @@ def worker(
         gpus=gpu_indices(gpus),
         trials_per_gpu=trials_per_gpu,
         artifacts=artifacts,
+        ray=ray,
+        worker_cpus=worker_cpus,
     )
     raise typer.Exit(_exit_code(result))
 
@@ -185,10 +208,16 @@ def status(
     legacy_study: LegacyStudyArgument = None,
     study: StudyOption = None,
     storage: StorageOption = DEFAULT_STORAGE,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", help="Also show this Ray cluster's resources in use (or auto)."),
+    ] = None,
 ) -> None:
     """A study's trials by outcome against its budget, and its workers.
 
     Example: sweeps status --study mnist_cnn-digits-20261121-101500
+
+    Example: sweeps status --ray auto
     """
     opened = sweeps.load_study(chosen_study(legacy_study, study, "status"), storage)
     state = opened.status()
@@ -201,11 +230,15 @@ def status(
         f"running, {counts.waiting} queued; {counts.failed} failed, {counts.lost} lost, "
         f"{counts.interrupted} interrupted, {counts.out_of_memory} out of memory"
     )
-    table = Table("worker", "device", "state", "trial", "epoch", "done", "last seen")
+    on_ray = state.workers["ray_node"].notna().any()  # the Ray column only where it says something
+    table = Table("worker", "device", *(["ray node"] if on_ray else []), "state", "trial")
+    for column in ("epoch", "done", "last seen"):
+        table.add_column(column)
     for w in state.workers.itertuples():
         table.add_row(
             w.worker,
             w.device,
+            *([_or_dash(w.ray_node)] if on_ray else []),
             w.state,
             _or_dash(w.trial),
             _or_dash(w.epoch),
@@ -213,6 +246,14 @@ def status(
             w.last_seen.strftime("%H:%M:%S"),
         )
     Console().print(table)
+    if ray is not None:
+        from sweeps.cluster.connect import connect
+
+        cluster = connect(ray)
+        try:
+            typer.echo(cluster.in_use())
+        finally:
+            cluster.disconnect()
     echo_sweep_file(opened.config)
 
 

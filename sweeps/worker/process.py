@@ -1,4 +1,8 @@
-"""A worker process: pin the device, import TensorFlow once, then run trials until the budget.
+"""A worker: pin the device, import TensorFlow once, then run trials until the budget.
+
+The same loop runs in a local worker process (:func:`worker_main`, started by the dispatcher)
+and in a Ray actor (:mod:`sweeps.cluster.actor`, which calls :func:`run_worker`): only how it
+is stopped and where its events go differ.
 
 The loop per trial: claim a trial of the budget (when Optuna's finished trials and the claims
 other workers hold leave one; storage.records.claim_trial), ask Optuna for a trial
@@ -11,11 +15,13 @@ queued to continue from its checkpoint (sweeps.worker.trial_loop's ``_retry``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -24,11 +30,16 @@ from sweeps.tf_logs import import_tensorflow_quietly
 
 HEARTBEAT_SECONDS = 5.0
 
-__all__ = ["pin_device", "worker_main"]
+__all__ = ["pin_device", "run_worker", "worker_main"]
 
 
-def pin_device(options: WorkerOptions) -> None:
-    """Choose the device BEFORE TensorFlow is imported: it grabs every visible GPU on import."""
+def pin_device(options: WorkerOptions) -> WorkerOptions:
+    """Choose the device BEFORE TensorFlow is imported: it grabs every visible GPU on import.
+
+    Returns the options as the worker really runs: a GPU that TensorFlow cannot see (no CUDA
+    build, no driver, a logical GPU of a test cluster) leaves the worker on the CPU, and its
+    ``device_note`` says so, so the store records where its trials really trained.
+    """
     if options.device.startswith("gpu:"):
         os.environ["CUDA_VISIBLE_DEVICES"] = options.device.split(":")[1]
     else:
@@ -41,13 +52,18 @@ def pin_device(options: WorkerOptions) -> None:
     if options.threads:
         tf.config.threading.set_intra_op_parallelism_threads(options.threads)
         tf.config.threading.set_inter_op_parallelism_threads(max(1, options.threads // 2))
-    for gpu in tf.config.list_physical_devices("GPU"):
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
         if options.memory_limit_mb:
             tf.config.set_logical_device_configuration(
                 gpu, [tf.config.LogicalDeviceConfiguration(memory_limit=options.memory_limit_mb)]
             )
         else:
             tf.config.experimental.set_memory_growth(gpu, True)
+    if options.device.startswith("gpu:") and not gpus:
+        note = f"{options.device} not visible"
+        return dataclasses.replace(options, device="cpu", device_note=note)
+    return options
 
 
 class _Heartbeat(threading.Thread):
@@ -81,12 +97,6 @@ def worker_main(options: WorkerOptions, events: Connection | None = None) -> Wor
     if events is not None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # joblib (through scikit-learn) probes named semaphores at import; a worker needs none,
-    # and without them it never depends on multiprocessing's resource tracker.
-    os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")
-    pin_device(options)
-
-    from sweeps.worker.trial_loop import TrialLoop
 
     def emit(event: Event) -> None:
         if events is not None:
@@ -97,8 +107,25 @@ def worker_main(options: WorkerOptions, events: Connection | None = None) -> Wor
         elif isinstance(event, TrialEnded | WorkerFatal | WorkerMessage):
             print(f"[worker {os.getpid()}] {event}", file=sys.stderr, flush=True)
 
+    return run_worker(options, emit, stop.is_set)
+
+
+def run_worker(
+    options: WorkerOptions, emit: Callable[[Event], None], should_stop: Callable[[], bool]
+) -> WorkerExit:
+    """The worker loop itself, wherever it runs: pin the device, then trials until the budget,
+    a stop (``should_stop``) or a fatal fault. Events go to ``emit``."""
+    # joblib (through scikit-learn) probes named semaphores at import; a worker needs none,
+    # and without them it never depends on multiprocessing's resource tracker.
+    os.environ.setdefault("JOBLIB_MULTIPROCESSING", "0")
+    options = pin_device(options)
+    if options.device_note:
+        emit(WorkerMessage(options.slot, text=f"{options.device_note} to TensorFlow: on the CPU"))
+
+    from sweeps.worker.trial_loop import TrialLoop
+
     loop = TrialLoop(
-        options, should_stop=stop.is_set, emit=emit, host=socket.gethostname(), pid=os.getpid()
+        options, should_stop=should_stop, emit=emit, host=socket.gethostname(), pid=os.getpid()
     )
     heartbeat = _Heartbeat(loop.handle.engine, loop.worker_id)
     heartbeat.start()

@@ -18,6 +18,7 @@ from storage.optuna_tables import BATCH_SIZE_ATTR, SECONDS_PER_EPOCH_ATTR
 from storage.queries import recent_statuses, trial_counts
 from storage.trial_status import OUTCOME_ATTR
 from sweeps.artifacts import trial_folder
+from sweeps.devices import describe_device
 from sweeps.errors import FatalSweepError, SweepsError, TrialFailedError
 from sweeps.optuna_study import (
     BASELINE_ATTR,
@@ -93,7 +94,7 @@ class TrialLoop:
         self.engine = self.handle.engine
         self.study_id = self.handle.study_id
         self.worker_id = records.register_worker(
-            self.engine, self.study_id, host, pid, options.device
+            self.engine, self.study_id, host, pid, describe_device(options)
         )
         self.worker_name = f"{host}:{pid}"
         self.trials_done = 0
