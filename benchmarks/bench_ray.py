@@ -40,10 +40,10 @@ def ray_actors(address: str, cpus: int):
     ``cpus`` CPUs (TensorFlow threads) each."""
 
     def dispatch(handle, config: SweepConfig) -> None:
+        import dataclasses
+
         from sweeps.cluster import open_session
         from sweeps.cluster.dispatcher import RayDispatcher
-
-        import dataclasses
 
         config = SweepConfig(dataclasses.replace(config.spec, worker_cpus=cpus), config.state)
         session = open_session(address, config, handle.url)
