@@ -38,8 +38,10 @@ from tests.conftest import invoke
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-versioning.db"
 # What `sweeps run` and sweeps.run take besides the settings: the sweep file and where the
 # sweep is recorded; and, from Python only, the progress display.
-RUN_OPTIONS_OF_THEIR_OWN = {"config", "storage", "study"}
-RUN_ARGUMENTS_OF_THEIR_OWN = {"config", "storage", "study", "quiet"}
+# Where the sweep is recorded and runs, not what it does: never saved with the study (a resume
+# may run on another Ray cluster).
+RUN_OPTIONS_OF_THEIR_OWN = {"config", "storage", "study", "ray"}
+RUN_ARGUMENTS_OF_THEIR_OWN = {"config", "storage", "study", "quiet", "ray"}
 
 
 def _run_options() -> dict[str, object]:
