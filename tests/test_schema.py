@@ -11,6 +11,13 @@ written by commit 4417dbd with
 Its checkpoints were not kept and its two trials finished, so a resume needs none: the fixture
 is the store alone, and a test gives its copy the empty study folder a copied sweep would
 bring. Tests copy it before opening it.
+
+tests/fixtures/store-schema-2.db is a real store of the release before schema 3 (the status
+column derived, the saved config in its versioned form), written by commit e240fb6 with
+
+    sweeps run --space mnist_cnn --trials 2 --epochs 2 --workers 1 --no-tensorboard \\
+        --keep-models none --study legacy \\
+        --storage sqlite:////tmp/sweeps-store-schema-2/store.db
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from tests.old_stores import schema_1_without_a_version
 from tests.unprivileged import listing, make_read_only, needs_setpriv, run_commands
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-before-versioning.db"
+FIXTURE_SCHEMA_2 = Path(__file__).parent / "fixtures" / "store-schema-2.db"
 STUDY = "legacy"
 UPGRADED = (
     "Upgraded the store's sweeps tables to schema 3 (was: unversioned, written by an earlier "
@@ -52,11 +60,11 @@ UPGRADED_FROM_2 = "Upgraded the store's sweeps tables to schema 3 (was: schema 2
 NEWER = "999"  # a schema no sweeps has made yet
 
 
-def _copy_fixture(folder: Path) -> Path:
-    """A copy of the previous release's store in ``folder``, with its study folder beside it."""
+def _copy_fixture(folder: Path, fixture: Path = FIXTURE) -> Path:
+    """A copy of an earlier release's store in ``folder``, with its study folder beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     store = folder / "sweeps.db"
-    shutil.copyfile(FIXTURE, store)
+    shutil.copyfile(fixture, store)
     config = json.loads(_sql(store, "SELECT config_json FROM sweeps_sweep")[0][0])
     (folder / "sweeps-artifacts" / config["study_folder"]).mkdir(parents=True)
     return store
@@ -218,14 +226,21 @@ def _at_schema_2(store: Path) -> None:
 
 
 @pytest.mark.slow  # a real trial
-@pytest.mark.parametrize("schema", [None, "2"])
+@pytest.mark.parametrize(
+    "fixture, schema",
+    [(FIXTURE, None), (FIXTURE, "2"), (FIXTURE_SCHEMA_2, "2")],
+    ids=["unversioned", "migrated-to-2", "written-at-2"],
+)
 def test_resume_upgrades_an_older_store_in_place_and_keeps_every_row(
-    cli, legacy: Path, schema: str | None
+    cli, tmp_path: Path, fixture: Path, schema: str | None
 ) -> None:
-    """The previous releases' stores (unversioned, and at schema 2): one line says the upgrade,
-    the study resumes, every row stays, less the status column that schema 3 derives."""
-    if schema is not None:
+    """The previous releases' stores (unversioned; at schema 2, migrated there or written by
+    that release): one line says the upgrade, the study resumes, every row stays, less the
+    status column that schema 3 derives."""
+    legacy = _copy_fixture(tmp_path / "legacy", fixture)
+    if fixture == FIXTURE and schema is not None:
         _at_schema_2(legacy)
+    assert _revision(legacy) == schema
     engine = create_engine(f"sqlite:///{legacy}")
     before = _rows(engine)
     result = invoke(cli, "resume", "--study", STUDY, "--trials", 3, "--storage", legacy)
