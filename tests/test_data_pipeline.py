@@ -238,3 +238,30 @@ def test_a_conversion_the_block_does_not_have_is_a_dataset_error(digits: Splits)
     two = dataclasses.replace(digits, x_train=np.repeat(digits.x_train, 2, axis=-1))
     with pytest.raises(DatasetError, match="cannot convert 2-channel images to 3 channels"):
         make_pipelines(two, PipelineOptions(batch_size=32, channels=3))
+
+
+def test_a_workers_next_trial_reuses_the_prepared_splits_of_the_same_input_block(
+    digits: Splits, rgb: Splits
+) -> None:
+    """Successive trials of a worker share their splits: the images through the same input
+    block (traced map, filled cache) are built once, whatever the batch size, shuffle seed or
+    augmentation; another block (normalization) or other splits are prepared anew, and the
+    streams are the same as freshly built ones."""
+    from sweeps.data import pipeline
+
+    first = make_pipelines(digits, PipelineOptions(batch_size=100, shuffle_seed=1))
+    prepared = {role: entry.dataset for role, entry in pipeline._PREPARED.items()}
+    assert set(prepared) == {"train", "val", "test"}
+    other_trial = PipelineOptions(
+        batch_size=32, shuffle_seed=2, augmentation=Augmentation(flip=True)
+    )
+    second = make_pipelines(digits, other_trial)
+    assert {r: e.dataset for r, e in pipeline._PREPARED.items()} == prepared  # reused
+    for one, two in zip(_epoch(first[1]), _epoch(second[1]), strict=True):  # val: same images
+        np.testing.assert_array_equal(one, two)
+    assert sorted(_epoch(second[0])[1]) == sorted(_epoch(first[0])[1])  # train: reshuffled
+    make_pipelines(digits, PipelineOptions(batch_size=100, normalization="per_image"))
+    renormalized = pipeline._PREPARED["val"].dataset
+    assert renormalized is not prepared["val"]
+    make_pipelines(rgb, PipelineOptions(batch_size=100, normalization="per_image"))
+    assert pipeline._PREPARED["val"].dataset is not renormalized  # other splits
