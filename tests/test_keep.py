@@ -6,6 +6,7 @@ queued retry and a running trial, pruned by the same function the trial loop cal
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from storage import TrialStatus
 from storage.engine import session_scope
 from storage.optuna_tables import OptunaState, trials
 from storage.queries import ResultRow
-from sweeps.config import SweepSpec, keep_count
+from sweeps.config import SweepConfig, SweepSpec, keep_count
 from sweeps.optuna_study import enqueue_retry, open_handle
 from sweeps.worker.keep import lineages_to_prune, prune_checkpoints
 from tests.conftest import invoke
@@ -121,7 +122,8 @@ def test_pruning_spares_the_top_k_a_running_trial_and_a_queued_retry(swept) -> N
     assert all(folder.is_dir() for folder in folders.values())  # "all" kept every one
 
     handle = open_handle("keep", swept)
-    handle.config.keep_models = "top-1"
+    spec = dataclasses.replace(handle.config.spec, keep_models="top-1")
+    handle.config = SweepConfig(spec, handle.config.state)
     # The fourth is running again (a worker died and nobody reaped it yet); the third has a
     # retry queued that will continue from its folder.
     _set_state(handle, fourth, OptunaState.RUNNING)
