@@ -4,8 +4,8 @@ Three records:
 
 - :class:`SweepSpec`: what the user asked for, frozen. Every setting is one field declared
   with :func:`~sweeps.settings.declare`: its type, default and help text, the range or
-  choices its value must take, and where a user gives it. From that one declaration come the ``sweeps run`` options
-  (:mod:`sweeps.cli.sweep_commands`), the sweep-file keys and their types
+  choices its value must take, and where a user gives it. From that one declaration come the
+  ``sweeps run`` options (:mod:`sweeps.cli.sweep_commands`), the sweep-file keys and their types
   (:mod:`sweeps.sweep_file`) and the keywords :func:`sweeps.run` accepts (:mod:`sweeps.api`).
   **Adding a setting is one field here**, plus the code that uses it; tests/test_settings.py
   checks that the three surfaces offer exactly the declared settings.
