@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import optuna
@@ -165,8 +166,10 @@ class PacedMedianPruner(optuna.pruners.BasePruner):
         for other in study.get_trials(deepcopy=False):
             if other.user_attrs.get(BASELINE_ATTR):  # the baseline and its retries: one curve
                 curve.update(other.intermediate_values)
-        if not curve:
+        finite = {epoch: value for epoch, value in curve.items() if math.isfinite(value)}
+        best = max(finite.values(), default=self.chance)
+        if best <= self.chance:  # a baseline that never left chance (or diverged) shows nothing
             return self.n_warmup_steps
-        halfway = self.chance + 0.5 * (max(curve.values()) - self.chance)
-        going = min(epoch for epoch, value in curve.items() if value >= halfway)
+        halfway = self.chance + 0.5 * (best - self.chance)
+        going = min(epoch for epoch, value in finite.items() if value >= halfway)
         return max(self.n_warmup_steps, going)

@@ -234,3 +234,15 @@ def test_the_median_waits_while_the_baseline_itself_is_still_starting() -> None:
         _finished(quick, [0.9, 0.92, 0.94, 0.95, 0.95])
     assert quick.pruner.base.base.warmup(quick) == median_warmup(20) == 4
     assert _pruned_at(quick, [0.3, 0.3, 0.3, 0.3, 0.3]) == 4
+
+
+@pytest.mark.parametrize("curve", [[0.05, 0.08], [float("nan")], [0.1, float("nan")]])
+def test_a_baseline_at_or_below_chance_or_diverged_leaves_the_usual_warmup(curve) -> None:
+    """No epoch of such a baseline got halfway from chance to its best: nothing to pace by."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10))
+    study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
+    baseline = study.ask()
+    for epoch, value in enumerate(curve, start=1):
+        baseline.report(value, epoch)
+    study.tell(baseline, state=optuna.trial.TrialState.PRUNED)
+    assert study.pruner.base.base.warmup(study) == median_warmup(20)
