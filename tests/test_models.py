@@ -508,7 +508,8 @@ def test_spawned_errors_come_back_with_their_type(store, tmp_path) -> None:
 
     study = sweeps.load_study(RESIZED, store)
     spec = trial_spec(study._sweep, study.show(int(study.best(1).iloc[0].trial)))
-    unknown = dataclasses.replace(spec, config=dataclasses.replace(spec.config, space="nope"))
+    asked = dataclasses.replace(spec.config.spec, space="nope")
+    unknown = dataclasses.replace(spec, config=dataclasses.replace(spec.config, spec=asked))
     with pytest.raises(sweeps.SpaceError, match="unknown space 'nope'"):
         run_in_child("sweeps.worker.export:export_model", unknown, str(tmp_path / "a.keras"))
     (tmp_path / "empty").mkdir()
