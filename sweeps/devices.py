@@ -37,7 +37,7 @@ class Slot:
 
     index: int
     device: str  # "cpu" or "gpu:N"
-    threads: int  # TensorFlow intra-op threads (inter-op: 1 per 2)
+    threads: int  # TensorFlow's intra-op threads, and as many inter-op ones
     memory_limit_mb: int = 0  # per-process GPU memory cap when GPUs are shared; 0 = growth
 
     @property

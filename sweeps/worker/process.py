@@ -51,7 +51,10 @@ def pin_device(options: WorkerOptions) -> WorkerOptions:
 
     if options.threads:
         tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, options.threads // 2))
+        # As many inter-op threads as intra-op, as TensorFlow's own default does for the
+        # whole machine: one two-thread worker trained 5% more trials an hour than with one
+        # inter-op thread (16 trials x 10 epochs of mnist_cnn on digits, two quiet cores).
+        tf.config.threading.set_inter_op_parallelism_threads(options.threads)
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         if options.memory_limit_mb:
