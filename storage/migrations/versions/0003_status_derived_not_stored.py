@@ -12,7 +12,7 @@ PostgreSQL drops the column in place.
 
 Revision ID: 3
 Revises: 2
-Create Date: 2026-12-09
+Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
