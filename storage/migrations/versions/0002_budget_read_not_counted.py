@@ -11,7 +11,7 @@ table's DDL behind it, no longer the DDL that a new store has). PostgreSQL drops
 
 Revision ID: 2
 Revises: 1
-Create Date: 2026-12-02
+Create Date: 2026-11-30
 """
 
 import sqlalchemy as sa
