@@ -233,11 +233,6 @@ class ClassMetric(Base):
     precision: Mapped[float]
     recall: Mapped[float]
 
-    @classmethod
-    def for_evaluation(cls, session: Session, evaluation_id: int) -> list[ClassMetric]:
-        query = sa.select(cls).where(cls.evaluation_id == evaluation_id).order_by(cls.class_index)
-        return list(session.scalars(query))
-
 
 class Ensemble(Base):
     """The top ``size`` trials of a study by validation accuracy, their logits averaged.
@@ -274,11 +269,6 @@ class EnsembleMember(Base):
     number: Mapped[int]
     val_accuracy: Mapped[float | None]
     test_accuracy: Mapped[float | None]
-
-    @classmethod
-    def for_ensemble(cls, session: Session, ensemble_id: int) -> list[EnsembleMember]:
-        query = sa.select(cls).where(cls.ensemble_id == ensemble_id).order_by(cls.rank)
-        return list(session.scalars(query))
 
 
 class Refit(Base):
