@@ -20,6 +20,18 @@ def left_chance_at(chance: float, margin: float = 0.1) -> float:
     return chance + margin * (1.0 - chance)
 
 
+def baseline_curve(study: optuna.Study) -> tuple[dict[int, float], bool]:
+    """The baseline's validation curve, epoch -> value (the baseline and its retries: one
+    curve), and whether it is still running or queued."""
+    curve: dict[int, float] = {}
+    running = False
+    for other in study.get_trials(deepcopy=False):
+        if other.user_attrs.get(BASELINE_ATTR):
+            curve.update(other.intermediate_values)
+            running |= other.state in (TrialState.RUNNING, TrialState.WAITING)
+    return curve, running
+
+
 class ChanceLevelPruner(optuna.pruners.BasePruner):
     """Prune a trial whose best validation accuracy is still at chance after a few epochs,
     unless the notebook's own recipe shows that a trial may sit there and still learn.
@@ -70,12 +82,7 @@ class ChanceLevelPruner(optuna.pruners.BasePruner):
     def grace_epochs(self, study: optuna.Study) -> int | None:
         """Epochs a trial may spend at chance before the rule stops it; None while the
         baseline, still running below the threshold, has not yet shown how long it needs."""
-        curve: dict[int, float] = {}
-        running = False
-        for other in study.get_trials(deepcopy=False):
-            if other.user_attrs.get(BASELINE_ATTR):  # the baseline and its retries: one curve
-                curve.update(other.intermediate_values)
-                running |= other.state in (TrialState.RUNNING, TrialState.WAITING)
+        curve, running = baseline_curve(study)
         risen = [epoch for epoch, value in curve.items() if value >= self.threshold]
         if risen:
             return self.after_epochs + min(risen) - 1
@@ -162,10 +169,7 @@ class PacedMedianPruner(optuna.pruners.BasePruner):
         baseline got halfway from chance to its best, if later (see the class)."""
         if self.chance is None:
             return self.n_warmup_steps
-        curve: dict[int, float] = {}
-        for other in study.get_trials(deepcopy=False):
-            if other.user_attrs.get(BASELINE_ATTR):  # the baseline and its retries: one curve
-                curve.update(other.intermediate_values)
+        curve, _ = baseline_curve(study)
         finite = {epoch: value for epoch, value in curve.items() if math.isfinite(value)}
         best = max(finite.values(), default=self.chance)
         if best <= self.chance:  # a baseline that never left chance (or diverged) shows nothing
