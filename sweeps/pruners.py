@@ -152,10 +152,11 @@ class PacedMedianPruner(optuna.pruners.BasePruner):
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None or step < self.warmup(study):
+        # The fixed warm-up first: the baseline's pace needs a pass over every trial.
+        if step is None or step < self.n_warmup_steps:
             return False
         completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if len(completed) < self.n_startup_trials:
+        if len(completed) < self.n_startup_trials or step < self.warmup(study):
             return False
         at_step = [t.intermediate_values[step] for t in completed if step in t.intermediate_values]
         if len(at_step) < self.n_min_trials:
