@@ -501,6 +501,16 @@ def test_the_sweeps_package_imports_none_of_our_modules_on_import() -> None:
     assert not offenders, offenders
 
 
+def test_the_sweeps_package_lists_each_public_name_once_where_it_loads_it() -> None:
+    """``sweeps.__all__`` (what tools read) and the lazy loader's map name the same names, and
+    each loads from its module."""
+    import sweeps
+
+    assert sorted(sweeps.__all__) == sorted(sweeps._HOMES)
+    for name in sweeps.__all__:
+        assert getattr(sweeps, name) is not None, name
+
+
 # Where sweeps calls into a lower layer in a way that can raise that layer's own error: the
 # names (and the lower errors themselves) that only the named wrapper module may import from
 # that layer, since it raises the layer's errors again under sweeps' root. Everything else in
