@@ -230,27 +230,37 @@ def live_rate_bounds(
 
     A rate at which a family never left chance is an edge, as a diverging range test is: on
     all_cnn (whose class convolution keeps its ReLU) Adam at 0.0023 left every logit dead at
-    exactly chance, and the sweep then spent two more trials at nearby rates. A dead rate in
-    the upper half of the range (on a log scale) was too high, and later trials of the family
-    stay ``DEATH_MARGIN`` times below the lowest such rate; one in the lower half was too low,
-    and they stay as far above the highest. Without ``learned`` (chance unknown) nothing is
-    dead, and the range stands."""
+    exactly chance, and the sweep then spent two more trials at nearby rates. A dead rate above
+    every rate at which the family learned (the baseline's, other trials') was too high, and
+    later trials of the family stay ``DEATH_MARGIN`` times below the lowest such rate; one
+    below them all was too low, and they stay as far above the highest. all_cnn's baseline
+    learned with SGD at 0.021 on the shapes folder and SGD died at 0.11: too high, though
+    0.11 lies in the lower half of the range the range test measured (0.021..1). Where the
+    family has not learned yet, the range's middle (on a log scale) tells the sides apart. A
+    dead rate within ``DEATH_MARGIN`` of one that learned, or between two, bounds nothing: it
+    died of something else (an unlucky start, another answer). Without ``learned`` (chance
+    unknown) nothing is dead, and the range stands."""
     low, high = distribution.low, distribution.high
     family = _family(optimizer)
     if learned <= 0.0 or family is None:
         return low, high
-    middle = math.sqrt(low * high)
-    ceiling, floor = high, low
-    for trial in study.get_trials(deepcopy=False, states=FINISHED):
+    dead, alive = [], []
+    for trial in study.get_trials(deepcopy=False):
         rate, other = trial.params.get(RATE), trial.params.get("optimizer")
         if not isinstance(rate, float) or _family(other) != family:
             continue
         best = _best_value(trial)
         if best is not None and best >= learned:
-            continue
-        if rate >= middle:
+            alive.append(rate)  # a running trial that learned is evidence too
+        elif trial.state in FINISHED:
+            dead.append(rate)
+    middle = math.sqrt(low * high)
+    ceiling, floor = high, low
+    top, bottom = max(alive, default=0.0), min(alive, default=math.inf)
+    for rate in dead:  # the margin keeps every bound clear of the rates that learned
+        if rate > DEATH_MARGIN * top and (alive or rate >= middle):
             ceiling = min(ceiling, rate / DEATH_MARGIN)
-        else:
+        elif rate < bottom / DEATH_MARGIN and (alive or rate < middle):
             floor = max(floor, rate * DEATH_MARGIN)
     if floor >= ceiling:  # dead on both sides: the whole range is suspect, keep it
         return low, high

@@ -13,7 +13,7 @@ from search_spaces import BUILTIN_SPACES, InputSpec, load_space, tunables
 from search_spaces import schedules as s
 from sweeps.config import auto_workers, usable_cores
 from sweeps.worker.checkpoint import LoopState
-from sweeps.worker.trainer import update_patience
+from sweeps.worker.trainer import early_stopping_due, update_patience
 
 DIGITS = tunables.TrainingBudget(train_size=1150, epochs=20)  # a default digits trial
 CIFAR = tunables.TrainingBudget(train_size=45000, epochs=20)
@@ -147,6 +147,37 @@ def test_patience_restarts_only_on_a_clear_rise() -> None:
         waits.append(state.wait)
     # One image up does not restart the wait, two do (counted from the last restart).
     assert waits == [0, 1, 0, 1, 0, 1]
+
+
+def _waited(curve: list[float], val_size: int) -> LoopState:
+    state, min_rise = LoopState(), 2 / val_size - 1e-9
+    for value in curve:
+        update_patience(state, value, min_rise)
+        state.history.append({"val_accuracy": value})
+    return state
+
+
+def test_early_stopping_spares_a_climbing_curve_and_stops_a_plateau() -> None:
+    """all_cnn's own recipe on the shapes folder (240 validation images): a lucky epoch set
+    the mark at 0.42, and five epochs climbed within noise of it; the plain patience rule
+    stopped it there, at a curve that went on to 0.9."""
+    climbing = [0.2, 0.3, 0.42, 0.33, 0.36, 0.38, 0.40, 0.42]
+    plateau = [0.2, 0.3, 0.42, 0.39, 0.41, 0.38, 0.40, 0.41]
+    assert _waited(climbing, 240).wait == _waited(plateau, 240).wait == 5
+    assert not early_stopping_due(_waited(climbing, 240), 5, 240)
+    assert early_stopping_due(_waited(plateau, 240), 5, 240)
+    # The same climb on a split a tenth the size is within noise: stopped.
+    assert early_stopping_due(_waited([v for v in climbing], 24), 5, 24)
+    # Before the wait is over, or without patience, nothing stops.
+    assert not early_stopping_due(_waited(plateau[:-1], 240), 5, 240)
+    assert not early_stopping_due(_waited(plateau, 240), None, 240)
+
+
+def test_a_converged_trial_still_stops_though_it_creeps_up_by_an_image() -> None:
+    """mnist_cnn on digits (288 validation images) near its plateau: a creep of one image
+    every other epoch is no trend worth epochs."""
+    creeping = [i / 288 for i in (280, 282, 281, 282, 281, 283, 282)]
+    assert early_stopping_due(_waited(creeping, 288), 5, 288)
 
 
 def test_auto_workers_one_per_core_and_a_quarter_of_the_trials() -> None:

@@ -17,6 +17,7 @@ from sweeps.worker.lr_finder import (
     _LossRecorder,
     _test_family,
     below,
+    covering_baseline,
     smooth,
     suggest_range,
 )
@@ -176,3 +177,16 @@ def test_a_family_whose_loss_neither_fell_nor_diverged_keeps_its_generic_range()
     assert len(measured.losses) == STEPS  # ran every step: it did not diverge
     assert measured.losses == pytest.approx([math.log(10)] * STEPS, rel=1e-3)  # nor fell
     assert (measured.low, measured.high) == generic
+
+
+def test_the_range_always_holds_the_notebooks_rate_for_its_family() -> None:
+    """all_cnn's baseline (SGD at 0.021) learned on the shapes folder; its range test said
+    0.1..1 for SGD, where the first two SGD trials sat at chance."""
+    baseline = {"optimizer": "sgd", "learning_rate": 0.021}
+    assert covering_baseline(baseline, "sgd", (0.1, 1.0)) == (0.021, 1.0)
+    assert covering_baseline(baseline, "sgd", (0.001, 0.01)) == (0.001, 0.021)
+    assert covering_baseline(baseline, "sgd", (0.01, 0.1)) == (0.01, 0.1)  # inside: unchanged
+    assert covering_baseline(baseline, "adam", (0.1, 1.0)) == (0.1, 1.0)  # another family
+    nesterov = {"optimizer": "nesterov", "learning_rate": 0.5}  # SGD's family
+    assert covering_baseline(nesterov, "sgd", (0.01, 0.1)) == (0.01, 0.5)
+    assert covering_baseline({}, "sgd", (0.1, 1.0)) == (0.1, 1.0)  # a space without a baseline

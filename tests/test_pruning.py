@@ -9,7 +9,7 @@ from optuna.distributions import FloatDistribution
 from storage.optuna_tables import BASELINE_ATTR
 from sweeps.errors import ConfigError
 from sweeps.optuna_study import make_pruner, make_sampler, median_warmup
-from sweeps.pruners import PacedMedianPruner, SparesRisingPruner
+from sweeps.pruners import PacedMedianPruner, SparesRisingPruner, rising_trend
 
 CURVE_GOOD = {1: 0.5, 2: 0.7, 3: 0.8, 4: 0.85, 5: 0.9}
 
@@ -234,6 +234,31 @@ def test_the_median_waits_while_the_baseline_itself_is_still_starting() -> None:
         _finished(quick, [0.9, 0.92, 0.94, 0.95, 0.95])
     assert quick.pruner.base.base.warmup(quick) == median_warmup(20) == 4
     assert _pruned_at(quick, [0.3, 0.3, 0.3, 0.3, 0.3]) == 4
+
+
+def test_the_median_waits_for_the_pace_of_the_best_trial_when_the_baseline_stopped_early() -> None:
+    """all_cnn on the shapes folder, seed 1: the baseline was early-stopped at 0.42 and got
+    halfway there at epoch 4, while the recipes that trained got halfway to 0.9 at epoch 9; the
+    median cut six recipes at epoch 6, at the pace of the baseline's short run."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", 20, 10))
+    _baseline(study, [0.2, 0.22, 0.3, 0.42, 0.35, 0.38, 0.4, 0.41, 0.4], finish=True)
+    assert study.pruner.base.base.warmup(study) == 4
+    slow_but_good = [0.2, 0.25, 0.3, 0.33, 0.36, 0.4, 0.42, 0.45, 0.55, 0.7, 0.9]
+    for _ in range(3):
+        _finished(study, slow_but_good)
+    _finished(study, [0.2, 0.2, 0.25, 0.3, 0.32, 0.33])  # worse, and stopped early
+    assert study.pruner.base.base.warmup(study) == 9
+    assert _pruned_at(study, [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]) == 9
+
+
+def test_a_trend_is_a_slope_clear_of_the_split_noise() -> None:
+    assert rising_trend([0.30, 0.33, 0.35, 0.36, 0.38, 0.40], 240)  # +2 points an epoch
+    assert not rising_trend([0.42, 0.38, 0.40, 0.39, 0.41, 0.40], 240)  # flat
+    assert not rising_trend([0.30, 0.33, 0.35, 0.36, 0.38, 0.40], 24)  # within noise there
+    # A curve that bounces more than sampling explains needs a steeper climb.
+    assert not rising_trend([0.30, 0.45, 0.28, 0.50, 0.35, 0.48], 2400)
+    assert not rising_trend([0.3, 0.5], 240)  # two points show no trend
+    assert not rising_trend([0.30, 0.33, 0.35, 0.36, 0.38, 0.40], None)
 
 
 @pytest.mark.parametrize("curve", [[0.05, 0.08], [float("nan")], [0.1, float("nan")]])

@@ -229,7 +229,6 @@ def test_a_rate_at_which_a_family_never_left_chance_bounds_its_later_rates() -> 
     study = optuna.create_study(direction="maximize")
     assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
     study.add_trial(_rate_trial("sgd", 0.003, 0.10))  # another family's death says nothing
-    study.add_trial(_rate_trial("adam", 0.0030, 0.85))  # learned: no bound
     assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
     study.add_trial(_rate_trial("adamax", 0.0023, 0.10))  # Adam's family, dead in the upper half
     assert live_rate_bounds(study, "rmsprop", adam, learned=0.19) == (0.00037, 0.0023 / 2)
@@ -238,6 +237,23 @@ def test_a_rate_at_which_a_family_never_left_chance_bounds_its_later_rates() -> 
     assert live_rate_bounds(study, "adam", adam, learned=0.0) == (0.00037, 0.0037)  # no chance
     study.add_trial(_rate_trial("adam", 0.0008, 0.11))  # dead on both sides of 0.00115..: keep
     assert live_rate_bounds(study, "adam", adam, learned=0.19) == (0.00037, 0.0037)
+
+
+def test_a_rate_that_learned_tells_which_side_a_dead_rate_was_on() -> None:
+    """all_cnn on the shapes folder: the baseline learned with SGD at 0.021, and SGD died at
+    0.11, in the lower half of the measured range (widened to the baseline's rate): too high,
+    not too low."""
+    sgd = optuna.distributions.FloatDistribution(0.001, 1.0, log=True)
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_rate_trial("sgd", 0.021, 0.42))  # learned
+    study.add_trial(_rate_trial("nesterov", 0.113, 0.10))
+    assert live_rate_bounds(study, "sgd", sgd, learned=0.19) == (0.001, 0.113 / 2)
+    study.add_trial(_rate_trial("sgd", 0.03, 0.10))  # next to a rate that learned: bad luck
+    assert live_rate_bounds(study, "sgd", sgd, learned=0.19) == (0.001, 0.113 / 2)
+    study.add_trial(_rate_trial("sgd", 0.004, 0.10))  # below every rate that learned
+    assert live_rate_bounds(study, "sgd", sgd, learned=0.19) == (0.008, 0.113 / 2)
+    study.add_trial(_rate_trial("sgd", 0.05, 0.10))  # the lowest dead rate above sets the ceiling
+    assert live_rate_bounds(study, "sgd", sgd, learned=0.19) == (0.008, 0.025)
 
 
 def test_later_trials_of_a_family_stay_below_the_rate_at_which_it_died() -> None:

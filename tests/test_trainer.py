@@ -111,3 +111,17 @@ def test_early_stopping_keeps_the_best_epoch(splits, tmp_path) -> None:
     assert outcome.status == "pruned" and outcome.early_stopped
     assert outcome.failure_reason.startswith("early stopping after epoch 3")
     assert outcome.epochs_run == 3 and outcome.best_epoch == 1
+
+
+def test_the_baseline_is_never_early_stopped(splits, tmp_path) -> None:
+    """The notebook's recipe trains as the notebook trained it: the pruners pace by its curve
+    and the sweep must beat its full run, not a cut one."""
+    space = str(REPO / "tests" / "spaces" / "flaky_space.py")
+    outcome = train_trial(
+        _run(
+            _trial({"mode": "frozen"}), splits, tmp_path, space=space, epochs=5, patience=2,
+            baseline=True,
+        )
+    )  # fmt: skip
+    assert outcome.status == "complete" and not outcome.early_stopped
+    assert outcome.epochs_run == 5 and outcome.best_epoch == 1

@@ -27,7 +27,7 @@ from storage import TrialStatus
 from storage.optuna_tables import BATCH_SIZE_ATTR
 from sweeps.config import SweepConfig
 from sweeps.data import Splits
-from sweeps.pruners import ChanceLevelPruner
+from sweeps.pruners import ChanceLevelPruner, rising_trend
 from sweeps.trial_questions import settings_for_trial
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
@@ -38,6 +38,7 @@ __all__ = [
     "TrialOutcome",
     "TrialRun",
     "train_trial",
+    "early_stopping_due",
     "update_patience",
 ]
 
@@ -64,6 +65,9 @@ class TrialRun:
     splits: Splits
     checkpoint_dir: Path
     resume: bool  # continue from checkpoint_dir's last epoch
+    # The notebook's recipe: the reference the pruners and the "beats the baseline" check read,
+    # so early stopping leaves it to its full epochs, as the notebook trained it.
+    baseline: bool = False
     should_stop: Callable[[], bool] = lambda: False
     on_epoch: Callable[[EpochRecord], None] = lambda record: None
     on_start: Callable[[dict[str, Any]], None] = lambda facts: None
@@ -119,6 +123,19 @@ def update_patience(state: checkpoint.LoopState, val_accuracy: float, min_rise: 
         state.patience_mark, state.wait = val_accuracy, 0
     else:
         state.wait += 1
+
+
+def early_stopping_due(state: checkpoint.LoopState, patience: int | None, val_size: int) -> bool:
+    """Whether early stopping ends the trial now: ``patience`` epochs passed without a clear
+    rise (:func:`update_patience`), and those epochs do not climb as a trend either. A slow
+    learner on a small split bounces by more than it gains in an epoch, so no single epoch
+    rises clearly while its curve climbs: it is spared until the curve flattens (see
+    :func:`sweeps.pruners.rising_trend`). The epoch that set the mark is left out of the fit:
+    it was picked for being high, and a lucky one would hide the climb after it."""
+    if not patience or state.wait < patience:
+        return False
+    recent = [epoch["val_accuracy"] for epoch in state.history[-patience:]]
+    return not rising_trend(recent, val_size)
 
 
 # Tests kill a worker at an exact instant through this variable: its value is the epoch after
@@ -298,13 +315,13 @@ def _train(run: TrialRun) -> TrialOutcome:
             outcome.status = TrialStatus.PRUNED
             outcome.failure_reason = _pruned_reason(trial, config, state, epoch + 1)
             break
-        if config.patience and state.wait >= config.patience:
+        if not run.baseline and early_stopping_due(state, config.patience, len(run.splits.y_val)):
             # Early stopping: pruned in our words, but its value (the best epoch's) is a full
             # result, which the trial loop tells Optuna as COMPLETE.
             outcome.status, outcome.early_stopped = TrialStatus.PRUNED, True
             outcome.failure_reason = (
                 f"early stopping after epoch {epoch + 1}: val accuracy did not rise for "
-                f"{config.patience} epochs"
+                f"{config.patience} epochs, nor climb as a trend"
             )
             break
     outcome.fit_seconds = time.perf_counter() - fit_started

@@ -353,6 +353,7 @@ class TrialLoop:
             splits=self.splits,
             checkpoint_dir=folder,
             resume=resume,
+            baseline=is_baseline,
             should_stop=self.should_stop,
             on_epoch=on_epoch,
             on_start=on_start,
