@@ -180,6 +180,30 @@ def test_a_converged_trial_still_stops_though_it_creeps_up_by_an_image() -> None
     assert early_stopping_due(_waited(creeping, 288), 5, 288)
 
 
+def test_early_stopping_spares_a_plateau_the_baseline_climbed_out_of() -> None:
+    """all_cnn on the shapes folder: a near-twin of the baseline sat at 0.43-0.49 for five
+    epochs and was stopped after epoch 10, where the baseline (0.42 by then) went on to 0.88."""
+    plateau = [0.30, 0.32, 0.33, 0.45, 0.49, 0.43, 0.49, 0.38, 0.49, 0.48]
+    slow = [0.23, 0.22, 0.28, 0.42, 0.20, 0.30, 0.33, 0.29, 0.36, 0.38, 0.35, 0.42, 0.45, 0.59,
+            0.62, 0.74, 0.65, 0.77, 0.61, 0.88]  # fmt: skip
+    baseline = dict(enumerate(slow, start=1))
+    state = _waited(plateau, 240)
+    state.epoch = len(plateau)
+    assert early_stopping_due(state, 5, 240)  # on its own: a plateau
+    assert not early_stopping_due(state, 5, 240, lambda: baseline)
+    # Far below the baseline's level at the same epoch: stopped.
+    low = _waited([0.2, 0.25, 0.3, 0.28, 0.27, 0.29, 0.28, 0.3, 0.29, 0.28], 240)
+    low.epoch = 10
+    assert early_stopping_due(low, 5, 240, lambda: {**baseline, 4: 0.6})
+    # A baseline that learned at once and then crept within noise spares nothing.
+    quick = {1: 0.95, 2: 0.97, 3: 0.97, 12: 0.975, 20: 0.98}
+    converged = _waited([0.9, 0.96, 0.97, 0.965, 0.97, 0.96, 0.965, 0.97, 0.965, 0.97], 288)
+    converged.epoch = 10
+    assert early_stopping_due(converged, 5, 288, lambda: quick)
+    # A baseline not yet past this epoch shows nothing yet.
+    assert early_stopping_due(state, 5, 240, lambda: {e: v for e, v in baseline.items() if e <= 10})
+
+
 def test_auto_workers_one_per_core_and_a_quarter_of_the_trials() -> None:
     cores = usable_cores()
     assert auto_workers(16) == max(1, min(cores, 4))

@@ -27,7 +27,8 @@ from storage import TrialStatus
 from storage.optuna_tables import BATCH_SIZE_ATTR
 from sweeps.config import SweepConfig
 from sweeps.data import Splits
-from sweeps.pruners import ChanceLevelPruner, rising_trend
+from sweeps.pruners import ChanceLevelPruner, baseline_curve, rising_trend
+from sweeps.samplers import tied
 from sweeps.trial_questions import settings_for_trial
 from sweeps.worker import checkpoint
 from sweeps.worker.hp_adapter import OptunaHyperParameters
@@ -125,17 +126,50 @@ def update_patience(state: checkpoint.LoopState, val_accuracy: float, min_rise: 
         state.wait += 1
 
 
-def early_stopping_due(state: checkpoint.LoopState, patience: int | None, val_size: int) -> bool:
+def early_stopping_due(
+    state: checkpoint.LoopState,
+    patience: int | None,
+    val_size: int,
+    baseline: Callable[[], dict[int, float]] = dict,
+) -> bool:
     """Whether early stopping ends the trial now: ``patience`` epochs passed without a clear
-    rise (:func:`update_patience`), and those epochs do not climb as a trend either. A slow
-    learner on a small split bounces by more than it gains in an epoch, so no single epoch
-    rises clearly while its curve climbs: it is spared until the curve flattens (see
-    :func:`sweeps.pruners.rising_trend`). The epoch that set the mark is left out of the fit:
-    it was picked for being high, and a lucky one would hide the climb after it."""
+    rise (:func:`update_patience`), those epochs do not climb as a trend, and the trial's
+    plateau is not one the notebook's own recipe climbed out of.
+
+    - A slow learner on a small split bounces by more than it gains in an epoch, so no single
+      epoch rises clearly while its curve climbs: it is spared until the curve flattens (see
+      :func:`sweeps.pruners.rising_trend`). The epoch that set the mark is left out of the
+      fit: it was picked for being high, and a lucky one would hide the climb after it.
+    - ``baseline`` reads the baseline's curve (epoch -> val accuracy); it is called only when
+      the first two tests would stop the trial, since it reads the study. A trial whose best
+      so far is level with the baseline's best by the same epoch (or above it, or tied within
+      noise) is spared where the baseline later rose clearly above that level: on the shapes
+      folder, all_cnn recipes sat at 0.4-0.5 for five epochs around epoch 10 and then climbed
+      to 0.9-1.0, as the baseline did (0.42 by epoch 12, 0.88 at 20), and early stopping cut
+      a near-twin of the baseline at 0.49 after epoch 10. Where the baseline learns at once
+      and then only creeps (mnist_cnn on digits), its later epochs are tied with its early
+      best, and this spares nothing.
+    """
     if not patience or state.wait < patience:
         return False
     recent = [epoch["val_accuracy"] for epoch in state.history[-patience:]]
-    return not rising_trend(recent, val_size)
+    if rising_trend(recent, val_size):
+        return False
+    return not _level_with_a_rising_baseline(state, baseline(), val_size)
+
+
+def _level_with_a_rising_baseline(
+    state: checkpoint.LoopState, baseline: dict[int, float], val_size: int
+) -> bool:
+    epoch = state.epoch
+    before = [v for e, v in baseline.items() if e <= epoch and math.isfinite(v)]
+    after = [v for e, v in baseline.items() if e > epoch and math.isfinite(v)]
+    if not before or not after:
+        return False
+    level, later = max(before), max(after)
+    best = max(record["val_accuracy"] for record in state.history)
+    rose = later > level and not tied(later, level, val_size)
+    return rose and (best >= level or tied(level, best, val_size))
 
 
 # Tests kill a worker at an exact instant through this variable: its value is the epoch after
@@ -315,7 +349,9 @@ def _train(run: TrialRun) -> TrialOutcome:
             outcome.status = TrialStatus.PRUNED
             outcome.failure_reason = _pruned_reason(trial, config, state, epoch + 1)
             break
-        if not run.baseline and early_stopping_due(state, config.patience, len(run.splits.y_val)):
+        if not run.baseline and early_stopping_due(
+            state, config.patience, len(run.splits.y_val), lambda: baseline_curve(trial.study)[0]
+        ):
             # Early stopping: pruned in our words, but its value (the best epoch's) is a full
             # result, which the trial loop tells Optuna as COMPLETE.
             outcome.status, outcome.early_stopped = TrialStatus.PRUNED, True
