@@ -60,6 +60,27 @@ def test_info_and_listing_do_not_import_tensorflow(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 
+def test_the_digits_check_loads_nothing_and_its_sizes_are_the_datas() -> None:
+    """The default sweep's start: checking the bundled digits imports neither scikit-learn
+    (1.5-2 s) nor TensorFlow, and the sizes it checks with are those of the loaded data."""
+    code = (
+        "import sys\n"
+        "from sweeps.data import check_dataset\n"
+        "check_dataset('digits', val_fraction=0.2, seed=0)\n"
+        "print(sorted({'sklearn', 'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, check=True, timeout=60, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "[]"
+    from sweeps.data import digits
+
+    raw, info = digits.load(), digits.info()
+    assert (len(raw.y_train), len(raw.y_test)) == (info.train_size, info.test_size)
+    assert np.bincount(raw.y_train).min() == digits.SMALLEST_TRAIN_CLASS
+
+
 def test_the_dataset_check_downloads_in_a_child(tmp_path: Path) -> None:
     """keras.datasets imports TensorFlow: the check before a sweep has a child download a
     Keras dataset that is not cached (here it cannot: the proxy refuses), and reads the cache

@@ -14,7 +14,7 @@ import numpy as np
 
 from sweeps.data import cifar_binary, digits, image_folder, keras_cache
 from sweeps.data.base import DatasetInfo, RawSplits, Splits
-from sweeps.data.splits import carve
+from sweeps.data.splits import carve, check_carve
 from sweeps.errors import DatasetError
 
 __all__ = [
@@ -85,15 +85,22 @@ def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
     """Find, without TensorFlow, whatever :func:`load_splits` would reject, before a sweep
     creates anything.
 
-    Reads the dataset once. A Keras dataset that is not cached is downloaded now, so being
-    offline is reported here, by a spawned child: ``keras.datasets`` imports TensorFlow, which
-    this process never does. An image folder is only indexed here: its files are decoded by
+    Reads the dataset once (the bundled digits not at all: their sizes are known). A Keras
+    dataset that is not cached is downloaded now, so being offline is reported here, by a
+    spawned child: ``keras.datasets`` imports TensorFlow, which this process never does. An
+    image folder is only indexed here: its files are decoded by
     TensorFlow's decoder, the one training uses, when a child process calls
     :func:`load_splits` (see :func:`decodes_images`). Raises DatasetError.
     """
     info = dataset_info(name)
     kind, directory = _parse(name)
     if decodes_images(name):
+        return info
+    if kind == "digits":  # bundled, so its files are whole and only the carve can fail
+        check_carve(
+            info.train_size, info.num_classes, digits.SMALLEST_TRAIN_CLASS, val_fraction,
+            what="validation",
+        )  # fmt: skip
         return info
     if not info.offline:
         _download_in_child(name)

@@ -9,7 +9,14 @@ import numpy as np
 from sweeps.errors import DatasetError
 from sweeps.phrasing import option
 
-__all__ = ["TEST_FRACTION", "TEST_SEED", "auto_val_fraction", "carve", "carved_size"]
+__all__ = [
+    "TEST_FRACTION",
+    "TEST_SEED",
+    "auto_val_fraction",
+    "carve",
+    "carved_size",
+    "check_carve",
+]
 
 # Datasets without an official test split (digits, a flat image folder) get one carved with a
 # fixed seed, independent of the sweep's seed, so every sweep reports on the same test images.
@@ -38,6 +45,24 @@ def carved_size(n: int, fraction: float) -> int:
     return math.ceil(fraction * n)
 
 
+def check_carve(n: int, classes: int, smallest: int, fraction: float, *, what: str) -> None:
+    """Raise DatasetError where :func:`carve` could not cut ``fraction`` of ``n`` images in
+    ``classes`` classes, the smallest holding ``smallest``. Needs only the sizes, so a dataset
+    whose sizes are known (the bundled digits) is checked without loading or scikit-learn."""
+    if not 0.0 < fraction < 1.0:
+        raise DatasetError(
+            f"{what} fraction {fraction!r} is out of range: use a value strictly between 0 and 1"
+        )
+    n_part = carved_size(n, fraction)
+    if smallest < 2 or n_part < classes or n - n_part < classes:
+        raise DatasetError(
+            f"cannot carve a stratified {what} split of {fraction:g} from {n} images in "
+            f"{classes} classes (smallest class: {smallest}): every class needs at least 2 images "
+            f"and each part at least one image per class; add images"
+            + (f" or change {option('--val-fraction')}" if what == "validation" else "")
+        )
+
+
 def carve(
     x: np.ndarray, y: np.ndarray, fraction: float, seed: int, *, what: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -48,21 +73,11 @@ def carve(
     """
     from sklearn.model_selection import train_test_split
 
-    if not 0.0 < fraction < 1.0:
-        raise DatasetError(
-            f"{what} fraction {fraction!r} is out of range: use a value strictly between 0 and 1"
-        )
     counts = np.bincount(y) if len(y) else np.zeros(0, dtype=np.int64)
     present = counts[counts > 0]
-    classes, smallest = len(present), int(present.min()) if len(present) else 0
-    n_part = carved_size(len(y), fraction)
-    if smallest < 2 or n_part < classes or len(y) - n_part < classes:
-        raise DatasetError(
-            f"cannot carve a stratified {what} split of {fraction:g} from {len(y)} images in "
-            f"{classes} classes (smallest class: {smallest}): every class needs at least 2 images "
-            f"and each part at least one image per class; add images"
-            + (f" or change {option('--val-fraction')}" if what == "validation" else "")
-        )
+    check_carve(
+        len(y), len(present), int(present.min()) if len(present) else 0, fraction, what=what
+    )
     keep, part = train_test_split(
         np.arange(len(y)), test_size=fraction, random_state=seed, stratify=y
     )
