@@ -10,7 +10,7 @@ from search_spaces import load_space, tunables
 from search_spaces.base import InputSpec
 from storage.optuna_tables import BASELINE_ATTR, BASELINE_RECIPE_ATTR
 from sweeps.optuna_study import make_sampler
-from sweeps.samplers import best_answers, live_rate_bounds, tied
+from sweeps.samplers import best_answers, live_rate_bounds, seconds_to_best, tied
 from sweeps.worker.hp_adapter import OptunaHyperParameters
 
 SPEC = InputSpec(shape=(8, 8, 1), num_classes=10)
@@ -191,6 +191,28 @@ def test_among_trials_tied_on_validation_the_cheapest_per_epoch_is_the_incumbent
     # Costs within 10% are equal: the better accuracy wins among them.
     close = [_finished(0, 0.9861, 0.21), _finished(1, 0.9792, 0.2)]
     assert best_answers(close, val_size=288) == {"number": 0.0}
+
+
+def test_the_cost_of_a_tied_trial_is_the_time_to_reach_its_result() -> None:
+    """all_cnn on digits: a recipe with twice the batch costs 0.6x per epoch but tied the
+    baseline's 0.99 only after 16 epochs, where the baseline was there after 8. The baseline
+    stays the incumbent, and later trials do not inherit the slow start."""
+
+    def curve(trial, values: list[float], per_epoch: float):
+        trial.intermediate_values = dict(enumerate(values, start=1))
+        trial.user_attrs["seconds_per_epoch"] = per_epoch
+        return trial
+
+    fast = [0.35, 0.63, 0.90, 0.93, 0.96, 0.96, 0.96, 0.985] + [0.985] * 12
+    slow = [0.26, 0.43, 0.39, 0.65, 0.84, 0.94, 0.91, 0.96] + [0.96] * 7 + [0.99] * 5
+    baseline = curve(_finished(0, 0.99, None), fast, 1.0)
+    big_batch = curve(_finished(1, 0.99, None), slow, 0.6)
+    assert seconds_to_best(baseline, 288) == pytest.approx(8 * 1.0)
+    assert seconds_to_best(big_batch, 288) == pytest.approx(16 * 0.6)
+    assert best_answers([baseline, big_batch], val_size=288) == {"number": 0.0}
+    # Per epoch alone, the big batch would have been the incumbent.
+    flat = [_finished(0, 0.99, 1.0), _finished(1, 0.99, 0.6)]
+    assert best_answers(flat, val_size=288) == {"number": 1.0}
 
 
 def test_later_trials_move_from_the_cheapest_of_the_tied_trials() -> None:
