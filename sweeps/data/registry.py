@@ -88,9 +88,9 @@ def check_dataset(name: str, *, val_fraction: float, seed: int) -> DatasetInfo:
     Reads the dataset once (the bundled digits not at all: their sizes are known). A Keras
     dataset that is not cached is downloaded now, so being offline is reported here, by a
     spawned child: ``keras.datasets`` imports TensorFlow, which this process never does. An
-    image folder is only indexed here: its files are decoded by
-    TensorFlow's decoder, the one training uses, when a child process calls
-    :func:`load_splits` (see :func:`decodes_images`). Raises DatasetError.
+    image folder is only indexed here: its files are decoded by TensorFlow's decoder, the one
+    training uses, when a child process calls :func:`load_splits` (see
+    :func:`decodes_images`). Raises DatasetError.
     """
     info = dataset_info(name)
     kind, directory = _parse(name)
