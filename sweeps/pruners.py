@@ -56,14 +56,13 @@ def rising_trend(values: list[float], val_size: int | None) -> bool:
     n = len(values)
     if n < 3 or not val_size:
         return False
-    xs = range(n)
-    x_mean, y_mean = (n - 1) / 2, statistics.fmean(values)
-    spread = sum((x - x_mean) ** 2 for x in xs)
-    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, values, strict=True)) / spread
-    residual = sum(
-        (y - (y_mean + slope * (x - x_mean))) ** 2 for x, y in zip(xs, values, strict=True)
-    ) / (n - 2)
-    sampling = y_mean * (1.0 - y_mean) / val_size
+    epochs = range(n)
+    slope, intercept = statistics.linear_regression(epochs, values)
+    fitted = [intercept + slope * x for x in epochs]
+    residual = sum((y - f) ** 2 for y, f in zip(values, fitted, strict=True)) / (n - 2)
+    mean = statistics.fmean(values)
+    spread = sum((x - (n - 1) / 2) ** 2 for x in epochs)
+    sampling = mean * (1.0 - mean) / val_size
     standard_error = math.sqrt(max(residual, sampling) / spread)
     return slope > TREND_STANDARD_ERRORS * standard_error
 
@@ -214,9 +213,11 @@ class PacedMedianPruner(optuna.pruners.BasePruner):
             completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         curve, _ = baseline_curve(study)
         paces = [self.n_warmup_steps, self.halfway_epoch(curve)]
-        curves = [_finite(t.intermediate_values) for t in completed]
-        if best := max(curves, key=lambda c: max(c.values(), default=0.0), default=None):
-            paces.append(self.halfway_epoch(best))
+        if completed:
+            best = max(
+                completed, key=lambda t: max(_finite(t.intermediate_values).values(), default=0.0)
+            )
+            paces.append(self.halfway_epoch(best.intermediate_values))
         return max(pace for pace in paces if pace is not None)
 
     def halfway_epoch(self, curve: dict[int, float]) -> int | None:
